@@ -1,0 +1,81 @@
+//! The one place that opens the archive database.
+//!
+//! Every connection gets its pragmas set explicitly here (WAL, foreign keys,
+//! synchronous, busy timeout, recursive triggers); writers bring the schema
+//! up to date, and everyone refuses a schema newer than this build knows.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::schema;
+use crate::error::{Error, Result};
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Page cache per connection, in KiB (negative `cache_size` is KiB).
+const CACHE_KIB: i64 = 64 * 1024;
+
+/// How a connection may use the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Opens the database at `path` in `mode`.
+pub fn open(path: &Path, mode: Mode) -> Result<Connection> {
+    let flags = match mode {
+        Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Mode::ReadWrite => {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        }
+    };
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    configure(&mut conn, mode, path)?;
+    Ok(conn)
+}
+
+/// A private in-memory database with the current schema (`--dry-run` on an
+/// archive that does not exist yet).
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    configure(&mut conn, Mode::ReadWrite, Path::new(":memory:"))?;
+    Ok(conn)
+}
+
+fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "recursive_triggers", true)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    match mode {
+        Mode::ReadWrite => {
+            // WAL: readers never block the writer; FULL: a commit survives
+            // power loss, which an archive of record must.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            schema::migrate(conn, path)
+        }
+        Mode::ReadOnly => {
+            conn.pragma_update(None, "query_only", true)?;
+            schema::check(conn, path)
+        }
+    }
+}
+
+/// `Err(SchemaTooNew)` when `found` is newer than this build.
+pub(super) fn refuse_newer(found: i64, path: &Path) -> Result<()> {
+    if found > schema::LATEST_VERSION {
+        return Err(Error::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: schema::LATEST_VERSION,
+        });
+    }
+    Ok(())
+}

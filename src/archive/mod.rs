@@ -1,0 +1,72 @@
+//! The archive on disk: a directory holding the SQLite database and the
+//! content-addressed object store of every input file ingested.
+//!
+//! ```text
+//! DIR/archive.sqlite                  the database (schema: docs/archive-format.md)
+//! DIR/objects/sha256/<2 hex>/<64 hex> byte-exact copies of input files, read-only
+//! DIR/objects/tmp/                    copies being written by a running ingest
+//! ```
+//!
+//! Invariant: every `files.sha256` of a committed export names an object
+//! whose bytes hash to it. An object no export names is the leftover of an
+//! interrupted ingest; ingesting the same file again adopts it.
+
+pub mod db;
+pub mod objects;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use db::Mode;
+pub use objects::ObjectStore;
+pub use schema::LATEST_VERSION;
+
+use crate::error::{Error, Result};
+
+/// Where the archive lives when neither `--archive` nor `CONVAULT_ARCHIVE` says.
+pub const DEFAULT_DIR: &str = "convault-archive";
+
+/// An archive directory (which may not exist yet).
+#[derive(Debug, Clone)]
+pub struct Archive {
+    root: PathBuf,
+}
+
+impl Archive {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Archive { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("archive.sqlite")
+    }
+
+    pub fn objects(&self) -> ObjectStore {
+        ObjectStore::new(self.root.join("objects"))
+    }
+
+    /// Whether the archive has been created (its database exists).
+    pub fn exists(&self) -> bool {
+        self.db_path().is_file()
+    }
+
+    /// Opens an existing archive for reading only.
+    pub fn open_read_only(&self) -> Result<Connection> {
+        if !self.exists() {
+            return Err(Error::NoArchive(self.root.clone()));
+        }
+        db::open(&self.db_path(), Mode::ReadOnly)
+    }
+
+    /// Opens the archive for writing, creating it if needed.
+    pub fn open_for_write(&self) -> Result<Connection> {
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        db::open(&self.db_path(), Mode::ReadWrite)
+    }
+}

@@ -1,0 +1,152 @@
+//! The content-addressed object store: a byte-exact, read-only copy of every
+//! input file, at `objects/sha256/<2 hex>/<64 hex>`.
+//!
+//! A copy is written under `objects/tmp/`, hashed while it is written (the
+//! input is read once), fsynced, then made read-only and renamed into place
+//! with its directory fsynced. A name in the store therefore always holds
+//! complete bytes whose SHA-256 is the name.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::hashing::HashingReader;
+
+/// Copy buffer: large enough that the copy is bound by the disk, not calls.
+const COPY_BUF: usize = 1 << 20;
+
+/// The object store below one archive.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    dir: PathBuf,
+}
+
+/// A copy written to a temporary name, not yet in the store.
+#[derive(Debug)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl ObjectStore {
+    pub fn new(dir: PathBuf) -> Self {
+        ObjectStore { dir }
+    }
+
+    /// Where the object with this hex SHA-256 lives.
+    pub fn path_of(&self, sha256: &str) -> PathBuf {
+        let prefix = sha256.get(..2).unwrap_or("xx");
+        self.dir.join("sha256").join(prefix).join(sha256)
+    }
+
+    /// Copies `reader` (the contents of `src`) to a temporary file in the
+    /// store, hashing it on the way, and fsyncs it.
+    pub fn stage(&self, src: &Path, reader: impl Read) -> Result<Staged> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp_dir = self.dir.join("tmp");
+        fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{}-{nanos}-{n}.part", std::process::id()));
+        let result = (|| -> Result<Staged> {
+            let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let mut out = BufWriter::with_capacity(COPY_BUF, file);
+            let mut hashing = HashingReader::new(reader);
+            copy(&mut hashing, &mut out, src, &tmp)?;
+            let file = out
+                .into_inner()
+                .map_err(|e| Error::io(&tmp, e.into_error()))?;
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            let (bytes, sha256) = hashing.finish().map_err(|e| Error::io(src, e))?;
+            Ok(Staged {
+                tmp: tmp.clone(),
+                bytes,
+                sha256,
+            })
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Moves a staged copy into the store. Returns whether the object is
+    /// new (it may be there already, left by an interrupted ingest).
+    pub fn commit(&self, staged: &Staged) -> Result<bool> {
+        let dest = self.path_of(&staged.sha256);
+        let parent = dest.parent().unwrap_or(&self.dir).to_owned();
+        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let existed = dest.exists();
+        let mut perms = fs::metadata(&staged.tmp)
+            .map_err(|e| Error::io(&staged.tmp, e))?
+            .permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&staged.tmp, perms).map_err(|e| Error::io(&staged.tmp, e))?;
+        // Always the fresh copy: a leftover object is replaced by bytes we
+        // have just hashed.
+        fs::rename(&staged.tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        sync_dir(&parent)?;
+        Ok(!existed)
+    }
+
+    /// Removes an object this process added (undoing a failed ingest).
+    pub fn remove(&self, sha256: &str) {
+        let _ = fs::remove_file(self.path_of(sha256));
+    }
+}
+
+impl Staged {
+    /// Removes the temporary copy.
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// Copies with a large buffer, naming the right file in an error.
+fn copy(src: &mut impl Read, dst: &mut impl Write, src_path: &Path, dst_path: &Path) -> Result<()> {
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(src_path, e)),
+        };
+        dst.write_all(&buf[..n])
+            .map_err(|e| Error::io(dst_path, e))?;
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::sha256_hex;
+
+    #[test]
+    fn stage_commit_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::new(dir.path().join("objects"));
+        let staged = store.stage(Path::new("in"), &b"hello"[..]).unwrap();
+        assert_eq!(staged.sha256, sha256_hex(b"hello"));
+        assert_eq!(staged.bytes, 5);
+        assert!(store.commit(&staged).unwrap());
+        let path = store.path_of(&staged.sha256);
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        assert!(fs::metadata(&path).unwrap().permissions().readonly());
+        assert!(!staged.tmp.exists());
+        let again = store.stage(Path::new("in"), &b"hello"[..]).unwrap();
+        assert!(!store.commit(&again).unwrap(), "already present");
+    }
+}

@@ -1,0 +1,181 @@
+//! Schema migrations, applied in order and tracked in `PRAGMA user_version`.
+//!
+//! A migration that has shipped is never edited: change the schema by
+//! appending one. Each table and invariant is documented in
+//! `docs/archive-format.md`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::db::refuse_newer;
+use crate::error::{Error, Result};
+
+/// The migrations; `MIGRATIONS[i]` brings the schema from version i to i+1.
+const MIGRATIONS: &[&str] = &[
+    // 1: exports, their files and members, conversations, versioned entries,
+    //    sightings, quarantine, and the full-text index.
+    r#"
+CREATE TABLE exports (
+    id                INTEGER PRIMARY KEY,
+    ingested_at_ms    INTEGER NOT NULL,
+    convault_version  TEXT NOT NULL,
+    entries_read      INTEGER NOT NULL DEFAULT 0,
+    entries_new       INTEGER NOT NULL DEFAULT 0,
+    entries_unchanged INTEGER NOT NULL DEFAULT 0,
+    entries_changed   INTEGER NOT NULL DEFAULT 0,
+    conversations_new INTEGER NOT NULL DEFAULT 0,
+    quarantined       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE files (
+    id        INTEGER PRIMARY KEY,
+    export_id INTEGER NOT NULL REFERENCES exports(id),
+    path      TEXT NOT NULL,
+    bytes     INTEGER NOT NULL,
+    sha256    TEXT NOT NULL UNIQUE,
+    container TEXT NOT NULL CHECK (container IN ('zip', 'plain'))
+) STRICT;
+CREATE INDEX files_export ON files(export_id);
+
+CREATE TABLE members (
+    id      INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    name    TEXT NOT NULL,
+    bytes   INTEGER,
+    crc32   INTEGER,
+    sha256  TEXT,
+    status  TEXT NOT NULL CHECK (status IN ('read', 'quarantined', 'directory')),
+    shape   TEXT,
+    reason  TEXT,
+    rows    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX members_file ON members(file_id);
+
+CREATE TABLE conversations (
+    id              INTEGER PRIMARY KEY,
+    identifier      TEXT NOT NULL UNIQUE,
+    first_export_id INTEGER NOT NULL REFERENCES exports(id)
+) STRICT;
+
+CREATE TABLE entries (
+    id              INTEGER PRIMARY KEY,
+    identifier      TEXT NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    entry_type      TEXT NOT NULL,
+    entry_type_raw  TEXT NOT NULL,
+    is_message      INTEGER NOT NULL CHECK (is_message IN (0, 1)),
+    sender_role     TEXT,
+    sender_app_type TEXT,
+    sender_subject  TEXT,
+    client_ms       INTEGER,
+    server_ms       INTEGER,
+    related_records TEXT NOT NULL,
+    payload         TEXT,
+    message_text    TEXT,
+    text            TEXT,
+    content_hash    TEXT NOT NULL,
+    export_id       INTEGER NOT NULL REFERENCES exports(id),
+    member_id       INTEGER NOT NULL REFERENCES members(id),
+    line            INTEGER,
+    UNIQUE (identifier, version)
+) STRICT;
+CREATE INDEX entries_conversation ON entries(conversation_id);
+
+CREATE TABLE entry_sightings (
+    entry_id  INTEGER NOT NULL REFERENCES entries(id),
+    export_id INTEGER NOT NULL REFERENCES exports(id),
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    line      INTEGER,
+    PRIMARY KEY (entry_id, export_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE quarantine (
+    id        INTEGER PRIMARY KEY,
+    export_id INTEGER NOT NULL REFERENCES exports(id),
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    line      INTEGER,
+    reason    TEXT NOT NULL,
+    raw       TEXT
+) STRICT;
+CREATE INDEX quarantine_export ON quarantine(export_id);
+
+CREATE VIRTUAL TABLE entries_fts USING fts5(
+    text,
+    content = 'entries',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+    INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER entries_fts_update AFTER UPDATE OF text ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
+END;
+"#,
+];
+
+/// The schema version this build writes and reads.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Applies the missing migrations in one transaction.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found = user_version(conn)?;
+    refuse_newer(found, path)?;
+    if found == LATEST_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated.
+    let found = user_version(&tx)?;
+    refuse_newer(found, path)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// For read-only connections: the schema must be exactly the current one.
+pub(super) fn check(conn: &Connection, path: &Path) -> Result<()> {
+    let found = user_version(conn)?;
+    refuse_newer(found, path)?;
+    if found < LATEST_VERSION {
+        return Err(Error::SchemaTooOld {
+            path: path.to_owned(),
+            found,
+            supported: LATEST_VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST_VERSION);
+        migrate(&mut conn, &path).unwrap();
+        conn.pragma_update(None, "user_version", LATEST_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+        assert!(check(&conn, &path).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! `convault ingest`: prints the ingest report.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::{print_json, thousands};
+use crate::archive::Archive;
+use crate::exit::ExitCode;
+use crate::ingest::{self, Options, Report};
+use crate::sanitize::for_terminal;
+
+/// Quarantined items listed in the human summary (JSON lists more).
+const LISTED: usize = 20;
+
+pub fn run(archive: &Archive, paths: &[PathBuf], json: bool, dry_run: bool) -> Result<ExitCode> {
+    let opts = Options {
+        dry_run,
+        progress: true,
+    };
+    let report = ingest::ingest(archive, paths, &opts)
+        .with_context(|| format!("ingest into {}", archive.root().display()))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        eprint!("{}", summary(&report, archive));
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The human summary of `r`.
+pub fn summary(r: &Report, archive: &Archive) -> String {
+    let mut s = String::new();
+    let files = r.files.len();
+    if r.already_ingested {
+        let export = r
+            .export_id
+            .map(|id| format!(" (export {id})"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "already ingested: {} already in the archive{export}; nothing changed\n",
+            plural(files as u64, "file is", "files are"),
+        ));
+        return s;
+    }
+    match (r.dry_run, r.export_id) {
+        (true, _) => s.push_str("dry run, nothing written: this export would add\n"),
+        (false, Some(id)) => s.push_str(&format!(
+            "ingested export {id} into {}\n",
+            for_terminal(&archive.root().display().to_string())
+        )),
+        (false, None) => s.push_str("ingested\n"),
+    }
+    let skipped = r
+        .files
+        .iter()
+        .filter(|f| f.already_in_export.is_some())
+        .count();
+    if skipped > 0 {
+        s.push_str(&format!(
+            "  {} already in the archive, skipped\n",
+            plural(skipped as u64, "file", "files")
+        ));
+    }
+    s.push_str(&format!(
+        "  {}, {}: {} read, {} new, {} unchanged, {} changed\n  {}\n",
+        plural(files as u64, "file", "files"),
+        plural(r.members_read, "member", "members"),
+        plural(r.entries_read, "entry", "entries"),
+        thousands(r.entries_new),
+        thousands(r.entries_unchanged),
+        thousands(r.entries_changed),
+        plural(r.conversations_new, "new conversation", "new conversations"),
+    ));
+    if r.quarantined_total == 0 {
+        s.push_str("  nothing quarantined\n");
+    } else {
+        s.push_str(&format!(
+            "  {} quarantined:\n",
+            thousands(r.quarantined_total)
+        ));
+        for q in r.quarantined.iter().take(LISTED) {
+            let at = q.line.map(|l| format!(" line {l}")).unwrap_or_default();
+            s.push_str(&format!(
+                "    {}: {}{at}: {}\n",
+                for_terminal(&q.file),
+                for_terminal(&q.member),
+                for_terminal(&q.reason)
+            ));
+        }
+        let shown = r.quarantined.len().min(LISTED) as u64;
+        if r.quarantined_total > shown {
+            s.push_str(&format!(
+                "    … and {} more (all are kept in the archive's quarantine table; --json lists up to {})\n",
+                thousands(r.quarantined_total - shown),
+                ingest::MAX_LISTED_QUARANTINE
+            ));
+        }
+    }
+    s
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}

@@ -1,0 +1,75 @@
+//! `convault show`: prints one conversation as a transcript.
+
+use std::io::{self, Write};
+
+use anyhow::{Context, Result};
+
+use super::print_json;
+use crate::archive::Archive;
+use crate::exit::ExitCode;
+use crate::sanitize::for_terminal;
+use crate::transcript::{self, Transcript};
+
+pub fn run(archive: &Archive, conversation: &str, json: bool) -> Result<ExitCode> {
+    let conn = archive
+        .open_read_only()
+        .with_context(|| format!("show {}", archive.root().display()))?;
+    let t = transcript::read(&conn, conversation)?;
+    if json {
+        print_json(&t)?;
+    } else {
+        let mut out = io::stdout().lock();
+        out.write_all(render(&t).as_bytes())?;
+        out.flush()?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The transcript as text: one line per entry, continuation lines indented.
+pub fn render(t: &Transcript) -> String {
+    let mut s = format!("conversation {}", for_terminal(&t.conversation));
+    let first = t.entries.iter().find_map(|l| l.time.as_deref());
+    let last = t.entries.iter().rev().find_map(|l| l.time.as_deref());
+    s.push_str(&format!(" — {} entries", t.entries.len()));
+    if let (Some(a), Some(b)) = (first, last) {
+        s.push_str(&format!(", {a} to {b}"));
+    }
+    s.push('\n');
+    let role_width = t
+        .entries
+        .iter()
+        .map(|l| l.role.as_deref().map_or(1, |r| r.chars().count()))
+        .max()
+        .unwrap_or(1)
+        .min(12);
+    for l in &t.entries {
+        let time = l.time.as_deref().unwrap_or("(no time)               ");
+        let role = for_terminal(l.role.as_deref().unwrap_or("-")).into_owned();
+        let text = l.text.as_deref().unwrap_or("");
+        let mut lines = text.lines();
+        let head = lines.next().unwrap_or("");
+        let marker = if l.is_message { "" } else { "* " };
+        let edited = if l.versions > 1 {
+            format!(
+                "  [edited: version {} of {}, earlier versions archived]",
+                l.version, l.versions
+            )
+        } else {
+            String::new()
+        };
+        let head = if l.is_message || !head.is_empty() {
+            head.to_owned()
+        } else {
+            l.entry_type.clone()
+        };
+        s.push_str(&format!(
+            "{time}  {role:<role_width$}  {marker}{}{edited}\n",
+            for_terminal(&head)
+        ));
+        let indent = " ".repeat(time.chars().count() + role_width + 4 + marker.len());
+        for more in lines {
+            s.push_str(&format!("{indent}{}\n", for_terminal(more)));
+        }
+    }
+    s
+}

@@ -1,0 +1,112 @@
+//! Typed errors of the library. Callers branch on the variant; the message
+//! names the file, member and line involved and says what to do.
+//!
+//! Every variant maps to one [`ExitCode`] in [`Error::exit_code`].
+
+use std::path::PathBuf;
+
+use crate::exit::ExitCode;
+
+/// Result with convault's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// The archive database reported an error.
+    #[error("archive database: {0}")]
+    Db(#[from] rusqlite::Error),
+
+    /// No archive exists where one was expected.
+    #[error(
+        "no archive at {}: run `convault ingest` first, or point --archive (or CONVAULT_ARCHIVE) at an existing archive",
+        .0.display()
+    )]
+    NoArchive(PathBuf),
+
+    /// The archive was written by a newer convault.
+    #[error(
+        "the archive at {} has schema version {found}, newer than this convault supports ({supported}): use a newer convault",
+        path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    /// The archive was written by an older convault and must be upgraded
+    /// by a writer before it can be read.
+    #[error(
+        "the archive at {} has schema version {found}, older than this convault's ({supported}): run `convault ingest` on it once to upgrade it",
+        path.display()
+    )]
+    SchemaTooOld {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    /// A path given on the command line does not exist or cannot be read.
+    #[error("input {}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+
+    /// An input file cannot be read as a whole: nothing was ingested.
+    #[error("{}: {reason}; nothing was ingested", path.display())]
+    Rejected { path: PathBuf, reason: String },
+
+    /// A zip member cannot be read back (CRC-32 mismatch, broken
+    /// compressed data): the file is damaged.
+    #[error(
+        "{}: member {member}: {detail}: the file is damaged; nothing was ingested. Download the export again",
+        path.display()
+    )]
+    DamagedMember {
+        path: PathBuf,
+        member: String,
+        detail: String,
+    },
+
+    /// The conversation asked for is not in the archive.
+    #[error(
+        "no conversation {0} in the archive (search for it with `convault search conversation words`)"
+    )]
+    UnknownConversation(String),
+
+    /// The request was not valid.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] naming `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The exit code a process ending with this error should return.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Db(e) if is_busy(e) => ExitCode::Locked,
+            Error::Rejected { .. } | Error::DamagedMember { .. } => ExitCode::InputRejected,
+            Error::Usage(_) => ExitCode::Usage,
+            _ => ExitCode::Error,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}

@@ -1,0 +1,33 @@
+//! convault: a verified, searchable, tamper-evident retention archive for
+//! Salesforce conversation exports.
+//!
+//! The binary (`src/main.rs`) only parses the command line and maps errors to
+//! exit codes; everything else lives here so tests and benchmarks call it
+//! directly. Modules are named for what they own:
+//!
+//! - [`archive`]: the archive directory, its SQLite database and object store.
+//! - [`source`]: finding input files and reading their members by content.
+//! - [`entry`]: one conversation entry, normalised, with its content hash.
+//! - [`text`]: searchable text and event descriptions from entry payloads.
+//! - [`ingest`]: one export into the archive, in one transaction.
+//! - [`search`] and [`transcript`]: reading the archive back.
+//! - [`cmd`]: one file per subcommand, printing results.
+
+pub mod archive;
+pub mod cli;
+pub mod cmd;
+pub mod entry;
+pub mod error;
+pub mod exit;
+pub mod hashing;
+pub mod ingest;
+pub mod progress;
+pub mod sanitize;
+pub mod search;
+pub mod source;
+pub mod text;
+pub mod timestamp;
+pub mod transcript;
+
+pub use error::{Error, Result};
+pub use exit::ExitCode;

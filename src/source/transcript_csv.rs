@@ -1,0 +1,363 @@
+//! Shape 1: off-platform `ConversationEntry` rows in CSV, as the weekly
+//! Conversation Transcript Export writes them.
+//!
+//! Recognised by its header: it must name the entry identifier, the
+//! conversation identifier, and an entry type or payload column. Header
+//! names match case-insensitively with `_`, `-` and spaces ignored, so
+//! `conversation_identifier`, `conversationIdentifier` and the docs'
+//! misspelling `conversation_identifer` are one column. Columns it does not
+//! map stay in the archived original file.
+//!
+//! Every data row becomes an entry or a quarantined row with its line
+//! number and reason; the reader never stops early on a bad row.
+
+use std::io::Read;
+
+use csv::{ByteRecord, ReaderBuilder};
+
+use super::lines::LineProbe;
+use super::{MemberError, MemberOutcome, RowSink};
+use crate::entry::{Entry, RawEntry};
+
+/// The shape name recorded in `members.shape`.
+pub const SHAPE: &str = "transcript-csv";
+
+/// A field of [`RawEntry`] and the header names that map to it (normalised:
+/// lowercase ASCII letters and digits only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Identifier,
+    Conversation,
+    EntryType,
+    Payload,
+    Sender,
+    ClientTs,
+    ServerTs,
+    Related,
+    MessageText,
+}
+
+const ALIASES: &[(Field, &[&str])] = &[
+    (
+        Field::Identifier,
+        &[
+            "identifier",
+            "entryidentifier",
+            "conversationentryidentifier",
+        ],
+    ),
+    (
+        Field::Conversation,
+        &["conversationidentifier", "conversationidentifer"],
+    ),
+    (Field::EntryType, &["entrytype"]),
+    (Field::Payload, &["entrypayload", "payload"]),
+    (Field::Sender, &["sender"]),
+    (Field::ClientTs, &["clienttimestamp"]),
+    (
+        Field::ServerTs,
+        &[
+            "transcriptedtimestamp",
+            "serverreceivedtimestamp",
+            "servertimestamp",
+        ],
+    ),
+    (Field::Related, &["relatedrecords"]),
+    (Field::MessageText, &["messagetext"]),
+];
+
+/// Which columns hold which field; several columns may map to one field
+/// (the first non-empty value wins).
+#[derive(Debug, Default)]
+pub struct Columns {
+    map: Vec<(Field, usize)>,
+    width: usize,
+}
+
+/// Lowercase ASCII letters and digits of a header name, BOM dropped.
+pub fn normalise_header(h: &str) -> String {
+    h.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+impl Columns {
+    /// The column mapping, if `headers` look like shape 1.
+    pub fn recognise(headers: &[String]) -> Option<Columns> {
+        let mut map = Vec::new();
+        for (i, h) in headers.iter().enumerate() {
+            let norm = normalise_header(h);
+            if let Some((field, _)) = ALIASES
+                .iter()
+                .find(|(_, names)| names.contains(&norm.as_str()))
+            {
+                map.push((*field, i));
+            }
+        }
+        let has = |f: Field| map.iter().any(|(g, _)| *g == f);
+        let ok = has(Field::Identifier)
+            && has(Field::Conversation)
+            && (has(Field::EntryType) || has(Field::Payload));
+        ok.then_some(Columns {
+            map,
+            width: headers.len(),
+        })
+    }
+
+    fn get<'a>(&self, field: Field, row: &[&'a str]) -> Option<&'a str> {
+        let mut found = None;
+        for (f, i) in &self.map {
+            if *f == field {
+                let v = row.get(*i).copied();
+                if v.is_some_and(|v| !v.is_empty()) {
+                    return v;
+                }
+                found = found.or(v);
+            }
+        }
+        found
+    }
+
+    /// The raw entry in `row` (one string per column).
+    pub fn raw_entry<'a>(&self, row: &[&'a str]) -> RawEntry<'a> {
+        RawEntry {
+            identifier: self.get(Field::Identifier, row).unwrap_or(""),
+            conversation: self.get(Field::Conversation, row).unwrap_or(""),
+            entry_type: self.get(Field::EntryType, row),
+            payload: self.get(Field::Payload, row),
+            sender: self.get(Field::Sender, row),
+            client_timestamp: self.get(Field::ClientTs, row),
+            server_timestamp: self.get(Field::ServerTs, row),
+            related_records: self.get(Field::Related, row),
+            message_text: self.get(Field::MessageText, row),
+        }
+    }
+}
+
+/// Reads a CSV member: its header decides whether it is shape 1.
+pub fn read(reader: impl Read, sink: &mut dyn RowSink) -> Result<MemberOutcome, MemberError> {
+    let (reader, lines) = LineProbe::new(reader);
+    let mut csv = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(64 * 1024)
+        .from_reader(reader);
+    let mut record = ByteRecord::new();
+    if !read_record(&mut csv, &mut record)? {
+        return Ok(MemberOutcome::Quarantined {
+            reason: "empty member".into(),
+        });
+    }
+    let headers: Vec<String> = record
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .collect();
+    let Some(columns) = Columns::recognise(&headers) else {
+        return Ok(MemberOutcome::Quarantined {
+            reason: unrecognised_reason(&headers),
+        });
+    };
+    let mut rows = 0u64;
+    while read_record(&mut csv, &mut record)? {
+        rows += 1;
+        let line = record.position().and_then(|p| lines.line_at(p.byte()));
+        if record.len() != columns.width {
+            sink.quarantine_row(
+                line,
+                format!(
+                    "row has {} fields, the header has {}",
+                    record.len(),
+                    columns.width
+                ),
+                Some(raw_fields(&record)),
+            )?;
+            continue;
+        }
+        let mut fields: Vec<&str> = Vec::with_capacity(columns.width);
+        let mut bad_utf8 = None;
+        for (i, f) in record.iter().enumerate() {
+            match std::str::from_utf8(f) {
+                Ok(s) => fields.push(s),
+                Err(_) => {
+                    bad_utf8 = Some(i);
+                    break;
+                }
+            }
+        }
+        if let Some(i) = bad_utf8 {
+            let column = headers.get(i).map(String::as_str).unwrap_or("?");
+            sink.quarantine_row(
+                line,
+                format!("column {column:?} is not valid UTF-8"),
+                Some(raw_fields(&record)),
+            )?;
+            continue;
+        }
+        match Entry::from_raw(&columns.raw_entry(&fields)) {
+            Ok(entry) => sink.entry(line, entry)?,
+            Err(reason) => sink.quarantine_row(line, reason, Some(raw_fields(&record)))?,
+        }
+    }
+    Ok(MemberOutcome::Read { shape: SHAPE, rows })
+}
+
+/// Reads one record; I/O errors (damage underneath) stop the member.
+fn read_record<R: Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut ByteRecord,
+) -> Result<bool, MemberError> {
+    csv.read_byte_record(record)
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(io) => MemberError::Read(io),
+            other => MemberError::Read(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{other:?}"),
+            )),
+        })
+}
+
+/// The fields of a row as a JSON array of strings (invalid UTF-8 replaced).
+fn raw_fields(record: &ByteRecord) -> String {
+    let fields: Vec<String> = record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    serde_json::to_string(&fields).unwrap_or_default()
+}
+
+fn unrecognised_reason(headers: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut cols: Vec<String> = headers
+        .iter()
+        .take(SHOWN)
+        .map(|h| format!("{h:?}"))
+        .collect();
+    if headers.len() > SHOWN {
+        cols.push(format!("and {} more", headers.len() - SHOWN));
+    }
+    format!(
+        "not a recognised export file: the first row has no identifier, conversation_identifier and entry_type/entry_payload columns (it has {})",
+        cols.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Result;
+
+    #[derive(Default)]
+    struct Collect {
+        entries: Vec<(Option<u64>, Entry)>,
+        bad: Vec<(Option<u64>, String)>,
+    }
+
+    impl RowSink for Collect {
+        fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+            self.entries.push((line, entry));
+            Ok(())
+        }
+        fn quarantine_row(
+            &mut self,
+            line: Option<u64>,
+            reason: String,
+            _raw: Option<String>,
+        ) -> Result<()> {
+            self.bad.push((line, reason));
+            Ok(())
+        }
+    }
+
+    fn run(csv: &str) -> (MemberOutcome, Collect) {
+        let mut sink = Collect::default();
+        let outcome = match read(csv.as_bytes(), &mut sink) {
+            Ok(o) => o,
+            Err(e) => panic!("{e:?}"),
+        };
+        (outcome, sink)
+    }
+
+    #[test]
+    fn header_spellings_are_one_column() {
+        for h in [
+            "conversation_identifier",
+            "conversationIdentifier",
+            "conversation_identifer",
+            "CONVERSATION IDENTIFIER",
+            "\u{feff}conversation_identifier",
+        ] {
+            let headers = vec![
+                "identifier".to_owned(),
+                h.to_owned(),
+                "entry_type".to_owned(),
+            ];
+            assert!(Columns::recognise(&headers).is_some(), "{h}");
+        }
+        assert!(Columns::recognise(&["identifier".into(), "entry_type".into()]).is_none());
+    }
+
+    #[test]
+    fn crlf_bom_and_multiline_fields() {
+        let csv = "\u{feff}identifier,conversationIdentifier,entryType,entryPayload\r\n\
+                   e1,c1,NOTE,\"{\r\n  \"\"text\"\": \"\"line one\\nline two\"\"\r\n}\"\r\n\
+                   e2,c1,Message,\r\n";
+        let (outcome, sink) = run(csv);
+        assert_eq!(
+            outcome,
+            MemberOutcome::Read {
+                shape: SHAPE,
+                rows: 2
+            }
+        );
+        assert_eq!(sink.entries.len(), 2);
+        assert_eq!(sink.entries[0].0, Some(2));
+        assert_eq!(
+            sink.entries[1].0,
+            Some(5),
+            "line counts the embedded newlines"
+        );
+        assert_eq!(
+            sink.entries[0].1.text.as_deref(),
+            Some("Note: line one\nline two")
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_quarantined_with_line_numbers() {
+        let csv = "identifier,conversation_identifier,entry_type,entry_payload\n\
+                   e1,c1,Message,{oops\n\
+                   e2,c1\n\
+                   ,c1,Message,\n\
+                   e4,c1,Message,\n";
+        let (_, sink) = run(csv);
+        assert_eq!(sink.entries.len(), 1);
+        let lines: Vec<_> = sink.bad.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![Some(2), Some(3), Some(4)]);
+        assert!(sink.bad[0].1.contains("entry_payload is not valid JSON"));
+        assert!(sink.bad[1].1.contains("2 fields, the header has 4"));
+        assert!(sink.bad[2].1.contains("identifier is empty"));
+    }
+
+    #[test]
+    fn unknown_header_is_quarantined_naming_columns() {
+        let (outcome, _) = run("a,b\n1,2\n");
+        match outcome {
+            MemberOutcome::Quarantined { reason } => {
+                assert!(reason.contains("\"a\", \"b\""), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut input = b"identifier,conversation_identifier,entry_type,entry_payload,client_timestamp,sender,related_records\n".to_vec();
+            input.extend(bytes);
+            let mut sink = Collect::default();
+            let _ = read(&input[..], &mut sink);
+        }
+    }
+}
