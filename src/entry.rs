@@ -10,9 +10,9 @@
 //! - Entry types are normalised to UPPER_SNAKE when known (`Message` and
 //!   `MESSAGE` are one type); an unknown type is kept verbatim.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::hashing::sha256_hex;
+use crate::hashing::HashWriter;
 use crate::text;
 use crate::timestamp::parse_millis;
 
@@ -140,7 +140,7 @@ impl Entry {
             is_message: extracted.is_message,
             content_hash: String::new(),
         };
-        entry.content_hash = sha256_hex(entry.canonical_form(payload_json.as_ref()).as_bytes());
+        entry.content_hash = entry.canonical_hash(payload_json.as_ref());
         Ok(entry)
     }
 
@@ -151,21 +151,52 @@ impl Entry {
     /// where `payload` is the parsed payload JSON (so its whitespace and key
     /// order do not matter) or null.
     pub fn canonical_form(&self, payload: Option<&Value>) -> String {
-        json!([
+        let mut out = Vec::new();
+        // Writing JSON of plain values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &self.canonical_parts(payload));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Hex SHA-256 of [`Entry::canonical_form`], serialised straight into
+    /// the hasher (no copy of the payload, no intermediate string).
+    pub fn canonical_hash(&self, payload: Option<&Value>) -> String {
+        let mut hasher = HashWriter::default();
+        let _ = serde_json::to_writer(&mut hasher, &self.canonical_parts(payload));
+        hasher.finish_hex()
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn canonical_parts<'a>(
+        &'a self,
+        payload: Option<&'a Value>,
+    ) -> (
+        &'static str,
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a Option<String>,
+        &'a Option<String>,
+        &'a Option<String>,
+        &'a Option<i64>,
+        &'a Option<i64>,
+        &'a [String],
+        Option<&'a Value>,
+        &'a Option<String>,
+    ) {
+        (
             CANONICAL_VERSION,
-            self.identifier,
-            self.conversation,
-            self.entry_type,
-            self.sender_role,
-            self.sender_app_type,
-            self.sender_subject,
-            self.client_ms,
-            self.server_ms,
-            self.related_records,
+            &self.identifier,
+            &self.conversation,
+            &self.entry_type,
+            &self.sender_role,
+            &self.sender_app_type,
+            &self.sender_subject,
+            &self.client_ms,
+            &self.server_ms,
+            &self.related_records,
             payload,
-            self.message_text,
-        ])
-        .to_string()
+            &self.message_text,
+        )
     }
 
     /// The entry's time: the server's when known, else the client's.
@@ -253,6 +284,7 @@ fn parse_related(raw: Option<&str>) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing::sha256_hex;
 
     fn raw<'a>(payload: &'a str) -> RawEntry<'a> {
         RawEntry {

@@ -82,6 +82,15 @@ pub enum Error {
     /// The request was not valid.
     #[error("{0}")]
     Usage(String),
+
+    /// Work stopped because another part of the same command failed first;
+    /// that failure is the one reported.
+    #[error("stopped after an earlier error")]
+    Stopped,
+
+    /// A broken invariant inside convault: a bug, never bad input.
+    #[error("internal error: {0}; nothing was written. Please report this")]
+    Internal(&'static str),
 }
 
 impl Error {

@@ -28,3 +28,9 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// mimalloc: the ingest allocates many small strings on one thread and
+/// frees them on another, where glibc's allocator contends on its locks
+/// (measured: docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

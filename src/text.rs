@@ -110,7 +110,7 @@ fn message_parts(m: &Value, out: &mut Vec<String>) {
         }
         "FormMessage" | "FormResponseMessage" => {
             let form = m.get("form").or_else(|| m.get("formResponse")).unwrap_or(m);
-            generic(form, out);
+            form_text(form, out);
         }
         _ => generic(m, out),
     }
@@ -184,6 +184,51 @@ fn choices(c: &Value, out: &mut Vec<String>) {
         out.push(options.join(" "));
     } else if out.is_empty() {
         generic(c, out);
+    }
+}
+
+/// A form's title and fields: `label: value` for answered fields, the label
+/// alone for questions (an input's machine `name` is not shown beside its
+/// label); anything else falls back to [`TEXT_KEYS`].
+fn form_text(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => match map.get("label").and_then(Value::as_str) {
+            Some(label) => {
+                let line = match map.get("value").or_else(|| map.get("values")) {
+                    Some(Value::String(s)) => format!("{label}: {s}"),
+                    Some(Value::Array(list)) => {
+                        let vals: Vec<String> = list.iter().map(scalar_text).collect();
+                        format!("{label}: {}", vals.join(", "))
+                    }
+                    Some(Value::Null) | None => label.to_owned(),
+                    Some(other) => format!("{label}: {}", scalar_text(other)),
+                };
+                out.push(line);
+            }
+            None => {
+                for key in TEXT_KEYS.iter().chain(&["formTitle"]) {
+                    if let Some(Value::String(s)) = map.get(*key) {
+                        if !s.trim().is_empty() && !out.contains(s) {
+                            out.push(s.clone());
+                        }
+                    }
+                }
+                for (_, child) in map {
+                    if child.is_object() || child.is_array() {
+                        form_text(child, out);
+                    }
+                }
+            }
+        },
+        Value::Array(list) => list.iter().for_each(|x| form_text(x, out)),
+        _ => {}
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -432,7 +477,11 @@ mod tests {
         let t = msg(
             json!({"messageType":"FormResponseMessage","formResponse":{"fields":[{"label":"Order number","value":"A-1"}]}}),
         );
-        assert_eq!(t.as_deref(), Some("Order number\nA-1"));
+        assert_eq!(t.as_deref(), Some("Order number: A-1"));
+        let t = msg(
+            json!({"messageType":"FormMessage","form":{"title":"Refund","sections":[{"inputs":[{"label":"Order number","name":"order"}]}]}}),
+        );
+        assert_eq!(t.as_deref(), Some("Refund\nOrder number"));
         let t = msg(json!({"messageType":"HoloMessage","holo":{"title":"Beam"}}));
         assert_eq!(t.as_deref(), Some("Beam"));
     }

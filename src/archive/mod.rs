@@ -25,6 +25,32 @@ pub use schema::LATEST_VERSION;
 
 use crate::error::{Error, Result};
 
+/// Adds the entries with `id > after` to the full-text index.
+///
+/// Every writer that inserts entries calls this in the same transaction:
+/// the index has no insert trigger (see the schema), so this is what keeps
+/// `entries_fts` in step with `entries`. One statement lets FTS5 build its
+/// segments in memory and write each once.
+pub fn index_new_entries(tx: &rusqlite::Transaction<'_>, after: i64) -> Result<u64> {
+    let last: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
+    let mut stmt = tx.prepare(
+        "INSERT INTO entries_fts (rowid, text)
+         SELECT id, text FROM entries WHERE id > ?1 AND id <= ?2 AND text IS NOT NULL ORDER BY id",
+    )?;
+    let mut n = 0;
+    let mut from = after;
+    // In chunks: each statement's rollback journal stays small.
+    while from < last {
+        let to = from.saturating_add(INDEX_CHUNK).min(last);
+        n += stmt.execute([from, to])? as u64;
+        from = to;
+    }
+    Ok(n)
+}
+
+/// Entries indexed per statement by [`index_new_entries`].
+const INDEX_CHUNK: i64 = 100_000;
+
 /// Where the archive lives when neither `--archive` nor `CONVAULT_ARCHIVE` says.
 pub const DEFAULT_DIR: &str = "convault-archive";
 

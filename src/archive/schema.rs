@@ -107,9 +107,15 @@ CREATE VIRTUAL TABLE entries_fts USING fts5(
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
-    INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
-END;
+-- No insert trigger: a trigger makes every entry insert a statement
+-- transaction, and FTS5 flushes its pending terms at every savepoint, which
+-- made a large ingest ten times slower. The writer indexes the entries it
+-- inserted with one INSERT ... SELECT in the same transaction instead
+-- (archive::index_new_entries). Deletes and edits, which only repair or
+-- tamper tools make, are kept in step by these triggers.
+-- An 8 MiB pending-terms buffer (default 1 MiB): fewer, larger segments
+-- and fewer merges on large ingests (measured: docs/performance.md).
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('hashsize', 8388608);
 CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
     INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;

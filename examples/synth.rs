@@ -1,0 +1,40 @@
+//! Writes a large synthetic Conversation Transcript Export for benchmarks.
+//!
+//! `cargo run --release --example synth -- --entries 1000000 --out big.zip [--csv big.csv]`
+//!
+//! `--csv` also writes the same rows as one plain CSV, for loading with the
+//! `sqlite3` shell as the benchmark's peer (see `bench/ingest.sh`).
+
+#[path = "../tests/support/synth.rs"]
+mod synth;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Write a deterministic synthetic transcript export.
+#[derive(Parser)]
+struct Args {
+    /// How many entries to write
+    #[arg(long)]
+    entries: u64,
+    /// The zip file to write
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the rows as one plain CSV here
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Rows per zip member
+    #[arg(long, default_value_t = 250_000)]
+    per_member: u64,
+    /// Seed: the same seed gives the same bytes
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() -> std::io::Result<()> {
+    let a = Args::parse();
+    synth::write(&a.out, a.csv.as_deref(), a.entries, a.per_member, a.seed)?;
+    eprintln!("wrote {} entries to {}", a.entries, a.out.display());
+    Ok(())
+}

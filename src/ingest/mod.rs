@@ -1,0 +1,307 @@
+//! One export into the archive: copy and hash its files, read every member,
+//! and store entries, conversations and quarantine in one transaction.
+//!
+//! Invariants:
+//! - The archive holds an export wholly or not at all: every row is written
+//!   in one SQLite transaction, and objects are renamed into the store just
+//!   before it commits (an interrupted ingest leaves at most unreferenced
+//!   objects, which a later ingest adopts).
+//! - A file whose SHA-256 is already in `files` is not ingested again.
+//! - Entries are never overwritten: the same identifier with the same
+//!   content hash is a sighting, with a different hash a new version.
+//! - A member that cannot be read (failed CRC, broken deflate data)
+//!   rejects the whole ingest; a member or row that cannot be recognised is
+//!   quarantined and the rest is ingested.
+
+mod read;
+mod write;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::archive::{Archive, db, objects::Staged};
+use crate::error::{Error, Result};
+use crate::hashing::HashingReader;
+use crate::progress::{ProgressReader, bytes_bar};
+use crate::source::{self, Container};
+
+/// At most this many quarantined items are listed in a report; the archive
+/// keeps all of them and the report says how many there were.
+pub const MAX_LISTED_QUARANTINE: usize = 1000;
+
+/// How to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Read, check and report, writing nothing.
+    pub dry_run: bool,
+    /// Show progress bars (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// One input file in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The export that already holds this file, if it was ingested before.
+    pub already_in_export: Option<i64>,
+}
+
+/// One quarantined member or row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct QuarantineItem {
+    pub file: String,
+    pub member: String,
+    pub line: Option<u64>,
+    pub reason: String,
+}
+
+/// What an ingest did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    /// The new export's id; for an already-ingested input, the export that
+    /// holds it; `null` for a dry run.
+    pub export_id: Option<i64>,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    /// Every input file was already in the archive: nothing changed.
+    pub already_ingested: bool,
+    pub members_read: u64,
+    pub entries_read: u64,
+    pub entries_new: u64,
+    pub entries_unchanged: u64,
+    pub entries_changed: u64,
+    pub conversations_new: u64,
+    pub quarantined_total: u64,
+    /// The first [`MAX_LISTED_QUARANTINE`] quarantined items.
+    pub quarantined: Vec<QuarantineItem>,
+}
+
+/// Ingests the export made of `paths` into `archive`.
+///
+/// A first ingest creates the archive; if it fails, the directory it
+/// created is removed again, so a rejected export leaves nothing behind.
+pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
+    let fresh = !opts.dry_run && !archive.root().exists();
+    let result = ingest_into(archive, paths, opts);
+    if result.is_err() && fresh {
+        // Everything under a directory this run created is this run's own.
+        let _ = std::fs::remove_dir_all(archive.root());
+    }
+    result
+}
+
+fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
+    let inputs = source::collect_inputs(paths)?;
+    let mut containers = Vec::with_capacity(inputs.len());
+    let mut total = 0u64;
+    for path in &inputs {
+        containers.push(source::sniff_container(path)?);
+        total += std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+    }
+    // Open (and lock out other writers) before copying anything: a too-new
+    // or busy archive fails fast.
+    // A dry run on an archive that does not exist yet must not create it.
+    let mut conn = if opts.dry_run && !archive.exists() {
+        db::open_in_memory()?
+    } else {
+        archive.open_for_write()?
+    };
+
+    let mut staged = StagedFiles::default();
+    let bar = bytes_bar(
+        total,
+        if opts.dry_run { "hashing" } else { "storing" },
+        opts.progress,
+    );
+    let mut base = 0;
+    for (path, container) in inputs.iter().zip(&containers) {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = ProgressReader::new(file, bar.clone(), base);
+        let input = if opts.dry_run {
+            let (bytes, sha256) = HashingReader::new(reader)
+                .finish()
+                .map_err(|e| Error::io(path, e))?;
+            Input {
+                path: path.clone(),
+                read_from: path.clone(),
+                container: *container,
+                bytes,
+                sha256,
+                stage: None,
+            }
+        } else {
+            let s = archive.objects().stage(path, reader)?;
+            Input {
+                path: path.clone(),
+                read_from: s.tmp.clone(),
+                container: *container,
+                bytes: s.bytes,
+                sha256: s.sha256.clone(),
+                stage: Some(s),
+            }
+        };
+        base += input.bytes;
+        staged.inputs.push(input);
+    }
+    bar.finish_and_clear();
+
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    let mut new_inputs = Vec::new();
+    for input in &staged.inputs {
+        let earlier = conn
+            .query_row(
+                "SELECT export_id FROM files WHERE sha256 = ?1",
+                [&input.sha256],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?;
+        let repeated = new_inputs.iter().any(|i: &&Input| i.sha256 == input.sha256);
+        report.files.push(FileReport {
+            path: input.path.display().to_string(),
+            bytes: input.bytes,
+            sha256: input.sha256.clone(),
+            already_in_export: earlier,
+        });
+        if earlier.is_none() && !repeated {
+            new_inputs.push(input);
+        }
+    }
+    if new_inputs.is_empty() {
+        report.already_ingested = true;
+        report.export_id = report.files.iter().find_map(|f| f.already_in_export);
+        return Ok(report);
+    }
+
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let export_id = insert_export(&tx)?;
+    let last_entry: i64 =
+        tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
+    let mut files = Vec::with_capacity(new_inputs.len());
+    for input in &new_inputs {
+        files.push((
+            insert_file(&tx, export_id, input)?,
+            input.path.display().to_string(),
+        ));
+    }
+    let to_read: Vec<read::ToRead> = new_inputs
+        .iter()
+        .map(|i| read::ToRead {
+            path: i.path.clone(),
+            read_from: i.read_from.clone(),
+            container: i.container,
+            bytes: i.bytes,
+        })
+        .collect();
+    let total_new: u64 = new_inputs.iter().map(|i| i.bytes).sum();
+    let bar = bytes_bar(total_new, "reading", opts.progress);
+    {
+        let mut writer = write::Writer::new(&tx, export_id, files, &mut report)?;
+        // Reading runs on its own thread; the bounded channel keeps memory
+        // flat. If the writer fails, dropping the receiver stops the reader.
+        std::thread::scope(|scope| -> Result<()> {
+            let (sender, receiver) = mpsc::sync_channel(read::CHANNEL_DEPTH);
+            let bar = &bar;
+            let to_read = &to_read;
+            let reader = scope.spawn(move || read::read_all(to_read, bar, &sender));
+            for event in receiver {
+                writer.apply(event?)?;
+            }
+            // The channel also closes if the reader panicked: only a reader
+            // that finished means the export was read to its end.
+            reader
+                .join()
+                .map_err(|_| Error::Internal("the reader stopped unexpectedly"))
+        })?;
+        writer.finish()?;
+    }
+    bar.finish_and_clear();
+    crate::archive::index_new_entries(&tx, last_entry)?;
+    report.export_id = (!opts.dry_run).then_some(export_id);
+    if opts.dry_run {
+        tx.rollback()?;
+        return Ok(report);
+    }
+    // Objects first: a committed export must never name a missing object.
+    let mut added = Vec::new();
+    let objects = archive.objects();
+    let committed = (|| -> Result<()> {
+        for input in &new_inputs {
+            if let Some(s) = &input.stage {
+                if objects.commit(s)? {
+                    added.push(s.sha256.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = committed {
+        for sha in &added {
+            objects.remove(sha);
+        }
+        return Err(e);
+    }
+    Ok(report)
+}
+
+/// One input file, copied (or for a dry run, only hashed).
+struct Input {
+    path: PathBuf,
+    /// The staged copy (so what is parsed is what is stored), or for a dry
+    /// run the original.
+    read_from: PathBuf,
+    container: Container,
+    bytes: u64,
+    sha256: String,
+    stage: Option<Staged>,
+}
+
+/// Removes staged copies that did not make it into the store.
+#[derive(Default)]
+struct StagedFiles {
+    inputs: Vec<Input>,
+}
+
+impl Drop for StagedFiles {
+    fn drop(&mut self) {
+        for input in &self.inputs {
+            if let Some(s) = &input.stage {
+                s.discard();
+            }
+        }
+    }
+}
+
+fn insert_export(tx: &Transaction<'_>) -> Result<i64> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    tx.execute(
+        "INSERT INTO exports (ingested_at_ms, convault_version) VALUES (?1, ?2)",
+        params![now, env!("CARGO_PKG_VERSION")],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn insert_file(tx: &Transaction<'_>, export_id: i64, input: &Input) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO files (export_id, path, bytes, sha256, container) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            export_id,
+            input.path.display().to_string(),
+            input.bytes as i64,
+            input.sha256,
+            input.container.as_str()
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}

@@ -1,0 +1,297 @@
+//! The reading half of an ingest: opens each new input file, walks its zip
+//! members, recognises and parses them, and sends what it finds to the
+//! writer as a stream of [`Event`]s.
+//!
+//! It runs on its own thread so that decompressing, CSV and JSON parsing
+//! and hashing overlap with the database writes. The channel is bounded,
+//! so at most a few thousand parsed entries are in flight whatever the
+//! export's size. Events arrive in input order; a member's `MemberStart`
+//! always comes before its rows and its `MemberEnd` after them.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+
+use indicatif::ProgressBar;
+
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::hashing::HashingReader;
+use crate::progress::ProgressReader;
+use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
+
+/// Rows sent to the writer in one message.
+const BATCH: usize = 512;
+/// Batches waiting in the channel at most.
+pub(super) const CHANNEL_DEPTH: usize = 8;
+
+/// One new input file to read.
+pub(super) struct ToRead {
+    /// The path the user gave (for messages).
+    pub path: PathBuf,
+    /// Where the bytes are read from: the staged copy, so that what is
+    /// parsed is exactly what is stored.
+    pub read_from: PathBuf,
+    pub container: Container,
+    pub bytes: u64,
+}
+
+/// What the reader found, in order.
+pub(super) enum Event {
+    /// The next input file starts (index into the inputs being read).
+    File(usize),
+    /// A member starts. `crc32` is the zip's recorded CRC-32.
+    MemberStart { name: String, crc32: Option<u32> },
+    /// Parsed rows of the current member.
+    Rows(Vec<Row>),
+    /// The current member was read to its end (its CRC checked).
+    MemberEnd {
+        bytes: u64,
+        sha256: String,
+        outcome: MemberOutcome,
+    },
+    /// The current member could not be opened (encrypted, unsupported
+    /// compression): kept aside, the original stays in the store.
+    MemberUnreadable { reason: String },
+    /// The current member is a directory entry.
+    Directory,
+}
+
+/// One data row of a member.
+pub(super) enum Row {
+    Entry(Option<u64>, Box<Entry>),
+    Quarantined {
+        line: Option<u64>,
+        reason: String,
+        raw: Option<String>,
+    },
+}
+
+/// Reads every input in order and sends its events; an error is sent as
+/// the last message. Returns early, quietly, when the writer has gone.
+pub(super) fn read_all(inputs: &[ToRead], bar: &ProgressBar, out: &SyncSender<Result<Event>>) {
+    let mut base = 0;
+    for (index, input) in inputs.iter().enumerate() {
+        if out.send(Ok(Event::File(index))).is_err() {
+            return;
+        }
+        match read_input(input, bar, base, out) {
+            Ok(()) => {}
+            Err(Stop::WriterGone) => return,
+            Err(Stop::Failed(e)) => {
+                let _ = out.send(Err(e));
+                return;
+            }
+        }
+        base += input.bytes;
+    }
+}
+
+/// Why reading stopped early.
+enum Stop {
+    /// The input is damaged or unreadable.
+    Failed(Error),
+    /// The writer stopped (it failed and will report why).
+    WriterGone,
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+fn send(out: &SyncSender<Result<Event>>, event: Event) -> Result<(), Stop> {
+    out.send(Ok(event)).map_err(|_| Stop::WriterGone)
+}
+
+fn read_input(
+    input: &ToRead,
+    bar: &ProgressBar,
+    base: u64,
+    out: &SyncSender<Result<Event>>,
+) -> Result<(), Stop> {
+    let file = File::open(&input.read_from).map_err(|e| Error::io(&input.read_from, e))?;
+    let reader = ProgressReader::new(file, bar.clone(), base);
+    match input.container {
+        Container::Plain => {
+            let name = input
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| input.path.display().to_string());
+            send(out, Event::MemberStart { name, crc32: None })?;
+            let mut hashing = HashingReader::new(reader);
+            let outcome = read_one(&mut hashing, out, &input.path, None)?;
+            let (bytes, sha256) = hashing.finish().map_err(|e| Error::io(&input.path, e))?;
+            send(
+                out,
+                Event::MemberEnd {
+                    bytes,
+                    sha256,
+                    outcome,
+                },
+            )
+        }
+        Container::Zip => {
+            let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
+                .map_err(|e| Error::Rejected {
+                    path: input.path.clone(),
+                    reason: format!("not a readable zip archive ({e})"),
+                })?;
+            for i in 0..zip.len() {
+                read_zip_member(&mut zip, i, &input.path, out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_zip_member<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    index: usize,
+    path: &Path,
+    out: &SyncSender<Result<Event>>,
+) -> Result<(), Stop> {
+    let fallback_name = zip
+        .name_for_index(index)
+        .map(|n| n.map(|n| n.into_owned()))
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("#{index}"));
+    let mut member = match zip.by_index(index) {
+        Ok(m) => m,
+        Err(zip::result::ZipError::UnsupportedArchive(why)) => {
+            // Encrypted or compressed with a method we do not read: keep it
+            // aside (the original is archived), do not fail the export.
+            send(
+                out,
+                Event::MemberStart {
+                    name: fallback_name,
+                    crc32: None,
+                },
+            )?;
+            return send(
+                out,
+                Event::MemberUnreadable {
+                    reason: format!("cannot read this member: {why}"),
+                },
+            );
+        }
+        Err(e) => {
+            return Err(Stop::Failed(Error::Rejected {
+                path: path.to_owned(),
+                reason: format!("member {fallback_name}: {e}"),
+            }));
+        }
+    };
+    let name = String::from_utf8_lossy(member.name_raw()).into_owned();
+    let crc32 = Some(member.crc32());
+    if member.is_dir() {
+        send(out, Event::MemberStart { name, crc32 })?;
+        return send(out, Event::Directory);
+    }
+    send(
+        out,
+        Event::MemberStart {
+            name: name.clone(),
+            crc32,
+        },
+    )?;
+    let mut hashing = HashingReader::new(&mut member);
+    let outcome = read_one(&mut hashing, out, path, Some(&name))?;
+    let (bytes, sha256) = hashing.finish().map_err(|e| damaged(path, &name, e))?;
+    send(
+        out,
+        Event::MemberEnd {
+            bytes,
+            sha256,
+            outcome,
+        },
+    )
+}
+
+fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
+    Error::DamagedMember {
+        path: path.to_owned(),
+        member: member.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+/// Reads one member (`zip_member` names it inside a zip) to its end.
+fn read_one(
+    reader: impl Read,
+    out: &SyncSender<Result<Event>>,
+    path: &Path,
+    zip_member: Option<&str>,
+) -> Result<MemberOutcome, Stop> {
+    let mut sink = BatchSink {
+        out,
+        batch: Vec::with_capacity(BATCH),
+        gone: false,
+    };
+    let result = source::read_member(reader, &mut sink);
+    if sink.gone {
+        return Err(Stop::WriterGone);
+    }
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(MemberError::Sink(e)) => return Err(Stop::Failed(e)),
+        Err(MemberError::Read(e)) => {
+            return Err(Stop::Failed(match zip_member {
+                Some(name) => damaged(path, name, e),
+                None => Error::io(path, e),
+            }));
+        }
+    };
+    sink.flush()?;
+    Ok(outcome)
+}
+
+/// Collects rows into batches for the channel.
+struct BatchSink<'a> {
+    out: &'a SyncSender<Result<Event>>,
+    batch: Vec<Row>,
+    /// The writer has gone: stop reading.
+    gone: bool,
+}
+
+impl BatchSink<'_> {
+    fn push(&mut self, row: Row) -> Result<()> {
+        self.batch.push(row);
+        if self.batch.len() >= BATCH {
+            self.flush().map_err(|_| Error::Stopped)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if self.out.send(Ok(Event::Rows(rows))).is_err() {
+            self.gone = true;
+            return Err(Stop::WriterGone);
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for BatchSink<'_> {
+    fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+        self.push(Row::Entry(line, Box::new(entry)))
+    }
+
+    fn quarantine_row(
+        &mut self,
+        line: Option<u64>,
+        reason: String,
+        raw: Option<String>,
+    ) -> Result<()> {
+        self.push(Row::Quarantined { line, reason, raw })
+    }
+}

@@ -1,0 +1,327 @@
+//! The writing half of an ingest: turns the reader's [`Event`]s into rows
+//! of one export inside the ingest transaction, and counts what it did.
+//!
+//! Versioning rule (docs/archive-format.md): an entry whose identifier is
+//! new is version 1; one whose identifier exists with the same content hash
+//! is unchanged (a sighting is recorded when another export saw it first);
+//! one with a different hash becomes the next version beside the old ones.
+//! Nothing is ever updated in place but the member and export summaries.
+
+use rusqlite::{Statement, Transaction, params};
+
+use super::read::{Event, Row};
+use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::source::MemberOutcome;
+
+/// Writes one export's rows inside the ingest transaction.
+pub(super) struct Writer<'t, 'r> {
+    tx: &'t Transaction<'t>,
+    export_id: i64,
+    report: &'r mut Report,
+    /// `files.id` and path of each input being read, by the reader's index.
+    files: Vec<(i64, String)>,
+    file: Option<usize>,
+    member: Option<(i64, String)>,
+    insert_entry: Statement<'t>,
+    find_versions: Statement<'t>,
+    insert_sighting: Statement<'t>,
+    insert_conversation: Statement<'t>,
+    find_conversation: Statement<'t>,
+    insert_quarantine: Statement<'t>,
+    /// The last conversation looked up: entries come grouped by
+    /// conversation, so one slot saves most look-ups without growing.
+    last_conversation: Option<(String, i64)>,
+}
+
+impl<'t, 'r> Writer<'t, 'r> {
+    pub(super) fn new(
+        tx: &'t Transaction<'t>,
+        export_id: i64,
+        files: Vec<(i64, String)>,
+        report: &'r mut Report,
+    ) -> Result<Self> {
+        Ok(Writer {
+            tx,
+            export_id,
+            report,
+            files,
+            file: None,
+            member: None,
+            // New identifiers (most rows of a first ingest) cost one
+            // statement: the insert of version 1, which the unique index
+            // turns into a no-op when the identifier is already there.
+            insert_entry: tx.prepare(
+                "INSERT INTO entries (identifier, version, conversation_id, entry_type, entry_type_raw,
+                    is_message, sender_role, sender_app_type, sender_subject, client_ms, server_ms,
+                    related_records, payload, message_text, text, content_hash, export_id, member_id, line)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+                 ON CONFLICT (identifier, version) DO NOTHING",
+            )?,
+            find_versions: tx.prepare(
+                "SELECT id, version, content_hash, export_id FROM entries WHERE identifier = ?1",
+            )?,
+            insert_sighting: tx.prepare(
+                "INSERT OR IGNORE INTO entry_sightings (entry_id, export_id, member_id, line)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            insert_conversation: tx.prepare(
+                "INSERT INTO conversations (identifier, first_export_id) VALUES (?1, ?2)
+                 ON CONFLICT (identifier) DO NOTHING",
+            )?,
+            find_conversation: tx.prepare("SELECT id FROM conversations WHERE identifier = ?1")?,
+            insert_quarantine: tx.prepare(
+                "INSERT INTO quarantine (export_id, member_id, line, reason, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            last_conversation: None,
+        })
+    }
+
+    /// Applies one event from the reader.
+    pub(super) fn apply(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::File(index) => {
+                self.file = Some(index);
+                Ok(())
+            }
+            Event::MemberStart { name, crc32 } => self.start_member(name, crc32),
+            Event::Rows(rows) => {
+                for row in rows {
+                    match row {
+                        Row::Entry(line, entry) => self.entry(line, &entry)?,
+                        Row::Quarantined { line, reason, raw } => {
+                            self.quarantine(line, reason, raw)?
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Event::MemberEnd {
+                bytes,
+                sha256,
+                outcome,
+            } => self.end_member(bytes, &sha256, outcome),
+            Event::MemberUnreadable { reason } => {
+                self.report.members_read += 1;
+                self.quarantine(None, reason.clone(), None)?;
+                self.set_member(None, None, "quarantined", None, Some(&reason), 0)
+            }
+            Event::Directory => self.set_member(Some(0), None, "directory", None, None, 0),
+        }
+    }
+
+    fn file_path(&self) -> String {
+        self.file
+            .and_then(|i| self.files.get(i))
+            .map(|f| f.1.clone())
+            .unwrap_or_default()
+    }
+
+    fn start_member(&mut self, name: String, crc32: Option<u32>) -> Result<()> {
+        let file_id = self
+            .file
+            .and_then(|i| self.files.get(i))
+            .map(|f| f.0)
+            .ok_or(Error::Internal("a member arrived before its file"))?;
+        self.tx.execute(
+            "INSERT INTO members (file_id, name, crc32, status) VALUES (?1, ?2, ?3, 'read')",
+            params![file_id, name, crc32],
+        )?;
+        self.member = Some((self.tx.last_insert_rowid(), name));
+        Ok(())
+    }
+
+    fn member_id(&self) -> Result<i64> {
+        self.member
+            .as_ref()
+            .map(|m| m.0)
+            .ok_or(Error::Internal("a row arrived outside a member"))
+    }
+
+    fn set_member(
+        &mut self,
+        bytes: Option<u64>,
+        sha256: Option<&str>,
+        status: &str,
+        shape: Option<&str>,
+        reason: Option<&str>,
+        rows: u64,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE members SET bytes = ?2, sha256 = ?3, status = ?4, shape = ?5, reason = ?6, rows = ?7
+             WHERE id = ?1",
+            params![
+                self.member_id()?,
+                bytes.map(|b| b as i64),
+                sha256,
+                status,
+                shape,
+                reason,
+                rows as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn end_member(&mut self, bytes: u64, sha256: &str, outcome: MemberOutcome) -> Result<()> {
+        self.report.members_read += 1;
+        match outcome {
+            MemberOutcome::Read { shape, rows } => {
+                self.set_member(Some(bytes), Some(sha256), "read", Some(shape), None, rows)
+            }
+            MemberOutcome::Quarantined { reason } => {
+                self.quarantine(None, reason.clone(), None)?;
+                self.set_member(
+                    Some(bytes),
+                    Some(sha256),
+                    "quarantined",
+                    None,
+                    Some(&reason),
+                    0,
+                )
+            }
+        }
+    }
+
+    fn quarantine(&mut self, line: Option<u64>, reason: String, raw: Option<String>) -> Result<()> {
+        let member_id = self.member_id()?;
+        self.insert_quarantine.execute(params![
+            self.export_id,
+            member_id,
+            line.map(|l| l as i64),
+            reason,
+            raw
+        ])?;
+        self.report.quarantined_total += 1;
+        if self.report.quarantined.len() < MAX_LISTED_QUARANTINE {
+            let file = self.file_path();
+            let member = self
+                .member
+                .as_ref()
+                .map(|m| m.1.clone())
+                .unwrap_or_default();
+            self.report.quarantined.push(QuarantineItem {
+                file,
+                member,
+                line,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    fn conversation_id(&mut self, identifier: &str) -> Result<i64> {
+        if let Some((ident, id)) = &self.last_conversation {
+            if ident == identifier {
+                return Ok(*id);
+            }
+        }
+        let id = if self
+            .insert_conversation
+            .execute(params![identifier, self.export_id])?
+            == 1
+        {
+            self.report.conversations_new += 1;
+            self.tx.last_insert_rowid()
+        } else {
+            self.find_conversation
+                .query_row([identifier], |r| r.get(0))?
+        };
+        self.last_conversation = Some((identifier.to_owned(), id));
+        Ok(id)
+    }
+
+    fn entry(&mut self, line: Option<u64>, e: &Entry) -> Result<()> {
+        self.report.entries_read += 1;
+        let conversation_id = self.conversation_id(&e.conversation)?;
+        let member_id = self.member_id()?;
+        let line = line.map(|l| l as i64);
+        if self.insert_version(e, 1, conversation_id, member_id, line)? {
+            self.report.entries_new += 1;
+            return Ok(());
+        }
+        let mut max_version = 0i64;
+        let mut same: Option<(i64, i64)> = None;
+        {
+            let mut rows = self.find_versions.query([&e.identifier])?;
+            while let Some(row) = rows.next()? {
+                let version: i64 = row.get(1)?;
+                max_version = max_version.max(version);
+                let hash: String = row.get(2)?;
+                if hash == e.content_hash {
+                    same = Some((row.get(0)?, row.get(3)?));
+                }
+            }
+        }
+        if let Some((entry_id, first_export)) = same {
+            self.report.entries_unchanged += 1;
+            if first_export != self.export_id {
+                self.insert_sighting
+                    .execute(params![entry_id, self.export_id, member_id, line])?;
+            }
+            return Ok(());
+        }
+        self.report.entries_changed += 1;
+        if !self.insert_version(e, max_version + 1, conversation_id, member_id, line)? {
+            // Only a concurrent writer could have taken this version, and
+            // the transaction holds the write lock: never silently drop it.
+            return Err(Error::Internal("a new entry version was already taken"));
+        }
+        Ok(())
+    }
+
+    /// Inserts `e` as `version`; false when that version already exists.
+    fn insert_version(
+        &mut self,
+        e: &Entry,
+        version: i64,
+        conversation_id: i64,
+        member_id: i64,
+        line: Option<i64>,
+    ) -> Result<bool> {
+        let related = serde_json::to_string(&e.related_records).unwrap_or_else(|_| "[]".into());
+        let n = self.insert_entry.execute(params![
+            e.identifier,
+            version,
+            conversation_id,
+            e.entry_type,
+            e.entry_type_raw,
+            e.is_message,
+            e.sender_role,
+            e.sender_app_type,
+            e.sender_subject,
+            e.client_ms,
+            e.server_ms,
+            related,
+            e.payload,
+            e.message_text,
+            e.text,
+            e.content_hash,
+            self.export_id,
+            member_id,
+            line,
+        ])?;
+        Ok(n == 1)
+    }
+
+    /// Records the export's counts.
+    pub(super) fn finish(&mut self) -> Result<()> {
+        let r = &self.report;
+        self.tx.execute(
+            "UPDATE exports SET entries_read = ?2, entries_new = ?3, entries_unchanged = ?4,
+                entries_changed = ?5, conversations_new = ?6, quarantined = ?7 WHERE id = ?1",
+            params![
+                self.export_id,
+                r.entries_read as i64,
+                r.entries_new as i64,
+                r.entries_unchanged as i64,
+                r.entries_changed as i64,
+                r.conversations_new as i64,
+                r.quarantined_total as i64
+            ],
+        )?;
+        Ok(())
+    }
+}
