@@ -106,7 +106,9 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Db(e) if is_busy(e) => ExitCode::Locked,
-            Error::Rejected { .. } | Error::DamagedMember { .. } => ExitCode::InputRejected,
+            Error::Input { .. } | Error::Rejected { .. } | Error::DamagedMember { .. } => {
+                ExitCode::InputRejected
+            }
             Error::Usage(_) => ExitCode::Usage,
             _ => ExitCode::Error,
         }

@@ -207,10 +207,11 @@ fn form_text(v: &Value, out: &mut Vec<String>) {
             }
             None => {
                 for key in TEXT_KEYS.iter().chain(&["formTitle"]) {
-                    if let Some(Value::String(s)) = map.get(*key) {
-                        if !s.trim().is_empty() && !out.contains(s) {
-                            out.push(s.clone());
-                        }
+                    if let Some(Value::String(s)) = map.get(*key)
+                        && !s.trim().is_empty()
+                        && !out.contains(s)
+                    {
+                        out.push(s.clone());
                     }
                 }
                 for (_, child) in map {
@@ -237,10 +238,11 @@ fn generic(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             for key in TEXT_KEYS {
-                if let Some(Value::String(s)) = map.get(*key) {
-                    if !s.trim().is_empty() && !out.contains(s) {
-                        out.push(s.clone());
-                    }
+                if let Some(Value::String(s)) = map.get(*key)
+                    && !s.trim().is_empty()
+                    && !out.contains(s)
+                {
+                    out.push(s.clone());
                 }
             }
             for (_, child) in map {

@@ -50,10 +50,10 @@ pub fn parse_millis(raw: &str) -> Result<Option<i64>, String> {
         return Ok(Some(ts.as_millisecond()));
     }
     // Some CSV writers drop the offset or use a space: read those as UTC.
-    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        if let Ok(ts) = jiff::tz::TimeZone::UTC.to_timestamp(dt) {
-            return Ok(Some(ts.as_millisecond()));
-        }
+    if let Ok(dt) = s.parse::<jiff::civil::DateTime>()
+        && let Ok(ts) = jiff::tz::TimeZone::UTC.to_timestamp(dt)
+    {
+        return Ok(Some(ts.as_millisecond()));
     }
     Err(format!(
         "timestamp {s:?} is neither epoch milliseconds, epoch seconds nor ISO-8601"

@@ -237,10 +237,10 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
     let objects = archive.objects();
     let committed = (|| -> Result<()> {
         for input in &new_inputs {
-            if let Some(s) = &input.stage {
-                if objects.commit(s)? {
-                    added.push(s.sha256.clone());
-                }
+            if let Some(s) = &input.stage
+                && objects.commit(s)?
+            {
+                added.push(s.sha256.clone());
             }
         }
         tx.commit()?;

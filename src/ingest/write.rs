@@ -213,10 +213,10 @@ impl<'t, 'r> Writer<'t, 'r> {
     }
 
     fn conversation_id(&mut self, identifier: &str) -> Result<i64> {
-        if let Some((ident, id)) = &self.last_conversation {
-            if ident == identifier {
-                return Ok(*id);
-            }
+        if let Some((ident, id)) = &self.last_conversation
+            && ident == identifier
+        {
+            return Ok(*id);
         }
         let id = if self
             .insert_conversation
