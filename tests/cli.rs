@@ -395,6 +395,37 @@ fn overlapping_week_counts_unchanged_and_keeps_the_redacted_version() {
 }
 
 #[test]
+fn files_already_archived_are_skipped_beside_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let (week1, week2) = (fixture(WEEK1), fixture(WEEK2));
+    ingest(&archive, &[&week1]);
+    // Week 1 again (twice) with week 2: only week 2 is new.
+    let r = ingest(&archive, &[&week1, &week2, &week1]);
+    assert_eq!(r["export_id"], 2);
+    assert_eq!(r["already_ingested"], false);
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0]["already_in_export"], 1);
+    assert_eq!(files[1]["already_in_export"], Value::Null);
+    assert_eq!(r["entries_read"], 24);
+    let conn = db(&archive);
+    assert_eq!(count(&conn, "SELECT count(*) FROM files"), 2);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM files WHERE export_id = 2"),
+        1
+    );
+    drop(conn);
+    convault(&archive)
+        .arg("ingest")
+        .arg(&week1)
+        .arg(&week2)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("already ingested"));
+}
+
+#[test]
 fn several_zips_of_one_export_are_one_export() {
     let tmp = tempfile::tempdir().unwrap();
     let members = fixture_data::week1();
@@ -675,6 +706,11 @@ fn unreadable_members_and_rows_are_quarantined_with_line_and_reason() {
         .success();
     let err = stderr_of(&a);
     assert!(err.contains("7 quarantined"), "{err}");
+    // No progress bar when stderr is not a terminal.
+    assert!(
+        !err.contains('\r') && !err.contains("eta") && !err.contains("storing"),
+        "{err:?}"
+    );
     assert!(err.contains("entries.csv line 4"), "{err}");
 }
 

@@ -26,14 +26,20 @@ const PAGE_SIZE: i64 = 8192;
 /// How a connection may use the archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Readers: `query_only`, the schema must be the current one.
     ReadOnly,
+    /// Writers: creates the database and applies missing migrations.
     ReadWrite,
+    /// `--dry-run` on an existing archive: may write inside a transaction
+    /// that it rolls back, but never migrates (that would commit).
+    Rehearsal,
 }
 
 /// Opens the database at `path` in `mode`.
 pub fn open(path: &Path, mode: Mode) -> Result<Connection> {
     let flags = match mode {
         Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Mode::Rehearsal => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         Mode::ReadWrite => {
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
@@ -70,6 +76,11 @@ fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
             // Statement journals and FTS5 merges stay off the disk.
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             schema::migrate(conn, path)
+        }
+        Mode::Rehearsal => {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            schema::check(conn, path)
         }
         Mode::ReadOnly => {
             conn.pragma_update(None, "query_only", true)?;

@@ -90,6 +90,15 @@ impl Archive {
         db::open(&self.db_path(), Mode::ReadOnly)
     }
 
+    /// Opens an existing archive for a dry run: writes are allowed inside a
+    /// transaction the caller rolls back; the schema is never migrated.
+    pub fn open_for_rehearsal(&self) -> Result<Connection> {
+        if !self.exists() {
+            return Err(Error::NoArchive(self.root.clone()));
+        }
+        db::open(&self.db_path(), Mode::Rehearsal)
+    }
+
     /// Opens the archive for writing, creating it if needed.
     pub fn open_for_write(&self) -> Result<Connection> {
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;

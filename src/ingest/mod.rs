@@ -106,13 +106,13 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
             .map_err(|e| Error::io(path, e))?
             .len();
     }
-    // Open (and lock out other writers) before copying anything: a too-new
-    // or busy archive fails fast.
-    // A dry run on an archive that does not exist yet must not create it.
-    let mut conn = if opts.dry_run && !archive.exists() {
-        db::open_in_memory()?
-    } else {
-        archive.open_for_write()?
+    // Open before copying anything: a too-new archive fails fast. A dry run
+    // never creates or migrates an archive: on a new one it rehearses in
+    // memory, on an existing one inside a transaction it rolls back.
+    let mut conn = match (opts.dry_run, archive.exists()) {
+        (true, false) => db::open_in_memory()?,
+        (true, true) => archive.open_for_rehearsal()?,
+        (false, _) => archive.open_for_write()?,
     };
 
     let mut staged = StagedFiles::default();

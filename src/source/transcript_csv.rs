@@ -359,5 +359,49 @@ mod tests {
             let mut sink = Collect::default();
             let _ = read(&input[..], &mut sink);
         }
+
+        /// Whatever the text (quotes, commas, newlines, any script) and
+        /// however the file is written (BOM, CRLF, header spelling), every
+        /// row comes back as the entry written, at the line it starts on.
+        #[test]
+        fn rows_round_trip_with_their_line_numbers(
+            texts in proptest::collection::vec("[\\PC\r\n\",]{0,40}", 1..8),
+            crlf in proptest::bool::ANY,
+            bom in proptest::bool::ANY,
+            camel in proptest::bool::ANY,
+        ) {
+            let bom_bytes: &[u8] = if bom { b"\xef\xbb\xbf" } else { b"" };
+            let mut w = csv::WriterBuilder::new()
+                .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+                .from_writer(bom_bytes.to_vec());
+            let header = if camel {
+                ["identifier", "conversationIdentifier", "entryType", "entryPayload", "clientTimestamp"]
+            } else {
+                ["identifier", "conversation_identifer", "entry_type", "entry_payload", "client_timestamp"]
+            };
+            w.write_record(header).unwrap();
+            // The line each record starts on: 1 + the newlines before it.
+            let mut starts = Vec::new();
+            for (i, t) in texts.iter().enumerate() {
+                w.flush().unwrap();
+                starts.push(1 + w.get_ref().iter().filter(|b| **b == b'\n').count() as u64);
+                let payload = serde_json::json!({"abstractMessage": {"messageType": "StaticContentMessage",
+                    "staticContent": {"formatType": "Text", "text": t}}}).to_string();
+                w.write_record([format!("e{i}"), "c1".into(), "MESSAGE".into(), payload, (1_794_215_700_000i64 + i as i64).to_string()]).unwrap();
+            }
+            let out = w.into_inner().unwrap();
+            let mut sink = Collect::default();
+            let outcome = read(&out[..], &mut sink).unwrap();
+            proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE, rows: texts.len() as u64 });
+            proptest::prop_assert!(sink.bad.is_empty(), "{:?}", sink.bad);
+            proptest::prop_assert_eq!(sink.entries.len(), texts.len());
+            for (i, (line, e)) in sink.entries.iter().enumerate() {
+                proptest::prop_assert_eq!(&e.identifier, &format!("e{i}"));
+                proptest::prop_assert_eq!(*line, Some(starts[i]));
+                proptest::prop_assert_eq!(e.client_ms, Some(1_794_215_700_000 + i as i64));
+                let expected = texts[i].trim();
+                proptest::prop_assert_eq!(e.text.as_deref().unwrap_or(""), expected);
+            }
+        }
     }
 }
