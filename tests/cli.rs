@@ -715,6 +715,55 @@ fn unreadable_members_and_rows_are_quarantined_with_line_and_reason() {
 }
 
 #[test]
+fn a_member_compressed_with_an_unsupported_method_is_quarantined_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let members = fixture_data::week1();
+    for m in &members[..2] {
+        w.start_file(m.name, stored).unwrap();
+        w.write_all(&m.bytes).unwrap();
+    }
+    w.start_file("odd.bin", stored).unwrap();
+    w.write_all(b"0123456789").unwrap();
+    let mut bytes = w.finish().unwrap().into_inner();
+    // Mark odd.bin as bzip2 (method 12) in its local and central headers.
+    let name = b"odd.bin";
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(4) {
+        let sig = &bytes[at..at + 4];
+        let (method_at, name_at) = if sig == b"PK\x03\x04" {
+            (at + 8, at + 30)
+        } else if sig == b"PK\x01\x02" {
+            (at + 10, at + 46)
+        } else {
+            continue;
+        };
+        if bytes.get(name_at..name_at + name.len()) == Some(&name[..]) {
+            bytes[method_at] = 12;
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2);
+    let zip = tmp.path().join("odd.zip");
+    std::fs::write(&zip, &bytes).unwrap();
+    let r = ingest(&tmp.path().join("a"), &[&zip]);
+    assert_eq!(r["entries_new"], 28);
+    let q = r["quarantined"].as_array().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["member"], "odd.bin");
+    assert!(
+        q[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("compressed with Bzip2, which this convault cannot read"),
+        "{q:?}"
+    );
+    // Regression: this used to reject the whole export as "damaged".
+}
+
+#[test]
 fn control_characters_in_member_names_are_not_printed_raw() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = tmp.path().join("evil.zip");

@@ -193,6 +193,23 @@ fn read_zip_member<R: Read + Seek>(
         send(out, Event::MemberStart { name, crc32 })?;
         return send(out, Event::Directory);
     }
+    let method = member.compression();
+    if !matches!(
+        method,
+        zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+    ) {
+        // Not damage: a method this build cannot inflate (bzip2, Deflate64,
+        // ...). Kept aside; the original zip is in the store.
+        send(out, Event::MemberStart { name, crc32 })?;
+        return send(
+            out,
+            Event::MemberUnreadable {
+                reason: format!(
+                    "compressed with {method}, which this convault cannot read; the original is kept in the archive"
+                ),
+            },
+        );
+    }
     send(
         out,
         Event::MemberStart {
