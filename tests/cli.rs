@@ -715,7 +715,7 @@ fn unreadable_members_and_rows_are_quarantined_with_line_and_reason() {
 }
 
 #[test]
-fn a_member_compressed_with_an_unsupported_method_is_quarantined_not_fatal() {
+fn encrypted_members_and_unsupported_compression_are_quarantined_not_fatal() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored =
@@ -727,7 +727,22 @@ fn a_member_compressed_with_an_unsupported_method_is_quarantined_not_fatal() {
     }
     w.start_file("odd.bin", stored).unwrap();
     w.write_all(b"0123456789").unwrap();
+    w.start_file("secret.csv", stored).unwrap();
+    w.write_all(b"identifier,conversation_identifier,entry_type\n")
+        .unwrap();
     let mut bytes = w.finish().unwrap().into_inner();
+    // Mark secret.csv as encrypted (flag bit 0) in both headers.
+    let secret = b"secret.csv";
+    for at in 0..bytes.len().saturating_sub(4) {
+        let (flags_at, name_at) = match &bytes[at..at + 4] {
+            b"PK\x03\x04" => (at + 6, at + 30),
+            b"PK\x01\x02" => (at + 8, at + 46),
+            _ => continue,
+        };
+        if bytes.get(name_at..name_at + secret.len()) == Some(&secret[..]) {
+            bytes[flags_at] |= 1;
+        }
+    }
     // Mark odd.bin as bzip2 (method 12) in its local and central headers.
     let name = b"odd.bin";
     let mut patched = 0;
@@ -751,8 +766,16 @@ fn a_member_compressed_with_an_unsupported_method_is_quarantined_not_fatal() {
     let r = ingest(&tmp.path().join("a"), &[&zip]);
     assert_eq!(r["entries_new"], 28);
     let q = r["quarantined"].as_array().unwrap();
-    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q.len(), 2, "{q:?}");
     assert_eq!(q[0]["member"], "odd.bin");
+    assert_eq!(q[1]["member"], "secret.csv");
+    assert!(
+        q[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read this member"),
+        "{q:?}"
+    );
     assert!(
         q[0]["reason"]
             .as_str()
