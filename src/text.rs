@@ -23,6 +23,7 @@ pub struct Extracted {
 const TEXT_KEYS: &[&str] = &[
     "text",
     "title",
+    "formTitle",
     "subTitle",
     "subtitle",
     "label",
@@ -189,40 +190,21 @@ fn choices(c: &Value, out: &mut Vec<String>) {
 
 /// A form's title and fields: `label: value` for answered fields, the label
 /// alone for questions (an input's machine `name` is not shown beside its
-/// label); anything else falls back to [`TEXT_KEYS`].
+/// label); anything else as in [`generic`].
 fn form_text(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(map) => match map.get("label").and_then(Value::as_str) {
-            Some(label) => {
-                let line = match map.get("value").or_else(|| map.get("values")) {
-                    Some(Value::String(s)) => format!("{label}: {s}"),
-                    Some(Value::Array(list)) => {
-                        let vals: Vec<String> = list.iter().map(scalar_text).collect();
-                        format!("{label}: {}", vals.join(", "))
-                    }
-                    Some(Value::Null) | None => label.to_owned(),
-                    Some(other) => format!("{label}: {}", scalar_text(other)),
-                };
-                out.push(line);
-            }
-            None => {
-                for key in TEXT_KEYS.iter().chain(&["formTitle"]) {
-                    if let Some(Value::String(s)) = map.get(*key)
-                        && !s.trim().is_empty()
-                        && !out.contains(s)
-                    {
-                        out.push(s.clone());
-                    }
-                }
-                for (_, child) in map {
-                    if child.is_object() || child.is_array() {
-                        form_text(child, out);
-                    }
-                }
-            }
-        },
-        Value::Array(list) => list.iter().for_each(|x| form_text(x, out)),
-        _ => {}
+    walk(v, out, true);
+}
+
+/// One form field as a line.
+fn form_field(label: &str, value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => format!("{label}: {s}"),
+        Some(Value::Array(list)) => {
+            let vals: Vec<String> = list.iter().map(scalar_text).collect();
+            format!("{label}: {}", vals.join(", "))
+        }
+        Some(Value::Null) | None => label.to_owned(),
+        Some(other) => format!("{label}: {}", scalar_text(other)),
     }
 }
 
@@ -235,8 +217,20 @@ fn scalar_text(v: &Value) -> String {
 
 /// Strings under [`TEXT_KEYS`], depth first, for shapes we do not know.
 fn generic(v: &Value, out: &mut Vec<String>) {
+    walk(v, out, false);
+}
+
+/// The depth-first walk behind [`generic`] and (with `form`) [`form_text`].
+fn walk(v: &Value, out: &mut Vec<String>, form: bool) {
     match v {
         Value::Object(map) => {
+            if form && let Some(label) = map.get("label").and_then(Value::as_str) {
+                out.push(form_field(
+                    label,
+                    map.get("value").or_else(|| map.get("values")),
+                ));
+                return;
+            }
             for key in TEXT_KEYS {
                 if let Some(Value::String(s)) = map.get(*key)
                     && !s.trim().is_empty()
@@ -245,13 +239,13 @@ fn generic(v: &Value, out: &mut Vec<String>) {
                     out.push(s.clone());
                 }
             }
-            for (_, child) in map {
+            for child in map.values() {
                 if child.is_object() || child.is_array() {
-                    generic(child, out);
+                    walk(child, out, form);
                 }
             }
         }
-        Value::Array(list) => list.iter().for_each(|x| generic(x, out)),
+        Value::Array(list) => list.iter().for_each(|x| walk(x, out, form)),
         _ => {}
     }
 }

@@ -567,6 +567,30 @@ fn a_member_failing_its_crc_rejects_the_whole_ingest() {
     );
 }
 
+/// Applies `edit` to one byte of member `name`'s local and central zip
+/// headers: the byte at `local_offset` into the local header (the central
+/// header's field is 2 bytes further on). Returns how many were changed.
+fn patch_member_headers(
+    bytes: &mut [u8],
+    name: &[u8],
+    local_offset: usize,
+    edit: impl Fn(&mut u8),
+) -> usize {
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(4) {
+        let (field_at, name_at) = match &bytes[at..at + 4] {
+            b"PK\x03\x04" => (at + local_offset, at + 30),
+            b"PK\x01\x02" => (at + local_offset + 2, at + 46),
+            _ => continue,
+        };
+        if bytes.get(name_at..name_at + name.len()) == Some(name) {
+            edit(&mut bytes[field_at]);
+            patched += 1;
+        }
+    }
+    patched
+}
+
 fn walk_count(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -731,36 +755,16 @@ fn encrypted_members_and_unsupported_compression_are_quarantined_not_fatal() {
     w.write_all(b"identifier,conversation_identifier,entry_type\n")
         .unwrap();
     let mut bytes = w.finish().unwrap().into_inner();
-    // Mark secret.csv as encrypted (flag bit 0) in both headers.
-    let secret = b"secret.csv";
-    for at in 0..bytes.len().saturating_sub(4) {
-        let (flags_at, name_at) = match &bytes[at..at + 4] {
-            b"PK\x03\x04" => (at + 6, at + 30),
-            b"PK\x01\x02" => (at + 8, at + 46),
-            _ => continue,
-        };
-        if bytes.get(name_at..name_at + secret.len()) == Some(&secret[..]) {
-            bytes[flags_at] |= 1;
-        }
-    }
-    // Mark odd.bin as bzip2 (method 12) in its local and central headers.
-    let name = b"odd.bin";
-    let mut patched = 0;
-    for at in 0..bytes.len().saturating_sub(4) {
-        let sig = &bytes[at..at + 4];
-        let (method_at, name_at) = if sig == b"PK\x03\x04" {
-            (at + 8, at + 30)
-        } else if sig == b"PK\x01\x02" {
-            (at + 10, at + 46)
-        } else {
-            continue;
-        };
-        if bytes.get(name_at..name_at + name.len()) == Some(&name[..]) {
-            bytes[method_at] = 12;
-            patched += 1;
-        }
-    }
-    assert_eq!(patched, 2);
+    // Mark secret.csv as encrypted (flag bit 0) and odd.bin as bzip2
+    // (method 12), in their local and central headers.
+    assert_eq!(
+        patch_member_headers(&mut bytes, b"secret.csv", 6, |b| *b |= 1),
+        2
+    );
+    assert_eq!(
+        patch_member_headers(&mut bytes, b"odd.bin", 8, |b| *b = 12),
+        2
+    );
     let zip = tmp.path().join("odd.zip");
     std::fs::write(&zip, &bytes).unwrap();
     let r = ingest(&tmp.path().join("a"), &[&zip]);

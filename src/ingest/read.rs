@@ -122,17 +122,7 @@ fn read_input(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| input.path.display().to_string());
             send(out, Event::MemberStart { name, crc32: None })?;
-            let mut hashing = HashingReader::new(reader);
-            let outcome = read_one(&mut hashing, out, &input.path, None)?;
-            let (bytes, sha256) = hashing.finish().map_err(|e| Error::io(&input.path, e))?;
-            send(
-                out,
-                Event::MemberEnd {
-                    bytes,
-                    sha256,
-                    outcome,
-                },
-            )
+            read_one(reader, out, &input.path, None)
         }
         Container::Zip => {
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
@@ -217,17 +207,7 @@ fn read_zip_member<R: Read + Seek>(
             crc32,
         },
     )?;
-    let mut hashing = HashingReader::new(&mut member);
-    let outcome = read_one(&mut hashing, out, path, Some(&name))?;
-    let (bytes, sha256) = hashing.finish().map_err(|e| damaged(path, &name, e))?;
-    send(
-        out,
-        Event::MemberEnd {
-            bytes,
-            sha256,
-            outcome,
-        },
-    )
+    read_one(&mut member, out, path, Some(&name))
 }
 
 fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
@@ -238,34 +218,44 @@ fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
     }
 }
 
-/// Reads one member (`zip_member` names it inside a zip) to its end.
+/// Reads one member (`zip_member` names it inside a zip) to its end,
+/// hashing it, and sends its rows and its `MemberEnd`. A read error is the
+/// member's damage (for a zip: failed CRC or broken compressed data).
 fn read_one(
     reader: impl Read,
     out: &SyncSender<Result<Event>>,
     path: &Path,
     zip_member: Option<&str>,
-) -> Result<MemberOutcome, Stop> {
+) -> Result<(), Stop> {
+    let read_error = |e| match zip_member {
+        Some(name) => damaged(path, name, e),
+        None => Error::io(path, e),
+    };
     let mut sink = BatchSink {
         out,
         batch: Vec::with_capacity(BATCH),
         gone: false,
     };
-    let result = source::read_member(reader, &mut sink);
+    let mut hashing = HashingReader::new(reader);
+    let result = source::read_member(&mut hashing, &mut sink);
     if sink.gone {
         return Err(Stop::WriterGone);
     }
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(MemberError::Sink(e)) => return Err(Stop::Failed(e)),
-        Err(MemberError::Read(e)) => {
-            return Err(Stop::Failed(match zip_member {
-                Some(name) => damaged(path, name, e),
-                None => Error::io(path, e),
-            }));
-        }
+        Err(MemberError::Read(e)) => return Err(Stop::Failed(read_error(e))),
     };
     sink.flush()?;
-    Ok(outcome)
+    let (bytes, sha256) = hashing.finish().map_err(read_error)?;
+    send(
+        out,
+        Event::MemberEnd {
+            bytes,
+            sha256,
+            outcome,
+        },
+    )
 }
 
 /// Collects rows into batches for the channel.
