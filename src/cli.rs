@@ -8,7 +8,14 @@ use clap::{Parser, Subcommand};
 /// A verified, searchable, tamper-evident archive of Salesforce
 /// conversation exports.
 #[derive(Debug, Parser)]
-#[command(name = "convault", version, about, long_about = None)]
+#[command(
+    name = "convault",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule, \
+                  5 archive locked, 6 input rejected (nothing was ingested)."
+)]
 pub struct Cli {
     /// The archive directory [default: ./convault-archive]
     ///

@@ -1179,7 +1179,17 @@ fn version_and_help_work() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("ingest"));
+        .stdout(predicate::str::contains("ingest").and(predicate::str::contains(
+            "0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule, 5 archive locked, 6 input rejected",
+        )));
+    // The README documents the same codes.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for code in [
+        "| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |", "| 6 |",
+    ] {
+        assert!(readme.contains(code), "README exit code table lacks {code}");
+    }
     Command::new(env!("CARGO_BIN_EXE_convault"))
         .arg("frobnicate")
         .assert()
