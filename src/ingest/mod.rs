@@ -99,12 +99,8 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
 fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
     let inputs = source::collect_inputs(paths)?;
     let mut containers = Vec::with_capacity(inputs.len());
-    let mut total = 0u64;
     for path in &inputs {
         containers.push(source::sniff_container(path)?);
-        total += std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
     }
     // Open before copying anything: a too-new archive fails fast. A dry run
     // never creates or migrates an archive: on a new one it rehearses in
@@ -114,7 +110,43 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
         (true, true) => archive.open_for_rehearsal()?,
         (false, _) => archive.open_for_write()?,
     };
+    let staged = stage(archive, &inputs, &containers, opts)?;
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    let new_inputs = select_new(&conn, &staged.inputs, &mut report)?;
+    if new_inputs.is_empty() {
+        report.already_ingested = true;
+        report.export_id = report.files.iter().find_map(|f| f.already_in_export);
+        return Ok(report);
+    }
 
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let export_id = write_export(&tx, &new_inputs, &mut report, opts)?;
+    if opts.dry_run {
+        tx.rollback()?;
+        return Ok(report);
+    }
+    report.export_id = Some(export_id);
+    commit(archive, tx, &new_inputs)?;
+    Ok(report)
+}
+
+/// Copies every input into the store's staging area, hashing it on the way
+/// (a dry run only hashes it).
+fn stage(
+    archive: &Archive,
+    inputs: &[PathBuf],
+    containers: &[Container],
+    opts: &Options,
+) -> Result<StagedFiles> {
+    let mut total = 0u64;
+    for path in inputs {
+        total += std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+    }
     let mut staged = StagedFiles::default();
     let bar = bytes_bar(
         total,
@@ -122,7 +154,7 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
         opts.progress,
     );
     let mut base = 0;
-    for (path, container) in inputs.iter().zip(&containers) {
+    for (path, container) in inputs.iter().zip(containers) {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let reader = ProgressReader::new(file, bar.clone(), base);
         let input = if opts.dry_run {
@@ -152,13 +184,18 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
         staged.inputs.push(input);
     }
     bar.finish_and_clear();
+    Ok(staged)
+}
 
-    let mut report = Report {
-        dry_run: opts.dry_run,
-        ..Report::default()
-    };
-    let mut new_inputs = Vec::new();
-    for input in &staged.inputs {
+/// Lists every input in the report and returns those not archived yet
+/// (each file once, however often it was given).
+fn select_new<'i>(
+    conn: &rusqlite::Connection,
+    inputs: &'i [Input],
+    report: &mut Report,
+) -> Result<Vec<&'i Input>> {
+    let mut new_inputs: Vec<&Input> = Vec::new();
+    for input in inputs {
         let earlier = conn
             .query_row(
                 "SELECT export_id FROM files WHERE sha256 = ?1",
@@ -166,7 +203,7 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
                 |r| r.get::<_, i64>(0),
             )
             .optional()?;
-        let repeated = new_inputs.iter().any(|i: &&Input| i.sha256 == input.sha256);
+        let repeated = new_inputs.iter().any(|i| i.sha256 == input.sha256);
         report.files.push(FileReport {
             path: input.path.display().to_string(),
             bytes: input.bytes,
@@ -177,66 +214,59 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
             new_inputs.push(input);
         }
     }
-    if new_inputs.is_empty() {
-        report.already_ingested = true;
-        report.export_id = report.files.iter().find_map(|f| f.already_in_export);
-        return Ok(report);
-    }
+    Ok(new_inputs)
+}
 
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let export_id = insert_export(&tx)?;
+/// Writes the export, its files and everything read from them, and indexes
+/// the new entries, inside `tx`. Returns the export's id.
+fn write_export(
+    tx: &Transaction<'_>,
+    new_inputs: &[&Input],
+    report: &mut Report,
+    opts: &Options,
+) -> Result<i64> {
+    let export_id = insert_export(tx)?;
     let last_entry: i64 =
         tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
     let mut files = Vec::with_capacity(new_inputs.len());
-    for input in &new_inputs {
+    for input in new_inputs {
         files.push((
-            insert_file(&tx, export_id, input)?,
+            insert_file(tx, export_id, input)?,
             input.path.display().to_string(),
         ));
     }
-    let to_read: Vec<read::ToRead> = new_inputs
-        .iter()
-        .map(|i| read::ToRead {
-            path: i.path.clone(),
-            read_from: i.read_from.clone(),
-            container: i.container,
-            bytes: i.bytes,
-        })
-        .collect();
-    let total_new: u64 = new_inputs.iter().map(|i| i.bytes).sum();
-    let bar = bytes_bar(total_new, "reading", opts.progress);
-    {
-        let mut writer = write::Writer::new(&tx, export_id, files, &mut report)?;
-        // Reading runs on its own thread; the bounded channel keeps memory
-        // flat. If the writer fails, dropping the receiver stops the reader.
-        std::thread::scope(|scope| -> Result<()> {
-            let (sender, receiver) = mpsc::sync_channel(read::CHANNEL_DEPTH);
-            let bar = &bar;
-            let to_read = &to_read;
-            let reader = scope.spawn(move || read::read_all(to_read, bar, &sender));
-            for event in receiver {
-                writer.apply(event?)?;
-            }
-            // The channel also closes if the reader panicked: only a reader
-            // that finished means the export was read to its end.
-            reader
-                .join()
-                .map_err(|_| Error::Internal("the reader stopped unexpectedly"))
-        })?;
-        writer.finish()?;
-    }
+    let total: u64 = new_inputs.iter().map(|i| i.bytes).sum();
+    let bar = bytes_bar(total, "reading", opts.progress);
+    let mut writer = write::Writer::new(tx, export_id, files, report)?;
+    // Reading runs on its own thread; the bounded channel keeps memory
+    // flat. If the writer fails, dropping the receiver stops the reader.
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, receiver) = mpsc::sync_channel(read::CHANNEL_DEPTH);
+        let bar = &bar;
+        let reader = scope.spawn(move || read::read_all(new_inputs, bar, &sender));
+        for event in receiver {
+            writer.apply(event?)?;
+        }
+        // The channel also closes if the reader panicked: only a reader
+        // that finished means the export was read to its end.
+        reader
+            .join()
+            .map_err(|_| Error::Internal("the reader stopped unexpectedly"))
+    })?;
+    writer.finish()?;
     bar.finish_and_clear();
-    crate::archive::index_new_entries(&tx, last_entry)?;
-    report.export_id = (!opts.dry_run).then_some(export_id);
-    if opts.dry_run {
-        tx.rollback()?;
-        return Ok(report);
-    }
-    // Objects first: a committed export must never name a missing object.
+    crate::archive::index_new_entries(tx, last_entry)?;
+    Ok(export_id)
+}
+
+/// Moves the staged objects into the store, then commits. Objects first: a
+/// committed export must never name a missing object; if the commit fails,
+/// the objects this run added are removed again.
+fn commit(archive: &Archive, tx: Transaction<'_>, new_inputs: &[&Input]) -> Result<()> {
     let mut added = Vec::new();
     let objects = archive.objects();
     let committed = (|| -> Result<()> {
-        for input in &new_inputs {
+        for input in new_inputs {
             if let Some(s) = &input.stage
                 && objects.commit(s)?
             {
@@ -246,13 +276,12 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
         tx.commit()?;
         Ok(())
     })();
-    if let Err(e) = committed {
+    if committed.is_err() {
         for sha in &added {
             objects.remove(sha);
         }
-        return Err(e);
     }
-    Ok(report)
+    committed
 }
 
 /// One input file, copied (or for a dry run, only hashed).

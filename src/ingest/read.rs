@@ -10,11 +10,12 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
 use indicatif::ProgressBar;
 
+use super::Input;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
@@ -25,17 +26,6 @@ use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
 const BATCH: usize = 512;
 /// Batches waiting in the channel at most.
 pub(super) const CHANNEL_DEPTH: usize = 8;
-
-/// One new input file to read.
-pub(super) struct ToRead {
-    /// The path the user gave (for messages).
-    pub path: PathBuf,
-    /// Where the bytes are read from: the staged copy, so that what is
-    /// parsed is exactly what is stored.
-    pub read_from: PathBuf,
-    pub container: Container,
-    pub bytes: u64,
-}
 
 /// What the reader found, in order.
 pub(super) enum Event {
@@ -70,7 +60,7 @@ pub(super) enum Row {
 
 /// Reads every input in order and sends its events; an error is sent as
 /// the last message. Returns early, quietly, when the writer has gone.
-pub(super) fn read_all(inputs: &[ToRead], bar: &ProgressBar, out: &SyncSender<Result<Event>>) {
+pub(super) fn read_all(inputs: &[&Input], bar: &ProgressBar, out: &SyncSender<Result<Event>>) {
     let mut base = 0;
     for (index, input) in inputs.iter().enumerate() {
         if out.send(Ok(Event::File(index))).is_err() {
@@ -107,7 +97,7 @@ fn send(out: &SyncSender<Result<Event>>, event: Event) -> Result<(), Stop> {
 }
 
 fn read_input(
-    input: &ToRead,
+    input: &Input,
     bar: &ProgressBar,
     base: u64,
     out: &SyncSender<Result<Event>>,
