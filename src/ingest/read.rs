@@ -50,7 +50,14 @@ pub(super) enum Event {
 
 /// One data row of a member.
 pub(super) enum Row {
-    Entry(Option<u64>, Box<Entry>),
+    /// An entry read from `line`, with its related records already
+    /// serialised (done here, off the writer's thread, which is the
+    /// bottleneck).
+    Entry {
+        line: Option<u64>,
+        entry: Box<Entry>,
+        related_json: String,
+    },
     Quarantined {
         line: Option<u64>,
         reason: String,
@@ -144,8 +151,8 @@ fn read_zip_member<R: Read + Seek>(
     let mut member = match zip.by_index(index) {
         Ok(m) => m,
         Err(zip::result::ZipError::UnsupportedArchive(why)) => {
-            // Encrypted or compressed with a method we do not read: keep it
-            // aside (the original is archived), do not fail the export.
+            // Encrypted (the zip reader refuses it before any byte is read):
+            // keep it aside (the original is archived), do not fail the export.
             send(
                 out,
                 Event::MemberStart {
@@ -280,7 +287,14 @@ impl BatchSink<'_> {
 
 impl RowSink for BatchSink<'_> {
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
-        self.push(Row::Entry(line, Box::new(entry)))
+        // A Vec of strings always serialises.
+        let related_json =
+            serde_json::to_string(&entry.related_records).unwrap_or_else(|_| "[]".into());
+        self.push(Row::Entry {
+            line,
+            entry: Box::new(entry),
+            related_json,
+        })
     }
 
     fn quarantine_row(

@@ -90,7 +90,11 @@ impl<'t, 'r> Writer<'t, 'r> {
             Event::Rows(rows) => {
                 for row in rows {
                     match row {
-                        Row::Entry(line, entry) => self.entry(line, &entry)?,
+                        Row::Entry {
+                            line,
+                            entry,
+                            related_json,
+                        } => self.entry(line, &entry, &related_json)?,
                         Row::Quarantined { line, reason, raw } => {
                             self.quarantine(line, reason, raw)?
                         }
@@ -233,12 +237,12 @@ impl<'t, 'r> Writer<'t, 'r> {
         Ok(id)
     }
 
-    fn entry(&mut self, line: Option<u64>, e: &Entry) -> Result<()> {
+    fn entry(&mut self, line: Option<u64>, e: &Entry, related: &str) -> Result<()> {
         self.report.entries_read += 1;
         let conversation_id = self.conversation_id(&e.conversation)?;
         let member_id = self.member_id()?;
         let line = line.map(|l| l as i64);
-        if self.insert_version(e, 1, conversation_id, member_id, line)? {
+        if self.insert_version(e, related, 1, conversation_id, member_id, line)? {
             self.report.entries_new += 1;
             return Ok(());
         }
@@ -264,7 +268,14 @@ impl<'t, 'r> Writer<'t, 'r> {
             return Ok(());
         }
         self.report.entries_changed += 1;
-        if !self.insert_version(e, max_version + 1, conversation_id, member_id, line)? {
+        if !self.insert_version(
+            e,
+            related,
+            max_version + 1,
+            conversation_id,
+            member_id,
+            line,
+        )? {
             // Only a concurrent writer could have taken this version, and
             // the transaction holds the write lock: never silently drop it.
             return Err(Error::Internal("a new entry version was already taken"));
@@ -273,15 +284,16 @@ impl<'t, 'r> Writer<'t, 'r> {
     }
 
     /// Inserts `e` as `version`; false when that version already exists.
+    #[allow(clippy::too_many_arguments)]
     fn insert_version(
         &mut self,
         e: &Entry,
+        related: &str,
         version: i64,
         conversation_id: i64,
         member_id: i64,
         line: Option<i64>,
     ) -> Result<bool> {
-        let related = serde_json::to_string(&e.related_records).unwrap_or_else(|_| "[]".into());
         let n = self.insert_entry.execute(params![
             e.identifier,
             version,
