@@ -11,7 +11,10 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     for (name, members) in fixture_data::all() {
         let path = dir.join(name);
-        std::fs::write(&path, fixture_data::zip(&members))?;
+        std::fs::write(
+            &path,
+            fixture_data::zip_dated(&members, fixture_data::generated(name)),
+        )?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::cadence::ExportKind;
+
 /// A verified, searchable, tamper-evident archive of Salesforce
 /// conversation exports.
 #[derive(Debug, Parser)]
@@ -43,6 +45,9 @@ pub enum Command {
         /// Read, check and report without writing anything
         #[arg(long)]
         dry_run: bool,
+        /// Who is ingesting, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
         /// Zip files, CSV files or directories of one export
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -63,6 +68,56 @@ pub enum Command {
         #[arg(required = true, value_name = "WORDS")]
         words: Vec<String>,
     },
+    /// When the next export is allowed and due, what is pending, and gaps
+    ///
+    /// For each kind of export: the last request and ingest, when the next
+    /// request is allowed (UTC and local time), whether one is due or
+    /// overdue, a request not yet ingested, and weeks with no export.
+    Status {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 if an export is due, 1 if not (for schedulers); prints nothing
+        /// unless --json
+        #[arg(long)]
+        due: bool,
+        /// Only this kind of export (with --due: the kind to check)
+        #[arg(long, value_enum, value_name = "KIND")]
+        kind: Option<ExportKind>,
+    },
+    /// Record that an export is being requested, if the cadence rule allows it
+    ///
+    /// Refused with exit 4 when the last export of KIND ran less than its
+    /// interval ago (7 days; 29 for a monthly Data Export), or when the
+    /// previous request has not been ingested (a new export would delete its
+    /// files). --override --reason records why the rule was set aside. A
+    /// trigger command configured in DIR/config.toml is run after the check.
+    Request {
+        /// The kind of export
+        #[arg(value_enum, value_name = "KIND")]
+        kind: ExportKind,
+        /// Who requests it [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// A note kept with the request
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// A monthly Data Export (29 days between exports)
+        #[arg(long)]
+        monthly: bool,
+        /// Request despite a refusal; needs --reason, which is recorded
+        #[arg(long = "override", requires = "reason")]
+        override_: bool,
+        /// Why the rule is overridden
+        #[arg(long, value_name = "TEXT", requires = "override_")]
+        reason: Option<String>,
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger: show it, verify its chain, take a checkpoint
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Print a whole conversation as a transcript, in time order
     Show {
         /// Print a JSON object on stdout
@@ -71,5 +126,38 @@ pub enum Command {
         /// The conversation identifier
         #[arg(value_name = "CONVERSATION")]
         conversation: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Print every ledger record, oldest first
+    Show {
+        /// Print a JSON array on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute the hash chain and report every failure (exit 3 if any)
+    ///
+    /// Reports changed records, broken links, missing records and
+    /// reordering. Deleting the newest records, or rewriting the history
+    /// with fresh hashes, shows only against a checkpoint taken earlier.
+    Verify {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+        /// Also prove the ledger still extends this checkpoint
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the ledger's head (record count and head hash) as JSON
+    ///
+    /// Keep it outside the archive (print it, mail it, store it elsewhere):
+    /// `ledger verify --checkpoint FILE` later proves no record was removed
+    /// or rewritten since.
+    Checkpoint {
+        /// Also write it to FILE
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }

@@ -79,6 +79,38 @@ pub enum Error {
     )]
     UnknownConversation(String),
 
+    /// Another writer holds the archive's lock.
+    #[error(
+        "the archive at {} is in use by {holder}; try again when it has finished (a lock left by a process that has ended is cleared automatically)",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
+
+    /// The archive's `config.toml` is not valid.
+    #[error("{}: {reason}; fix the file and try again", path.display())]
+    Config { path: PathBuf, reason: String },
+
+    /// The cadence rule refuses an export request.
+    #[error("request refused: {}", reasons.join("; "))]
+    Refused {
+        kind: &'static str,
+        reasons: Vec<String>,
+        /// When a request will be allowed, if waiting is the remedy.
+        next_allowed: Option<String>,
+    },
+
+    /// The configured trigger command failed; no export was requested.
+    #[error(
+        "the trigger command for {kind} failed ({why}); no export was requested. Recorded as ledger record {seq}{}",
+        if output.is_empty() { String::new() } else { format!(". Its output:\n{output}") }
+    )]
+    TriggerFailed {
+        kind: &'static str,
+        why: String,
+        seq: i64,
+        output: String,
+    },
+
     /// The request was not valid.
     #[error("{0}")]
     Usage(String),
@@ -110,6 +142,8 @@ impl Error {
                 ExitCode::InputRejected
             }
             Error::Usage(_) => ExitCode::Usage,
+            Error::Locked { .. } => ExitCode::Locked,
+            Error::Refused { .. } => ExitCode::Cadence,
             _ => ExitCode::Error,
         }
     }

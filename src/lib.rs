@@ -11,17 +11,27 @@
 //! - [`text`]: searchable text and event descriptions from entry payloads.
 //! - [`ingest`]: one export into the archive, in one transaction.
 //! - [`search`] and [`transcript`]: reading the archive back.
+//! - [`ledger`]: the hash-chained record of requests, ingests and overrides.
+//! - [`cadence`]: the once-per-interval export rule, derived from the ledger.
+//! - [`lock`]: one writer at a time. [`config`]: `config.toml` and triggers.
+//! - [`clock`]: the current time and the acting user.
 //! - [`cmd`]: one file per subcommand, printing results.
 
 pub mod archive;
+pub mod cadence;
 pub mod cli;
+pub mod clock;
 pub mod cmd;
+pub mod config;
 pub mod entry;
 pub mod error;
 pub mod exit;
 pub mod hashing;
 pub mod ingest;
+pub mod ledger;
+pub mod lock;
 pub mod progress;
+pub mod request;
 pub mod sanitize;
 pub mod search;
 pub mod source;

@@ -79,8 +79,14 @@ fn committed_fixtures_match_their_generator() {
         assert_eq!(zip.len(), members.len(), "{name}: member count");
         for m in &members {
             let mut got = Vec::new();
-            std::io::Read::read_to_end(&mut zip.by_name(m.name).expect("member"), &mut got)
-                .expect("read member");
+            let mut member = zip.by_name(m.name).expect("member");
+            assert_eq!(
+                member.last_modified(),
+                Some(fixture_data::generated(name)),
+                "{name}: {} is dated when the export was generated",
+                m.name
+            );
+            std::io::Read::read_to_end(&mut member, &mut got).expect("read member");
             assert!(
                 got == m.bytes,
                 "{name}/{}: differs from the generator; run `cargo run --example make-fixtures`",

@@ -101,6 +101,29 @@ impl ObjectStore {
     }
 }
 
+impl ObjectStore {
+    /// Removes every staged copy (`objects/tmp/*.part`) and returns how
+    /// many there were. Only safe under the writer lock, when no ingest
+    /// can be writing one.
+    pub fn clear_staging(&self) -> Result<usize> {
+        let tmp_dir = self.dir.join("tmp");
+        let entries = match fs::read_dir(&tmp_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io(&tmp_dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&tmp_dir, e))?.path();
+            if path.extension().is_some_and(|x| x == "part") {
+                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 impl Staged {
     /// Removes the temporary copy.
     pub fn discard(&self) {

@@ -127,6 +127,30 @@ CREATE TRIGGER entries_fts_update AFTER UPDATE OF text ON entries BEGIN
     INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
 END;
 "#,
+    // 2: the ledger (hash-chained, append-only) and zip members' own
+    //    modification times (an export's generation time).
+    r#"
+CREATE TABLE ledger (
+    id      INTEGER PRIMARY KEY,
+    seq     INTEGER NOT NULL UNIQUE CHECK (seq >= 1),
+    time    TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    who     TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev    TEXT NOT NULL,
+    hash    TEXT NOT NULL UNIQUE
+) STRICT;
+-- Append-only: convault never changes or removes a record. These triggers
+-- stop accidents; deliberate tampering is what `ledger verify` detects.
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN
+    SELECT RAISE(ABORT, 'the ledger is append-only: records cannot be changed');
+END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN
+    SELECT RAISE(ABORT, 'the ledger is append-only: records cannot be removed');
+END;
+
+ALTER TABLE members ADD COLUMN modified_ms INTEGER;
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -149,10 +173,21 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     refuse_newer(found, path)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
+        after_migration(&tx, i as i64 + 1)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Data steps that SQL alone cannot do, run right after migration
+/// `version` in the same transaction.
+fn after_migration(tx: &Connection, version: i64) -> Result<()> {
+    match version {
+        // Exports ingested before the ledger existed get their records.
+        2 => crate::ledger::backfill(tx),
+        _ => Ok(()),
+    }
 }
 
 /// For read-only connections: the schema must be exactly the current one.

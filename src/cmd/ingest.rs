@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use super::{print_json, thousands};
 use crate::archive::Archive;
+use crate::clock;
 use crate::exit::ExitCode;
 use crate::ingest::{self, Options, Report};
 use crate::sanitize::for_terminal;
@@ -13,10 +14,18 @@ use crate::sanitize::for_terminal;
 /// Quarantined items listed in the human summary (JSON lists more).
 const LISTED: usize = 20;
 
-pub fn run(archive: &Archive, paths: &[PathBuf], json: bool, dry_run: bool) -> Result<ExitCode> {
+pub fn run(
+    archive: &Archive,
+    paths: &[PathBuf],
+    json: bool,
+    dry_run: bool,
+    by: Option<String>,
+) -> Result<ExitCode> {
     let opts = Options {
         dry_run,
         progress: true,
+        who: by.unwrap_or_else(clock::default_actor),
+        now: clock::now()?,
     };
     let report = ingest::ingest(archive, paths, &opts)
         .with_context(|| format!("ingest into {}", archive.root().display()))?;
@@ -31,6 +40,9 @@ pub fn run(archive: &Archive, paths: &[PathBuf], json: bool, dry_run: bool) -> R
 /// The human summary of `r`.
 pub fn summary(r: &Report, archive: &Archive) -> String {
     let mut s = String::new();
+    for w in &r.warnings {
+        s.push_str(&format!("warning: {}\n", for_terminal(w)));
+    }
     let files = r.files.len();
     if r.already_ingested {
         let export = r
@@ -72,6 +84,17 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
         thousands(r.entries_changed),
         plural(r.conversations_new, "new conversation", "new conversations"),
     ));
+    if let Some(kind) = &r.export_kind {
+        let generated = r
+            .generated_at
+            .as_deref()
+            .map(|g| format!(", generated {g}"))
+            .unwrap_or_default();
+        s.push_str(&format!("  a {kind} export{generated}\n"));
+    }
+    if let Some(seq) = r.ledger_record {
+        s.push_str(&format!("  recorded as ledger record {seq}\n"));
+    }
     if r.quarantined_total == 0 {
         s.push_str("  nothing quarantined\n");
     } else {

@@ -3,8 +3,11 @@
 //! errors with anyhow.
 
 pub mod ingest;
+pub mod ledger;
+pub mod request;
 pub mod search;
 pub mod show;
+pub mod status;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -23,8 +26,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest {
             json,
             dry_run,
+            by,
             paths,
-        } => ingest::run(&archive, &paths, json, dry_run),
+        } => ingest::run(&archive, &paths, json, dry_run, by),
+        Command::Status { json, due, kind } => status::run(&archive, json, due, kind),
+        Command::Request {
+            kind,
+            by,
+            note,
+            monthly,
+            override_,
+            reason,
+            json,
+        } => request::run(
+            &archive,
+            &request::Args {
+                kind,
+                by,
+                note,
+                monthly,
+                reason: reason.filter(|_| override_),
+                json,
+            },
+        ),
+        Command::Ledger(cmd) => ledger::run(&archive, cmd),
         Command::Search { json, limit, words } => search::run(&archive, &words, limit, json),
         Command::Show { json, conversation } => show::run(&archive, &conversation, json),
     }

@@ -24,6 +24,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::archive::{Archive, db, objects::Staged};
+use crate::lock::WriterLock;
+use crate::{cadence, clock, ledger};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::progress::{ProgressReader, bytes_bar};
@@ -40,6 +42,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Show progress bars (only ever on a terminal).
     pub progress: bool,
+    /// Who is ingesting, for the ledger.
+    pub who: String,
+    /// The time the ledger records.
+    pub now: jiff::Timestamp,
 }
 
 /// One input file in a report.
@@ -80,15 +86,56 @@ pub struct Report {
     pub quarantined_total: u64,
     /// The first [`MAX_LISTED_QUARANTINE`] quarantined items.
     pub quarantined: Vec<QuarantineItem>,
+    /// Which kind of export this was (`transcripts`, `data-export`), if
+    /// recognised.
+    pub export_kind: Option<String>,
+    /// When the export was generated, by its own timestamps (RFC 3339).
+    pub generated_at: Option<String>,
+    /// The ledger record of this ingest (`null` for a dry run or when
+    /// nothing was new).
+    pub ledger_record: Option<i64>,
+    /// Things the user should know: a stale lock cleared, an export
+    /// generated sooner than the interval allows, a clock gone backwards.
+    pub warnings: Vec<String>,
+    /// The newest entry time read (for the generation time fallback).
+    #[serde(skip)]
+    pub newest_entry_ms: Option<i64>,
 }
 
 /// Ingests the export made of `paths` into `archive`.
 ///
-/// A first ingest creates the archive; if it fails, the directory it
-/// created is removed again, so a rejected export leaves nothing behind.
+/// A real ingest holds the archive's writer lock throughout. A first ingest
+/// creates the archive; if it fails, the directory it created is removed
+/// again, so a rejected export leaves nothing behind.
 pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
-    let fresh = !opts.dry_run && !archive.root().exists();
-    let result = ingest_into(archive, paths, opts);
+    if opts.dry_run {
+        // A dry run writes nothing, so it is a reader: no lock.
+        return ingest_into(archive, paths, opts, Vec::new());
+    }
+    // Inputs are checked before anything is created.
+    source::collect_inputs(paths)?;
+    let fresh = !archive.root().exists();
+    let result = (|| {
+        std::fs::create_dir_all(archive.root()).map_err(|e| Error::io(archive.root(), e))?;
+        let lock = WriterLock::acquire(archive.root(), "ingest", &opts.who)?;
+        let mut warnings = Vec::new();
+        if let Some(stale) = &lock.stale {
+            warnings.push(format!(
+                "cleared a stale lock left by {stale}, which ended without finishing"
+            ));
+        }
+        // Under the lock no other ingest is running: staged copies still
+        // in the store were left by an interrupted one.
+        let removed = archive.objects().clear_staging()?;
+        if removed > 0 {
+            warnings.push(format!(
+                "removed {removed} partial object copies left by an interrupted ingest"
+            ));
+        }
+        let report = ingest_into(archive, paths, opts, warnings);
+        drop(lock);
+        report
+    })();
     if result.is_err() && fresh {
         // Everything under a directory this run created is this run's own.
         let _ = std::fs::remove_dir_all(archive.root());
@@ -96,7 +143,12 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
     result
 }
 
-fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
+fn ingest_into(
+    archive: &Archive,
+    paths: &[PathBuf],
+    opts: &Options,
+    warnings: Vec<String>,
+) -> Result<Report> {
     let inputs = source::collect_inputs(paths)?;
     let mut containers = Vec::with_capacity(inputs.len());
     for path in &inputs {
@@ -113,6 +165,7 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
     let staged = stage(archive, &inputs, &containers, opts)?;
     let mut report = Report {
         dry_run: opts.dry_run,
+        warnings,
         ..Report::default()
     };
     let new_inputs = select_new(&conn, &staged.inputs, &mut report)?;
@@ -124,7 +177,9 @@ fn ingest_into(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<R
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let export_id = write_export(&tx, &new_inputs, &mut report, opts)?;
+    record(&tx, export_id, &mut report, opts)?;
     if opts.dry_run {
+        report.ledger_record = None;
         tx.rollback()?;
         return Ok(report);
     }
@@ -225,7 +280,7 @@ fn write_export(
     report: &mut Report,
     opts: &Options,
 ) -> Result<i64> {
-    let export_id = insert_export(tx)?;
+    let export_id = insert_export(tx, opts.now)?;
     let last_entry: i64 =
         tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
     let mut files = Vec::with_capacity(new_inputs.len());
@@ -257,6 +312,51 @@ fn write_export(
     bar.finish_and_clear();
     crate::archive::index_new_entries(tx, last_entry)?;
     Ok(export_id)
+}
+
+/// Recognises the export's kind and generation time, checks them against
+/// the cadence, and appends the ingest's ledger record inside `tx`.
+fn record(
+    tx: &Transaction<'_>,
+    export_id: i64,
+    report: &mut Report,
+    opts: &Options,
+) -> Result<()> {
+    let records = ledger::read_all(tx)?;
+    let kind = cadence::recognise_export(tx, export_id)?;
+    let generated = cadence::generated_at(tx, export_id, report.newest_entry_ms)?;
+    if let Some(back) = ledger::clock_went_back(tx, opts.now)? {
+        report.warnings.push(format!(
+            "the clock reads {}, earlier than the newest ledger record ({}): check the system clock; this ingest is recorded with the clock's time",
+            clock::rfc3339_ms(opts.now),
+            clock::rfc3339_ms(back)
+        ));
+    }
+    if let (Some(kind), Some((at, _))) = (kind, generated)
+        && let Some(warning) = cadence::generated_too_soon(&records, kind, at)
+    {
+        report.warnings.push(warning);
+    }
+    report.export_kind = kind.map(|k| k.as_str().to_owned());
+    report.generated_at = generated.map(|(t, _)| clock::rfc3339_ms(t));
+    let details = serde_json::json!({
+        "export_id": export_id,
+        "export_kind": report.export_kind,
+        "generated_at": report.generated_at,
+        "generated_from": generated.map(|(_, from)| from),
+        "files": cadence::export_files_json(tx, export_id)?,
+        "members_read": report.members_read,
+        "entries_read": report.entries_read,
+        "entries_new": report.entries_new,
+        "entries_unchanged": report.entries_unchanged,
+        "entries_changed": report.entries_changed,
+        "conversations_new": report.conversations_new,
+        "quarantined": report.quarantined_total,
+        "warnings": report.warnings,
+    });
+    let rec = ledger::append(tx, opts.now, ledger::kind::EXPORT_INGESTED, &opts.who, details)?;
+    report.ledger_record = Some(rec.seq);
+    Ok(())
 }
 
 /// Moves the staged objects into the store, then commits. Objects first: a
@@ -312,11 +412,10 @@ impl Drop for StagedFiles {
     }
 }
 
-fn insert_export(tx: &Transaction<'_>) -> Result<i64> {
-    let now = jiff::Timestamp::now().as_millisecond();
+fn insert_export(tx: &Transaction<'_>, now: jiff::Timestamp) -> Result<i64> {
     tx.execute(
         "INSERT INTO exports (ingested_at_ms, convault_version) VALUES (?1, ?2)",
-        params![now, env!("CARGO_PKG_VERSION")],
+        params![now.as_millisecond(), env!("CARGO_PKG_VERSION")],
     )?;
     Ok(tx.last_insert_rowid())
 }

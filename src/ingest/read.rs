@@ -31,8 +31,13 @@ pub(super) const CHANNEL_DEPTH: usize = 8;
 pub(super) enum Event {
     /// The next input file starts (index into the inputs being read).
     File(usize),
-    /// A member starts. `crc32` is the zip's recorded CRC-32.
-    MemberStart { name: String, crc32: Option<u32> },
+    /// A member starts. `crc32` is the zip's recorded CRC-32;
+    /// `modified_ms` its own modification time, when it has one.
+    MemberStart {
+        name: String,
+        crc32: Option<u32>,
+        modified_ms: Option<i64>,
+    },
     /// Parsed rows of the current member.
     Rows(Vec<Row>),
     /// The current member was read to its end (its CRC checked).
@@ -118,7 +123,21 @@ fn read_input(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| input.path.display().to_string());
-            send(out, Event::MemberStart { name, crc32: None })?;
+            // The original's time (the staged copy's is now): an
+            // extracted export keeps its zip's times.
+            let modified_ms = std::fs::metadata(&input.path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                .map(|t| t.as_millisecond());
+            send(
+                out,
+                Event::MemberStart {
+                    name,
+                    crc32: None,
+                    modified_ms,
+                },
+            )?;
             read_one(reader, out, &input.path, None)
         }
         Container::Zip => {
@@ -158,6 +177,7 @@ fn read_zip_member<R: Read + Seek>(
                 Event::MemberStart {
                     name: fallback_name,
                     crc32: None,
+                    modified_ms: None,
                 },
             )?;
             return send(
@@ -176,8 +196,16 @@ fn read_zip_member<R: Read + Seek>(
     };
     let name = String::from_utf8_lossy(member.name_raw()).into_owned();
     let crc32 = Some(member.crc32());
+    let modified_ms = modified_ms(&member);
     if member.is_dir() {
-        send(out, Event::MemberStart { name, crc32 })?;
+        send(
+            out,
+            Event::MemberStart {
+                name,
+                crc32,
+                modified_ms,
+            },
+        )?;
         return send(out, Event::Directory);
     }
     let method = member.compression();
@@ -187,7 +215,14 @@ fn read_zip_member<R: Read + Seek>(
     ) {
         // Not damage: a method this build cannot inflate (bzip2, Deflate64,
         // ...). Kept aside; the original zip is in the store.
-        send(out, Event::MemberStart { name, crc32 })?;
+        send(
+            out,
+            Event::MemberStart {
+                name,
+                crc32,
+                modified_ms,
+            },
+        )?;
         return send(
             out,
             Event::MemberUnreadable {
@@ -202,9 +237,42 @@ fn read_zip_member<R: Read + Seek>(
         Event::MemberStart {
             name: name.clone(),
             crc32,
+            modified_ms,
         },
     )?;
     read_one(&mut member, out, path, Some(&name))
+}
+
+/// A member's modification time in epoch milliseconds: the extended
+/// timestamp (UTC) when the zip has one, else the MS-DOS time read as UTC.
+/// The MS-DOS epoch (1980-01-01 00:00), which zip writers put when they
+/// have no time, counts as none.
+fn modified_ms<R: Read>(member: &zip::read::ZipFile<'_, R>) -> Option<i64> {
+    for field in member.extra_data_fields() {
+        if let zip::extra_fields::ExtraField::ExtendedTimestamp(ts) = field
+            && let Some(secs) = ts.mod_time()
+        {
+            return Some(i64::from(secs) * 1000);
+        }
+    }
+    let dt = member.last_modified()?;
+    if (dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute()) == (1980, 1, 1, 0, 0) {
+        return None;
+    }
+    let civil = jiff::civil::DateTime::new(
+        dt.year() as i16,
+        dt.month() as i8,
+        dt.day() as i8,
+        dt.hour() as i8,
+        dt.minute() as i8,
+        dt.second() as i8,
+        0,
+    )
+    .ok()?;
+    jiff::tz::TimeZone::UTC
+        .to_timestamp(civil)
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {

@@ -86,7 +86,11 @@ impl<'t, 'r> Writer<'t, 'r> {
                 self.file = Some(index);
                 Ok(())
             }
-            Event::MemberStart { name, crc32 } => self.start_member(name, crc32),
+            Event::MemberStart {
+                name,
+                crc32,
+                modified_ms,
+            } => self.start_member(name, crc32, modified_ms),
             Event::Rows(rows) => {
                 for row in rows {
                     match row {
@@ -123,15 +127,21 @@ impl<'t, 'r> Writer<'t, 'r> {
             .unwrap_or_default()
     }
 
-    fn start_member(&mut self, name: String, crc32: Option<u32>) -> Result<()> {
+    fn start_member(
+        &mut self,
+        name: String,
+        crc32: Option<u32>,
+        modified_ms: Option<i64>,
+    ) -> Result<()> {
         let file_id = self
             .file
             .and_then(|i| self.files.get(i))
             .map(|f| f.0)
             .ok_or(Error::Internal("a member arrived before its file"))?;
         self.tx.execute(
-            "INSERT INTO members (file_id, name, crc32, status) VALUES (?1, ?2, ?3, 'read')",
-            params![file_id, name, crc32],
+            "INSERT INTO members (file_id, name, crc32, status, modified_ms)
+             VALUES (?1, ?2, ?3, 'read', ?4)",
+            params![file_id, name, crc32, modified_ms],
         )?;
         self.member = Some((self.tx.last_insert_rowid(), name));
         Ok(())
@@ -239,6 +249,9 @@ impl<'t, 'r> Writer<'t, 'r> {
 
     fn entry(&mut self, line: Option<u64>, e: &Entry, related: &str) -> Result<()> {
         self.report.entries_read += 1;
+        if let Some(t) = e.server_ms.or(e.client_ms) {
+            self.report.newest_entry_ms = Some(self.report.newest_entry_ms.map_or(t, |n| n.max(t)));
+        }
         let conversation_id = self.conversation_id(&e.conversation)?;
         let member_id = self.member_id()?;
         let line = line.map(|l| l as i64);

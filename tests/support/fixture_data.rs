@@ -600,11 +600,30 @@ pub fn week2() -> Vec<Member> {
     }]
 }
 
-/// `members` as a zip (deflated, fixed timestamps).
+/// `members` as a zip (deflated, with no member times: the MS-DOS epoch).
 pub fn zip(members: &[Member]) -> Vec<u8> {
+    zip_dated(members, zip::DateTime::default())
+}
+
+/// The time a committed fixture export was generated: 23:00 UTC on the
+/// date in its name (2026-11-09, 2026-11-16: exactly 7 days apart).
+pub fn generated(name: &str) -> zip::DateTime {
+    let date = name.trim_start_matches("transcripts-").trim_end_matches(".zip");
+    let mut parts = date.split('-').map(|p| p.parse::<u16>().unwrap_or(1));
+    let (y, m, d) = (
+        parts.next().unwrap_or(2026),
+        parts.next().unwrap_or(1),
+        parts.next().unwrap_or(1),
+    );
+    zip::DateTime::from_date_and_time(y, m as u8, d as u8, 23, 0, 0).unwrap_or_default()
+}
+
+/// `members` as a zip (deflated), every member dated `time`.
+pub fn zip_dated(members: &[Member], time: zip::DateTime) -> Vec<u8> {
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(time);
     for m in members {
         let _ = out.start_file(m.name, opts);
         let _ = out.write_all(&m.bytes);

@@ -1,0 +1,286 @@
+//! The ledger: an append-only, hash-chained record of everything done to
+//! the archive that an auditor may ask about (exports requested and
+//! ingested, overrides, trigger failures, verification runs).
+//!
+//! A record is `seq`, `time`, `kind`, `who`, `details`, `prev` and `hash`.
+//! Its hash is the SHA-256 (lowercase hex) of its canonical form: the JSON
+//! object of every field but `hash`, keys sorted, no whitespace, strings as
+//! UTF-8 with only `"`, `\` and control characters escaped (what Python's
+//! `json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+//! writes). `prev` is the previous record's hash, or 64 zeros for the first.
+//! `docs/archive-format.md` shows how to recompute it with ordinary tools.
+//!
+//! Invariants:
+//! - Records are only ever appended, with `seq` one more than the last and
+//!   `prev` the last one's hash, inside the caller's transaction (so an
+//!   ingest's record commits with its data or not at all).
+//! - `time` is RFC 3339 UTC with milliseconds; it is never earlier than the
+//!   previous record's without a warning in the record's details.
+
+pub mod verify;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::hashing::HashWriter;
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Record kinds written by convault. Later versions may add kinds; readers
+/// keep and show records of kinds they do not know.
+pub mod kind {
+    /// An export was requested (`convault request`).
+    pub const EXPORT_REQUESTED: &str = "export-requested";
+    /// An export was ingested (`convault ingest`).
+    pub const EXPORT_INGESTED: &str = "export-ingested";
+    /// A cadence refusal was overridden, with the reason given.
+    pub const OVERRIDE: &str = "override";
+    /// The configured trigger command failed: no export was requested.
+    pub const TRIGGER_FAILED: &str = "trigger-failed";
+}
+
+/// One ledger record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub seq: i64,
+    /// RFC 3339 UTC with milliseconds.
+    pub time: String,
+    pub kind: String,
+    pub who: String,
+    pub details: Value,
+    pub prev: String,
+    pub hash: String,
+}
+
+impl Record {
+    /// The hash of this record's canonical form (its stored `hash` is not
+    /// part of it).
+    pub fn compute_hash(&self) -> String {
+        canonical_hash(
+            self.seq,
+            &self.time,
+            &self.kind,
+            &self.who,
+            &self.details,
+            &self.prev,
+        )
+    }
+
+    /// The record's time, if it parses.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.time.parse().ok()
+    }
+}
+
+fn canonical_hash(
+    seq: i64,
+    time: &str,
+    kind: &str,
+    who: &str,
+    details: &Value,
+    prev: &str,
+) -> String {
+    // serde_json's maps are sorted by key, so `json!` plus the compact
+    // writer is the canonical form.
+    let body = json!({
+        "seq": seq,
+        "time": time,
+        "kind": kind,
+        "who": who,
+        "details": details,
+        "prev": prev,
+    });
+    let mut w = HashWriter::default();
+    // Writing a Value into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut w, &body);
+    w.finish_hex()
+}
+
+/// The last record's `seq`, `hash` and time, if any.
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+    pub time: Option<Timestamp>,
+}
+
+/// The newest record (by position).
+pub fn head(conn: &Connection) -> Result<Option<Head>> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash, time FROM ledger ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Head {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                    time: r.get::<_, String>(2)?.parse().ok(),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// When the clock reads earlier than the newest record: that record's time.
+pub fn clock_went_back(conn: &Connection, now: Timestamp) -> Result<Option<Timestamp>> {
+    Ok(head(conn)?.and_then(|h| h.time).filter(|&last| now < last))
+}
+
+/// Appends a record inside the caller's transaction and returns it.
+///
+/// The caller holds the writer lock, so the head read here is the head the
+/// record extends.
+pub fn append(
+    conn: &Connection,
+    now: Timestamp,
+    kind: &str,
+    who: &str,
+    details: Value,
+) -> Result<Record> {
+    let (seq, prev) = match head(conn)? {
+        Some(h) => (h.seq + 1, h.hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let time = clock::rfc3339_ms(now);
+    let hash = canonical_hash(seq, &time, kind, who, &details, &prev);
+    let details_text =
+        serde_json::to_string(&details).map_err(|_| Error::Internal("ledger details"))?;
+    conn.execute(
+        "INSERT INTO ledger (seq, time, kind, who, details, prev, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![seq, time, kind, who, details_text, prev, hash],
+    )?;
+    Ok(Record {
+        seq,
+        time,
+        kind: kind.to_owned(),
+        who: who.to_owned(),
+        details,
+        prev,
+        hash,
+    })
+}
+
+/// Every record in stored order. A record whose details are not JSON is
+/// kept, its details as a string (verification then reports it changed).
+pub fn read_all(conn: &Connection) -> Result<Vec<Record>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, time, kind, who, details, prev, hash FROM ledger ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let details: String = r.get(4)?;
+        Ok(Record {
+            seq: r.get(0)?,
+            time: r.get(1)?,
+            kind: r.get(2)?,
+            who: r.get(3)?,
+            details: serde_json::from_str(&details).unwrap_or(Value::String(details)),
+            prev: r.get(5)?,
+            hash: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records one `export-ingested` record for every export an archive held
+/// before it had a ledger (schema 1), marked `backfilled`, in export order.
+pub(crate) fn backfill(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, ingested_at_ms, entries_read, entries_new, entries_unchanged,
+                entries_changed, conversations_new, quarantined
+         FROM exports ORDER BY id",
+    )?;
+    let exports = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                [
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                ],
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, at_ms, c) in exports {
+        let at = Timestamp::from_millisecond(at_ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        let kind = crate::cadence::recognise_export(conn, id)?;
+        let details = json!({
+            "backfilled": true,
+            "export_id": id,
+            "export_kind": kind.map(|k| k.as_str()),
+            "generated_at": Value::Null,
+            "files": crate::cadence::export_files_json(conn, id)?,
+            "entries_read": c[0],
+            "entries_new": c[1],
+            "entries_unchanged": c[2],
+            "entries_changed": c[3],
+            "conversations_new": c[4],
+            "quarantined": c[5],
+            "warnings": [],
+        });
+        append(conn, at, kind::EXPORT_INGESTED, "convault (upgrade)", details)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_db() -> Connection {
+        crate::archive::db::open_in_memory().unwrap()
+    }
+
+    #[test]
+    fn appended_records_chain_and_verify() {
+        let conn = ledger_db();
+        let t: Timestamp = "2026-11-24T09:00:00Z".parse().unwrap();
+        let a = append(&conn, t, kind::EXPORT_REQUESTED, "alice", json!({"b": 1, "a": "x"}))
+            .unwrap();
+        let b = append(&conn, t, kind::EXPORT_INGESTED, "bob", json!({})).unwrap();
+        assert_eq!((a.seq, a.prev.as_str()), (1, GENESIS));
+        assert_eq!((b.seq, b.prev.as_str()), (2, a.hash.as_str()));
+        let all = read_all(&conn).unwrap();
+        assert_eq!(all, vec![a.clone(), b]);
+        assert_eq!(a.compute_hash(), a.hash);
+    }
+
+    #[test]
+    fn the_canonical_form_is_documented_json() {
+        // Recomputed by hand: the compact, key-sorted JSON documented in
+        // docs/archive-format.md, hashed with SHA-256.
+        let r = Record {
+            seq: 1,
+            time: "2026-11-24T09:00:00.000Z".into(),
+            kind: "export-requested".into(),
+            who: "zoë".into(),
+            details: json!({"note": "a\n\"b\"", "export_kind": "transcripts"}),
+            prev: GENESIS.into(),
+            hash: String::new(),
+        };
+        let text = format!(
+            r#"{{"details":{{"export_kind":"transcripts","note":"a\n\"b\""}},"kind":"export-requested","prev":"{GENESIS}","seq":1,"time":"2026-11-24T09:00:00.000Z","who":"zoë"}}"#
+        );
+        assert_eq!(r.compute_hash(), crate::hashing::sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn the_ledger_refuses_updates_and_deletes() {
+        let conn = ledger_db();
+        let t = Timestamp::UNIX_EPOCH;
+        append(&conn, t, kind::OVERRIDE, "a", json!({})).unwrap();
+        for sql in ["UPDATE ledger SET who = 'x'", "DELETE FROM ledger"] {
+            let err = conn.execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("append-only"), "{sql}: {err}");
+        }
+    }
+}
