@@ -224,7 +224,10 @@ pub struct KindStatus {
 #[serde(tag = "rule", rename_all = "kebab-case")]
 pub enum Refusal {
     /// Less than the interval since the last run.
-    TooSoon { last_run: String, next_allowed: String },
+    TooSoon {
+        last_run: String,
+        next_allowed: String,
+    },
     /// The previous request has not been ingested.
     NotIngested {
         seq: i64,
@@ -332,7 +335,12 @@ pub fn status(records: &[Record], now: Timestamp) -> Status {
 }
 
 /// Why a request of `kind` at `now` would be refused (empty: allowed).
-pub fn refusals(records: &[Record], kind: ExportKind, monthly: bool, now: Timestamp) -> Vec<Refusal> {
+pub fn refusals(
+    records: &[Record],
+    kind: ExportKind,
+    monthly: bool,
+    now: Timestamp,
+) -> Vec<Refusal> {
     let mut out = Vec::new();
     if let Some(newest) = records.iter().filter_map(Record::timestamp).max()
         && now < newest
@@ -364,7 +372,11 @@ pub fn refusals(records: &[Record], kind: ExportKind, monthly: bool, now: Timest
 
 /// A warning when an export of `kind` generated at `generated` came less
 /// than the interval after the previous ingested one of its kind.
-pub fn generated_too_soon(records: &[Record], kind: ExportKind, generated: Timestamp) -> Option<String> {
+pub fn generated_too_soon(
+    records: &[Record],
+    kind: ExportKind,
+    generated: Timestamp,
+) -> Option<String> {
     let s = kind_status(records, kind, generated, false);
     let previous = s.last_ingest.as_ref()?;
     let interval = s.interval();
@@ -617,9 +629,22 @@ mod tests {
             "{r:?}"
         );
         // 6 days 23:59 after the request: refused; 7 days: allowed.
-        let r = refusals(&records, ExportKind::Transcripts, false, t("2026-11-08T08:59:00Z"));
+        let r = refusals(
+            &records,
+            ExportKind::Transcripts,
+            false,
+            t("2026-11-08T08:59:00Z"),
+        );
         assert_eq!(r.len(), 1);
-        assert!(refusals(&records, ExportKind::Transcripts, false, t("2026-11-08T09:00:00Z")).is_empty());
+        assert!(
+            refusals(
+                &records,
+                ExportKind::Transcripts,
+                false,
+                t("2026-11-08T09:00:00Z")
+            )
+            .is_empty()
+        );
         let s = status(&records, t("2026-11-08T09:00:00Z"));
         let k = s.kind(ExportKind::Transcripts);
         assert!(k.due && !k.overdue && k.allowed_now);
@@ -639,10 +664,24 @@ mod tests {
             Some("2026-11-02T10:00:00Z"),
         )];
         assert_eq!(
-            refusals(&records, ExportKind::Transcripts, false, t("2026-11-09T09:59:59Z")).len(),
+            refusals(
+                &records,
+                ExportKind::Transcripts,
+                false,
+                t("2026-11-09T09:59:59Z")
+            )
+            .len(),
             1
         );
-        assert!(refusals(&records, ExportKind::Transcripts, false, t("2026-11-09T10:00:00Z")).is_empty());
+        assert!(
+            refusals(
+                &records,
+                ExportKind::Transcripts,
+                false,
+                t("2026-11-09T10:00:00Z")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -658,10 +697,19 @@ mod tests {
         assert_eq!(k.interval_days, 29);
         assert_eq!(k.next_allowed.as_deref(), Some("2026-11-30T00:00:00.000Z"));
         let p = k.pending.as_ref().unwrap();
-        assert_eq!(p.download_until.as_deref(), Some("2026-11-03T00:00:00.000Z"));
+        assert_eq!(
+            p.download_until.as_deref(),
+            Some("2026-11-03T00:00:00.000Z")
+        );
         assert!(!p.download_window_closed);
         let s = status(&records, t("2026-11-03T00:00:01Z"));
-        assert!(s.kind(ExportKind::DataExport).pending.as_ref().unwrap().download_window_closed);
+        assert!(
+            s.kind(ExportKind::DataExport)
+                .pending
+                .as_ref()
+                .unwrap()
+                .download_window_closed
+        );
         assert_eq!(s.warnings.len(), 1);
         // The transcripts kind is unaffected.
         assert!(s.kind(ExportKind::Transcripts).due);
@@ -672,7 +720,10 @@ mod tests {
         let mut records = vec![requested(1, "2026-11-01T00:00:00Z", "transcripts")];
         let later = t("2026-11-20T00:00:00Z");
         let r = refusals(&records, ExportKind::Transcripts, false, later);
-        assert!(matches!(&r[..], [Refusal::NotIngested { seq: 1, .. }]), "{r:?}");
+        assert!(
+            matches!(&r[..], [Refusal::NotIngested { seq: 1, .. }]),
+            "{r:?}"
+        );
         assert!(!status(&records, later).kind(ExportKind::Transcripts).due);
         records.push(ingested(2, "2026-11-02T00:00:00Z", "transcripts", None));
         assert!(refusals(&records, ExportKind::Transcripts, false, later).is_empty());
@@ -681,9 +732,20 @@ mod tests {
     #[test]
     fn a_clock_behind_the_ledger_refuses() {
         let records = vec![ingested(1, "2026-11-10T00:00:00Z", "transcripts", None)];
-        let r = refusals(&records, ExportKind::Transcripts, false, t("2026-11-09T00:00:00Z"));
-        assert!(r.iter().any(|r| matches!(r, Refusal::ClockWentBack { .. })), "{r:?}");
-        assert_eq!(status(&records, t("2026-11-09T00:00:00Z")).warnings.len(), 1);
+        let r = refusals(
+            &records,
+            ExportKind::Transcripts,
+            false,
+            t("2026-11-09T00:00:00Z"),
+        );
+        assert!(
+            r.iter().any(|r| matches!(r, Refusal::ClockWentBack { .. })),
+            "{r:?}"
+        );
+        assert_eq!(
+            status(&records, t("2026-11-09T00:00:00Z")).warnings.len(),
+            1
+        );
     }
 
     #[test]
@@ -697,8 +759,16 @@ mod tests {
         assert_eq!(
             s.kind(ExportKind::Transcripts).gaps,
             vec![
-                Gap { from: "2026-11-09".into(), to: "2026-11-22".into(), periods: 2 },
-                Gap { from: "2026-11-30".into(), to: "2026-12-06".into(), periods: 1 },
+                Gap {
+                    from: "2026-11-09".into(),
+                    to: "2026-11-22".into(),
+                    periods: 2
+                },
+                Gap {
+                    from: "2026-11-30".into(),
+                    to: "2026-12-06".into(),
+                    periods: 1
+                },
             ]
         );
         // The current week is not a gap yet.

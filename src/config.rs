@@ -133,8 +133,14 @@ impl Trigger {
         };
         // Both pipes are drained on their own threads, so a chatty command
         // never blocks on a full pipe.
-        let out = child.stdout.take().map(|p| std::thread::spawn(move || capture(p)));
-        let err = child.stderr.take().map(|p| std::thread::spawn(move || capture(p)));
+        let out = child
+            .stdout
+            .take()
+            .map(|p| std::thread::spawn(move || capture(p)));
+        let err = child
+            .stderr
+            .take()
+            .map(|p| std::thread::spawn(move || capture(p)));
         let timeout = Duration::from_secs(self.timeout_seconds);
         let status = loop {
             match child.try_wait() {
@@ -142,7 +148,10 @@ impl Trigger {
                 Ok(None) if started.elapsed() >= timeout => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    break Err(format!("timed out after {} s and was stopped", self.timeout_seconds));
+                    break Err(format!(
+                        "timed out after {} s and was stopped",
+                        self.timeout_seconds
+                    ));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) => break Err(format!("could not wait for it: {e}")),
@@ -207,7 +216,10 @@ mod tests {
     #[test]
     fn reads_triggers_and_rejects_mistakes() {
         let c = load("[trigger.transcripts]\ncommand = [\"true\"]\n").unwrap();
-        assert_eq!(c.trigger(ExportKind::Transcripts).unwrap().timeout_seconds, 600);
+        assert_eq!(
+            c.trigger(ExportKind::Transcripts).unwrap().timeout_seconds,
+            600
+        );
         assert!(c.trigger(ExportKind::DataExport).is_none());
         for bad in [
             "[trigger.transcript]\ncommand = [\"true\"]\n",
@@ -230,13 +242,28 @@ mod tests {
             command: cmd.iter().map(|s| s.to_string()).collect(),
             timeout_seconds: timeout,
         };
-        let ok = t(&["sh", "-c", "echo started $CONVAULT_EXPORT_KIND by $CONVAULT_REQUESTED_BY"], 10)
-            .run(dir.path(), ExportKind::Transcripts, "alice");
+        let ok = t(
+            &[
+                "sh",
+                "-c",
+                "echo started $CONVAULT_EXPORT_KIND by $CONVAULT_REQUESTED_BY",
+            ],
+            10,
+        )
+        .run(dir.path(), ExportKind::Transcripts, "alice");
         assert!(ok.ok, "{ok:?}");
         assert_eq!(ok.stdout, "started transcripts by alice\n");
-        let bad = t(&["sh", "-c", "echo no >&2; exit 3"], 10).run(dir.path(), ExportKind::DataExport, "a");
-        assert_eq!((bad.ok, bad.exit_code, bad.stderr.as_str()), (false, Some(3), "no\n"));
-        let missing = t(&["/nonexistent/convault-trigger"], 10).run(dir.path(), ExportKind::DataExport, "a");
+        let bad = t(&["sh", "-c", "echo no >&2; exit 3"], 10).run(
+            dir.path(),
+            ExportKind::DataExport,
+            "a",
+        );
+        assert_eq!(
+            (bad.ok, bad.exit_code, bad.stderr.as_str()),
+            (false, Some(3), "no\n")
+        );
+        let missing =
+            t(&["/nonexistent/convault-trigger"], 10).run(dir.path(), ExportKind::DataExport, "a");
         assert!(!missing.ok && missing.error.unwrap().contains("could not start"));
         let slow = t(&["sleep", "5"], 0).run(dir.path(), ExportKind::DataExport, "a");
         assert!(!slow.ok && slow.error.unwrap().contains("timed out"));

@@ -155,7 +155,10 @@ mod tests {
         let err = WriterLock::acquire(dir.path(), "request", "bob").unwrap_err();
         assert!(matches!(err, Error::Locked { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("convault ingest") && msg.contains("alice"), "{msg}");
+        assert!(
+            msg.contains("convault ingest") && msg.contains("alice"),
+            "{msg}"
+        );
         drop(first);
         let again = WriterLock::acquire(dir.path(), "request", "bob").unwrap();
         assert_eq!(again.stale, None, "a released lock is not stale");
@@ -178,6 +181,9 @@ mod tests {
         .unwrap();
         let lock = WriterLock::acquire(dir.path(), "ingest", "dave").unwrap();
         let stale = lock.stale.clone().unwrap();
-        assert!(stale.contains("999999") && stale.contains("carol"), "{stale}");
+        assert!(
+            stale.contains("999999") && stale.contains("carol"),
+            "{stale}"
+        );
     }
 }

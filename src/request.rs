@@ -62,7 +62,9 @@ pub fn request(archive: &Archive, req: &Request) -> Result<Outcome> {
     if !refusals.is_empty() && req.override_reason.is_none() {
         return Err(refused(req.kind, &refusals));
     }
-    let trigger = config.trigger(req.kind).map(|t| t.run(root, req.kind, &req.who));
+    let trigger = config
+        .trigger(req.kind)
+        .map(|t| t.run(root, req.kind, &req.who));
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let override_record = match (&req.override_reason, refusals.is_empty()) {

@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "cli/ledger.rs"]
+mod ledger;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -908,6 +911,8 @@ fn an_interrupted_ingest_leaves_the_export_wholly_or_not_at_all() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
+    // The ledger record commits with its export or not at all.
+    assert_eq!(count(&conn, "SELECT count(*) FROM ledger"), exports);
     drop(conn);
     // Ingesting it again completes it (adopting any object left behind).
     let r = ingest(&archive, &[&big]);
@@ -1147,7 +1152,13 @@ fn an_archive_from_a_newer_convault_is_refused() {
     db(&archive)
         .pragma_update(None, "user_version", 999)
         .unwrap();
-    for args in [&["search", "refund"][..], &["show", CONV_A]] {
+    for args in [
+        &["search", "refund"][..],
+        &["show", CONV_A],
+        &["status"],
+        &["ledger", "verify"],
+        &["request", "transcripts"],
+    ] {
         convault(&archive).args(args).assert().code(1).stderr(
             predicate::str::contains("schema version 999")
                 .and(predicate::str::contains("newer convault")),
@@ -1171,6 +1182,16 @@ fn readers_do_not_write_to_the_archive() {
         .assert()
         .success();
     convault(&archive).args(["show", CONV_A]).assert().success();
+    for args in [
+        &["status"][..],
+        &["status", "--due"],
+        &["ledger", "show"],
+        &["ledger", "verify"],
+        &["ledger", "checkpoint"],
+    ] {
+        // `status --due` may exit 0 or 1; only the bytes matter here.
+        convault(&archive).args(args).output().unwrap();
+    }
     assert_eq!(std::fs::read(&db_path).unwrap(), before);
 }
 

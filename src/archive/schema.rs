@@ -162,16 +162,26 @@ fn user_version(conn: &Connection) -> Result<i64> {
 
 /// Applies the missing migrations in one transaction.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    migrate_to(conn, path, LATEST_VERSION)
+}
+
+/// Applies the migrations up to version `target`.
+fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     let found = user_version(conn)?;
     refuse_newer(found, path)?;
-    if found == LATEST_VERSION {
+    if found >= target {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Read again under the write lock: another process may have migrated.
     let found = user_version(&tx)?;
     refuse_newer(found, path)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(found as usize)
+    {
         tx.execute_batch(sql)?;
         after_migration(&tx, i as i64 + 1)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -221,5 +231,31 @@ mod tests {
         let err = migrate(&mut conn, &path).unwrap_err();
         assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
         assert!(check(&conn, &path).is_err());
+    }
+
+    #[test]
+    fn an_archive_from_before_the_ledger_gets_its_exports_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, &path, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO exports (id, ingested_at_ms, convault_version, entries_read, entries_new)
+                 VALUES (1, 1794000000000, '0.1.0', 5, 5);
+             INSERT INTO files (export_id, path, bytes, sha256, container)
+                 VALUES (1, 'x/transcripts.zip', 10, 'ab', 'zip');",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let records = crate::ledger::read_all(&conn).unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.kind, "export-ingested");
+        assert_eq!(r.details["backfilled"], true);
+        assert_eq!(r.details["export_id"], 1);
+        assert_eq!(r.details["entries_new"], 5);
+        assert_eq!(r.details["files"][0]["sha256"], "ab");
+        assert_eq!(r.time, "2026-11-06T21:20:00.000Z");
+        assert!(crate::ledger::verify::verify(&records, None).ok);
     }
 }

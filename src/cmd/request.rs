@@ -54,7 +54,12 @@ pub fn summary(o: &Outcome) -> String {
         s.push_str(&format!(
             "override recorded as ledger record {}: {}\n",
             ov.seq,
-            for_terminal(ov.details.get("reason").and_then(|r| r.as_str()).unwrap_or(""))
+            for_terminal(
+                ov.details
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("")
+            )
         ));
     }
     s.push_str(&format!(

@@ -30,7 +30,11 @@ pub fn run(archive: &Archive, json: bool, due: bool, kind: Option<ExportKind>) -
             .kinds
             .iter()
             .any(|s| s.due || (kind.is_some() && s.allowed_now && s.pending.is_none()));
-        return Ok(if any_due { ExitCode::Ok } else { ExitCode::Error });
+        return Ok(if any_due {
+            ExitCode::Ok
+        } else {
+            ExitCode::Error
+        });
     }
     Ok(ExitCode::Ok)
 }
@@ -79,9 +83,7 @@ fn render_kind(k: &KindStatus) -> String {
         s.push_str(&line("last ingest", e));
     }
     match (&k.next_allowed, &k.next_allowed_local) {
-        (Some(utc), Some(local)) => {
-            s.push_str(&format!("  next allowed  {utc} ({local})\n"))
-        }
+        (Some(utc), Some(local)) => s.push_str(&format!("  next allowed  {utc} ({local})\n")),
         _ => s.push_str("  next allowed  now\n"),
     }
     let state = if k.overdue {

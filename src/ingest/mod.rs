@@ -24,12 +24,12 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::archive::{Archive, db, objects::Staged};
-use crate::lock::WriterLock;
-use crate::{cadence, clock, ledger};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
+use crate::lock::WriterLock;
 use crate::progress::{ProgressReader, bytes_bar};
 use crate::source::{self, Container};
+use crate::{cadence, clock, ledger};
 
 /// At most this many quarantined items are listed in a report; the archive
 /// keeps all of them and the report says how many there were.
@@ -316,12 +316,7 @@ fn write_export(
 
 /// Recognises the export's kind and generation time, checks them against
 /// the cadence, and appends the ingest's ledger record inside `tx`.
-fn record(
-    tx: &Transaction<'_>,
-    export_id: i64,
-    report: &mut Report,
-    opts: &Options,
-) -> Result<()> {
+fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Options) -> Result<()> {
     let records = ledger::read_all(tx)?;
     let kind = cadence::recognise_export(tx, export_id)?;
     let generated = cadence::generated_at(tx, export_id, report.newest_entry_ms)?;
@@ -354,7 +349,13 @@ fn record(
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });
-    let rec = ledger::append(tx, opts.now, ledger::kind::EXPORT_INGESTED, &opts.who, details)?;
+    let rec = ledger::append(
+        tx,
+        opts.now,
+        ledger::kind::EXPORT_INGESTED,
+        &opts.who,
+        details,
+    )?;
     report.ledger_record = Some(rec.seq);
     Ok(())
 }

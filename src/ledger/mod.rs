@@ -168,9 +168,8 @@ pub fn append(
 /// Every record in stored order. A record whose details are not JSON is
 /// kept, its details as a string (verification then reports it changed).
 pub fn read_all(conn: &Connection) -> Result<Vec<Record>> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, time, kind, who, details, prev, hash FROM ledger ORDER BY id",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT seq, time, kind, who, details, prev, hash FROM ledger ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         let details: String = r.get(4)?;
         Ok(Record {
@@ -227,7 +226,13 @@ pub(crate) fn backfill(conn: &Connection) -> Result<()> {
             "quarantined": c[5],
             "warnings": [],
         });
-        append(conn, at, kind::EXPORT_INGESTED, "convault (upgrade)", details)?;
+        append(
+            conn,
+            at,
+            kind::EXPORT_INGESTED,
+            "convault (upgrade)",
+            details,
+        )?;
     }
     Ok(())
 }
@@ -244,8 +249,14 @@ mod tests {
     fn appended_records_chain_and_verify() {
         let conn = ledger_db();
         let t: Timestamp = "2026-11-24T09:00:00Z".parse().unwrap();
-        let a = append(&conn, t, kind::EXPORT_REQUESTED, "alice", json!({"b": 1, "a": "x"}))
-            .unwrap();
+        let a = append(
+            &conn,
+            t,
+            kind::EXPORT_REQUESTED,
+            "alice",
+            json!({"b": 1, "a": "x"}),
+        )
+        .unwrap();
         let b = append(&conn, t, kind::EXPORT_INGESTED, "bob", json!({})).unwrap();
         assert_eq!((a.seq, a.prev.as_str()), (1, GENESIS));
         assert_eq!((b.seq, b.prev.as_str()), (2, a.hash.as_str()));
@@ -270,7 +281,10 @@ mod tests {
         let text = format!(
             r#"{{"details":{{"export_kind":"transcripts","note":"a\n\"b\""}},"kind":"export-requested","prev":"{GENESIS}","seq":1,"time":"2026-11-24T09:00:00.000Z","who":"zoë"}}"#
         );
-        assert_eq!(r.compute_hash(), crate::hashing::sha256_hex(text.as_bytes()));
+        assert_eq!(
+            r.compute_hash(),
+            crate::hashing::sha256_hex(text.as_bytes())
+        );
     }
 
     #[test]

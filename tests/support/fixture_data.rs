@@ -608,7 +608,9 @@ pub fn zip(members: &[Member]) -> Vec<u8> {
 /// The time a committed fixture export was generated: 23:00 UTC on the
 /// date in its name (2026-11-09, 2026-11-16: exactly 7 days apart).
 pub fn generated(name: &str) -> zip::DateTime {
-    let date = name.trim_start_matches("transcripts-").trim_end_matches(".zip");
+    let date = name
+        .trim_start_matches("transcripts-")
+        .trim_end_matches(".zip");
     let mut parts = date.split('-').map(|p| p.parse::<u16>().unwrap_or(1));
     let (y, m, d) = (
         parts.next().unwrap_or(2026),
