@@ -20,7 +20,10 @@ fn main() -> std::process::ExitCode {
             }) {
                 return ExitCode::Ok.into();
             }
-            eprintln!("convault: error: {}", for_terminal(&format!("{err:#}")));
+            // Line by line: a message may quote a command's output.
+            let message = format!("{err:#}");
+            let lines: Vec<_> = message.lines().map(for_terminal).collect();
+            eprintln!("convault: error: {}", lines.join("\n"));
             err.chain()
                 .find_map(|e| e.downcast_ref::<Error>())
                 .map_or(ExitCode::Error, Error::exit_code)

@@ -112,7 +112,7 @@ pub struct Head {
 pub fn head(conn: &Connection) -> Result<Option<Head>> {
     Ok(conn
         .query_row(
-            "SELECT seq, hash, time FROM ledger ORDER BY id DESC LIMIT 1",
+            "SELECT seq, hash, time FROM ledger ORDER BY seq DESC LIMIT 1",
             [],
             |r| {
                 Ok(Head {

@@ -186,7 +186,7 @@ fn verify_names_an_edited_record() {
 
 #[test]
 fn verify_names_a_deleted_record_and_a_reordering_at_once() {
-    let (_tmp, archive) = four_records();
+    let (tmp, archive) = four_records();
     // Record 2 deleted; records 3 and 4 swapped in storage.
     tamper(
         &archive,
@@ -198,6 +198,17 @@ fn verify_names_a_deleted_record_and_a_reordering_at_once() {
     let failures = verify_failures(&archive, &[]);
     assert!(failures.contains(&("missing".into(), 2)), "{failures:?}");
     assert!(failures.contains(&("reordered".into(), 3)), "{failures:?}");
+    // A damaged ledger never stops an export being archived: the next
+    // record follows the highest number and links to it.
+    let next = tmp.path().join("next.zip");
+    let time = zip::DateTime::from_date_and_time(2026, 11, 23, 23, 0, 0).unwrap();
+    std::fs::write(
+        &next,
+        support::fixture_data::zip_dated(&support::fixture_data::week2(), time),
+    )
+    .unwrap();
+    let r = ingest_at(&archive, "2026-11-25T00:00:00Z", &next);
+    assert_eq!(r["ledger_record"], 5);
 }
 
 #[test]
