@@ -21,7 +21,7 @@ use crate::cadence::ExportKind;
 pub struct Cli {
     /// The archive directory [default: ./convault-archive]
     ///
-    /// Created by the first ingest. Read from CONVAULT_ARCHIVE when not given.
+    /// Created by the first ingest (or request). Read from CONVAULT_ARCHIVE when not given.
     #[arg(long, global = true, env = "CONVAULT_ARCHIVE", value_name = "DIR")]
     pub archive: Option<PathBuf>,
 
