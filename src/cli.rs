@@ -115,6 +115,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove the archive is intact, or list every failure (exit 3)
+    ///
+    /// Re-hashes every stored file, re-reads every zip member (CRC-32 and
+    /// SHA-256), recomputes every entry's content hash and text, checks the
+    /// full-text index against the entries, runs SQLite's integrity check,
+    /// reconciles every export's counts and verifies the ledger. Each run is
+    /// recorded in the ledger.
+    Verify {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+        /// Only sizes, counts and the ledger: seconds on any archive
+        #[arg(long, conflicts_with = "rederive")]
+        fast: bool,
+        /// Also parse the stored originals again and prove the database holds
+        /// exactly what they contain
+        #[arg(long)]
+        rederive: bool,
+        /// Check this share of the objects and entries, going on from where
+        /// the last sampled run stopped
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent, conflicts_with = "export")]
+        sample: Option<f64>,
+        /// Check only this export
+        #[arg(long, value_name = "ID")]
+        export: Option<i64>,
+        /// Who runs it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// A receipt for one export that an auditor can check without convault
+    ///
+    /// Its files with sizes and SHA-256, every member with its SHA-256, the
+    /// entry counts, its ledger record and hash, and the sha256sum and unzip
+    /// commands that check it by hand.
+    Receipt {
+        /// The export's id (`convault ledger show` lists them)
+        #[arg(value_name = "EXPORT_ID")]
+        export: i64,
+        /// Write it to FILE instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// JSON instead of plain text
+        #[arg(long)]
+        json: bool,
+    },
     /// The ledger: show it, verify its chain, take a checkpoint
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -160,4 +205,17 @@ pub enum LedgerCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// A share in percent: more than 0, at most 100.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if p > 0.0 && p <= 100.0 {
+        Ok(p)
+    } else {
+        Err(format!("{s} is not a share between 0 (excluded) and 100"))
+    }
 }

@@ -111,6 +111,10 @@ pub enum Error {
         output: String,
     },
 
+    /// The export asked for is not in the archive.
+    #[error("no export {0} in the archive (`convault ledger show` lists every export ingested)")]
+    UnknownExport(i64),
+
     /// The request was not valid.
     #[error("{0}")]
     Usage(String),

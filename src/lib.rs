@@ -15,6 +15,8 @@
 //! - [`cadence`]: the once-per-interval export rule, derived from the ledger.
 //! - [`lock`]: one writer at a time. [`config`]: `config.toml` and triggers.
 //! - [`clock`]: the current time and the acting user.
+//! - [`verify`]: re-checking objects, members, entries, index and ledger.
+//! - [`receipt`]: what an auditor needs to check one export by hand.
 //! - [`cmd`]: one file per subcommand, printing results.
 
 pub mod archive;
@@ -31,6 +33,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod lock;
 pub mod progress;
+pub mod receipt;
 pub mod request;
 pub mod sanitize;
 pub mod search;
@@ -38,6 +41,7 @@ pub mod source;
 pub mod text;
 pub mod timestamp;
 pub mod transcript;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use exit::ExitCode;

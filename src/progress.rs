@@ -20,6 +20,21 @@ pub fn bytes_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBa
     bar
 }
 
+/// A bar counting `total` items, or a hidden one.
+pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBar {
+    if !enabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>9} [{bar:30}] {human_pos}/{human_len} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}
+
 /// A reader (and seeker) that shows its position on a bar, offset by
 /// `base` (the bytes of the files before it).
 pub struct ProgressReader<R> {

@@ -151,6 +151,13 @@ END;
 
 ALTER TABLE members ADD COLUMN modified_ms INTEGER;
 "#,
+    // 3: where `verify --sample` stopped, per kind of item.
+    r#"
+CREATE TABLE verify_cursor (
+    scope    TEXT PRIMARY KEY CHECK (scope IN ('objects', 'entries')),
+    after_id INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes and reads.

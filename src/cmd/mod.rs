@@ -4,10 +4,12 @@
 
 pub mod ingest;
 pub mod ledger;
+pub mod receipt;
 pub mod request;
 pub mod search;
 pub mod show;
 pub mod status;
+pub mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -50,6 +52,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Ledger(cmd) => ledger::run(&archive, cmd),
+        Command::Verify {
+            json,
+            fast,
+            rederive,
+            sample,
+            export,
+            by,
+        } => verify::run(&archive, json, fast, rederive, sample, export, by),
+        Command::Receipt { export, out, json } => receipt::run(&archive, export, out, json),
         Command::Search { json, limit, words } => search::run(&archive, &words, limit, json),
         Command::Show { json, conversation } => show::run(&archive, &conversation, json),
     }

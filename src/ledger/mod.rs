@@ -42,6 +42,8 @@ pub mod kind {
     pub const OVERRIDE: &str = "override";
     /// The configured trigger command failed: no export was requested.
     pub const TRIGGER_FAILED: &str = "trigger-failed";
+    /// A `convault verify` run and its result.
+    pub const VERIFICATION: &str = "verification";
 }
 
 /// One ledger record.
@@ -71,6 +73,19 @@ impl Record {
         )
     }
 
+    /// The canonical form the hash covers (docs/archive-format.md).
+    pub fn canonical_form(&self) -> String {
+        canonical_body(
+            self.seq,
+            &self.time,
+            &self.kind,
+            &self.who,
+            &self.details,
+            &self.prev,
+        )
+        .to_string()
+    }
+
     /// The record's time, if it parses.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.time.parse().ok()
@@ -85,20 +100,30 @@ fn canonical_hash(
     details: &Value,
     prev: &str,
 ) -> String {
-    // serde_json's maps are sorted by key, so `json!` plus the compact
-    // writer is the canonical form.
-    let body = json!({
+    let mut w = HashWriter::default();
+    // Writing a Value into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut w, &canonical_body(seq, time, kind, who, details, prev));
+    w.finish_hex()
+}
+
+/// The record as one JSON value. serde_json's maps are sorted by key, so
+/// this written compactly is the canonical form.
+fn canonical_body(
+    seq: i64,
+    time: &str,
+    kind: &str,
+    who: &str,
+    details: &Value,
+    prev: &str,
+) -> Value {
+    json!({
         "seq": seq,
         "time": time,
         "kind": kind,
         "who": who,
         "details": details,
         "prev": prev,
-    });
-    let mut w = HashWriter::default();
-    // Writing a Value into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut w, &body);
-    w.finish_hex()
+    })
 }
 
 /// The last record's `seq`, `hash` and time, if any.

@@ -1,0 +1,41 @@
+//! `convault receipt`: a receipt for one export, as text or JSON.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::archive::Archive;
+use crate::exit::ExitCode;
+use crate::receipt;
+use crate::sanitize::for_terminal;
+
+pub fn run(archive: &Archive, export: i64, out: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let conn = archive
+        .open_read_only()
+        .with_context(|| format!("open {}", archive.root().display()))?;
+    let r = receipt::receipt(&conn, archive, export)?;
+    let text = if json {
+        serde_json::to_string_pretty(&r)? + "\n"
+    } else {
+        receipt::render(&r, archive)
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &text)
+                .with_context(|| format!("write the receipt to {}", path.display()))?;
+            eprintln!(
+                "receipt for export {export} written to {}",
+                for_terminal(&path.display().to_string())
+            );
+        }
+        None if json => print!("{text}"),
+        // The text quotes names from the export: sanitised line by line
+        // for the terminal (the file keeps them exact).
+        None => {
+            for line in text.lines() {
+                println!("{}", for_terminal(line));
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}

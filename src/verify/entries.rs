@@ -1,0 +1,394 @@
+//! Entries, conversations and exports: content hashes and extracted text
+//! recomputed from the stored fields, every export's counts reconciled with
+//! its rows, nothing orphaned, and every export matched by its ledger
+//! record.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::{Findings, Level, Options, Selection};
+use crate::entry::{Entry, normalize_entry_type};
+use crate::error::Result;
+use crate::ledger::{Record, kind};
+use crate::progress::count_bar;
+use crate::text;
+
+pub(super) fn check(
+    conn: &Connection,
+    opts: &Options,
+    sel: &Selection,
+    f: &mut Findings,
+) -> Result<()> {
+    counts(conn, sel, f)?;
+    orphans(conn, f)?;
+    if opts.level >= Level::Full {
+        contents(conn, opts, sel, f)?;
+        if sel.sampled.is_none() {
+            versions(conn, sel, f)?;
+        }
+    } else {
+        f.checked.entries += count(
+            conn,
+            &format!(
+                "SELECT count(*) FROM entries e WHERE {}",
+                sel.entries_where()
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn count(conn: &Connection, sql: &str) -> Result<u64> {
+    Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+}
+
+/// Each export's recorded counts against its rows.
+fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
+    let only = sel
+        .export
+        .map_or_else(|| "1".into(), |id| format!("x.id = {id}"));
+    let mut stmt = conn.prepare(&format!(
+        "SELECT x.id, x.entries_read, x.entries_new, x.entries_unchanged, x.entries_changed,
+                x.conversations_new, x.quarantined,
+                (SELECT count(*) FROM entries e WHERE e.export_id = x.id AND e.version = 1),
+                (SELECT count(*) FROM entries e WHERE e.export_id = x.id AND e.version > 1),
+                (SELECT count(*) FROM entry_sightings s WHERE s.export_id = x.id),
+                (SELECT count(*) FROM conversations c WHERE c.first_export_id = x.id),
+                (SELECT count(*) FROM quarantine q WHERE q.export_id = x.id),
+                (SELECT count(*) FROM files fl WHERE fl.export_id = x.id)
+         FROM exports x WHERE {only} ORDER BY x.id"
+    ))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let mut v = [0i64; 13];
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = r.get(i)?;
+            }
+            Ok(v)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for [
+        id,
+        read,
+        new,
+        unchanged,
+        changed,
+        conv_new,
+        quarantined,
+        v1,
+        vn,
+        sightings,
+        convs,
+        q,
+        files,
+    ] in rows
+    {
+        f.checked.exports += 1;
+        let item = format!("export {id}");
+        let mut same = |what: &str, recorded: i64, found: i64| {
+            if recorded != found {
+                f.fail(
+                    "export-counts",
+                    &item,
+                    format!("{what} {recorded} (as recorded)"),
+                    format!("{what} {found} (in the database)"),
+                );
+            }
+        };
+        same("entries_new", new, v1);
+        same("entries_changed", changed, vn);
+        same("conversations_new", conv_new, convs);
+        same("quarantined", quarantined, q);
+        same("entries_read", read, new + unchanged + changed);
+        // Unchanged entries seen again inside the same export leave no
+        // sighting, so sightings can only be fewer.
+        if sightings > unchanged {
+            f.fail(
+                "export-counts",
+                &item,
+                format!("at most {unchanged} sightings (entries_unchanged)"),
+                format!("{sightings} sightings"),
+            );
+        }
+        if files == 0 {
+            f.fail("export-counts", &item, "at least 1 file", "0 files");
+        }
+    }
+    Ok(())
+}
+
+/// Rows whose parent is gone, and conversations without entries.
+fn orphans(conn: &Connection, f: &mut Findings) -> Result<()> {
+    let checks: [(&str, &str, &str); 6] = [
+        (
+            "entry-orphan",
+            "SELECT 'entry ' || e.identifier || ' version ' || e.version FROM entries e
+             WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = e.export_id)",
+            "an export",
+        ),
+        (
+            "entry-orphan",
+            "SELECT 'entry ' || e.identifier || ' version ' || e.version FROM entries e
+             WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = e.conversation_id)",
+            "a conversation",
+        ),
+        (
+            "conversation-empty",
+            "SELECT 'conversation ' || c.identifier FROM conversations c
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.conversation_id = c.id)",
+            "at least one entry",
+        ),
+        (
+            "sighting-orphan",
+            "SELECT 'sighting of entry row ' || s.entry_id || ' in export ' || s.export_id
+             FROM entry_sightings s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = s.entry_id)",
+            "its entry",
+        ),
+        (
+            "file-orphan",
+            "SELECT 'file ' || fl.path FROM files fl
+             WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = fl.export_id)",
+            "an export",
+        ),
+        (
+            "member-orphan",
+            "SELECT 'member ' || m.name FROM members m
+             WHERE NOT EXISTS (SELECT 1 FROM files fl WHERE fl.id = m.file_id)",
+            "a file",
+        ),
+    ];
+    for (kind, sql, expected) in checks {
+        let items = conn
+            .prepare(sql)?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for item in items {
+            f.fail(kind, item, expected, "none");
+        }
+    }
+    f.checked.conversations = count(conn, "SELECT count(*) FROM conversations")?;
+    Ok(())
+}
+
+/// Every selected entry's content hash, type and extracted text, recomputed
+/// from its stored fields.
+fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings) -> Result<()> {
+    let total = count(
+        conn,
+        &format!(
+            "SELECT count(*) FROM entries e WHERE {}",
+            sel.entries_where()
+        ),
+    )?;
+    let bar = count_bar(total, "entries", opts.progress);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.identifier, e.version, c.identifier, e.entry_type, e.entry_type_raw, e.is_message,
+                e.sender_role, e.sender_app_type, e.sender_subject, e.client_ms, e.server_ms,
+                e.related_records, e.payload, e.message_text, e.text, e.content_hash
+         FROM entries e LEFT JOIN conversations c ON c.id = e.conversation_id
+         WHERE {} ORDER BY e.id",
+        sel.entries_where()
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0u64;
+    while let Some(r) = rows.next()? {
+        n += 1;
+        if n.is_multiple_of(4096) {
+            bar.set_position(n);
+        }
+        let identifier: String = r.get(0)?;
+        let version: i64 = r.get(1)?;
+        let item = format!("entry {identifier} version {version}");
+        let related_text: String = r.get(11)?;
+        let related: Vec<String> = match serde_json::from_str(&related_text) {
+            Ok(v) => v,
+            Err(e) => {
+                f.fail("entry-hash", &item, "related_records as a JSON array", e);
+                continue;
+            }
+        };
+        let payload: Option<String> = r.get(12)?;
+        let payload_json = match payload.as_deref().map(serde_json::from_str::<Value>) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                f.fail("entry-hash", &item, "payload as JSON", e);
+                continue;
+            }
+        };
+        let entry = Entry {
+            identifier: identifier.clone(),
+            conversation: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            entry_type: r.get(3)?,
+            entry_type_raw: r.get(4)?,
+            sender_role: r.get(6)?,
+            sender_app_type: r.get(7)?,
+            sender_subject: r.get(8)?,
+            client_ms: r.get(9)?,
+            server_ms: r.get(10)?,
+            related_records: related,
+            payload,
+            message_text: r.get(13)?,
+            text: r.get(14)?,
+            is_message: r.get::<_, i64>(5)? == 1,
+            content_hash: r.get(15)?,
+        };
+        let hash = entry.canonical_hash(payload_json.as_ref());
+        if hash != entry.content_hash {
+            f.fail("entry-hash", &item, &entry.content_hash, hash);
+        }
+        let normal = normalize_entry_type(&entry.entry_type_raw);
+        if normal != entry.entry_type {
+            f.fail("entry-type", &item, normal, &entry.entry_type);
+        }
+        let extracted = text::extract(
+            &entry.entry_type,
+            payload_json.as_ref(),
+            entry.message_text.as_deref(),
+        );
+        if extracted.text != entry.text || extracted.is_message != entry.is_message {
+            f.fail(
+                "entry-text",
+                &item,
+                format!("{:?}", extracted.text.unwrap_or_default()),
+                format!("{:?}", entry.text.unwrap_or_default()),
+            );
+        }
+    }
+    f.checked.entries += n;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Versions of one identifier are 1..n without gaps.
+fn versions(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.identifier, count(*), max(e.version) FROM entries e
+         WHERE e.identifier IN (SELECT e.identifier FROM entries e WHERE {})
+         GROUP BY e.identifier HAVING count(*) != max(e.version)",
+        sel.entries_where()
+    ))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (identifier, n, max) in rows {
+        f.fail(
+            "entry-versions",
+            format!("entry {identifier}"),
+            format!("versions 1 to {max}"),
+            format!("{n} versions"),
+        );
+    }
+    Ok(())
+}
+
+/// Every export has exactly one `export-ingested` record naming its files,
+/// and every such record's export is still in the archive.
+pub(super) fn check_exports_against_ledger(
+    conn: &Connection,
+    records: &[Record],
+    opts: &Options,
+    f: &mut Findings,
+) -> Result<()> {
+    let mut by_export: HashMap<i64, Vec<&Record>> = HashMap::new();
+    for r in records.iter().filter(|r| r.kind == kind::EXPORT_INGESTED) {
+        if let Some(id) = r.details.get("export_id").and_then(Value::as_i64) {
+            by_export.entry(id).or_default().push(r);
+        }
+    }
+    let mut stmt = conn.prepare("SELECT export_id, sha256 FROM files ORDER BY export_id")?;
+    let mut files: HashMap<i64, HashSet<String>> = HashMap::new();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, sha) = row?;
+        files.entry(id).or_default().insert(sha);
+    }
+    let exports: Vec<i64> = conn
+        .prepare("SELECT id FROM exports ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let wanted = |id: i64| opts.export.is_none_or(|x| x == id);
+    for &id in exports.iter().filter(|&&id| wanted(id)) {
+        let item = format!("export {id}");
+        let recs = by_export.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        match recs {
+            [] => f.fail(
+                "ledger-export",
+                item,
+                "an export-ingested ledger record",
+                "none",
+            ),
+            [r] => {
+                let in_ledger: HashSet<String> = r
+                    .details
+                    .get("files")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.get("sha256").and_then(Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let in_db = files.get(&id).cloned().unwrap_or_default();
+                if in_ledger != in_db {
+                    f.fail(
+                        "ledger-export",
+                        item,
+                        format!(
+                            "the files of ledger record {}: {}",
+                            r.seq,
+                            sorted(&in_ledger)
+                        ),
+                        format!("files in the database: {}", sorted(&in_db)),
+                    );
+                }
+            }
+            many => f.fail(
+                "ledger-export",
+                item,
+                "one export-ingested ledger record",
+                format!(
+                    "{} (records {})",
+                    many.len(),
+                    many.iter()
+                        .map(|r| r.seq.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
+    }
+    let known: HashSet<i64> = exports.into_iter().collect();
+    for (id, recs) in &by_export {
+        if !known.contains(id) && wanted(*id) {
+            for r in recs {
+                f.fail(
+                    "export-missing",
+                    format!("export {id} (ledger record {})", r.seq),
+                    "in the archive",
+                    "missing from the database",
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sorted(set: &HashSet<String>) -> String {
+    let mut v: Vec<&str> = set.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}

@@ -1,0 +1,220 @@
+//! Re-derivation: the stored originals, parsed again with today's readers,
+//! must give exactly what the database holds: the same members read the
+//! same way, the same rows quarantined, and the same entries with the same
+//! content hashes, with no entry in the database that no original gives.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Findings, Options, Selection};
+use crate::archive::Archive;
+use crate::entry::Entry;
+use crate::error::Result;
+use crate::source::{self, MemberError, MemberOutcome, RowSink};
+
+/// Collects what one member gives.
+#[derive(Default)]
+struct Collect {
+    entries: Vec<(String, String)>,
+    quarantined: u64,
+}
+
+impl RowSink for Collect {
+    fn entry(&mut self, _line: Option<u64>, entry: Entry) -> Result<()> {
+        self.entries.push((entry.identifier, entry.content_hash));
+        Ok(())
+    }
+    fn quarantine_row(&mut self, _: Option<u64>, _: String, _: Option<String>) -> Result<()> {
+        self.quarantined += 1;
+        Ok(())
+    }
+}
+
+struct MemberRow {
+    id: i64,
+    name: String,
+    status: String,
+    shape: Option<String>,
+    rows: i64,
+}
+
+pub(super) fn check(
+    archive: &Archive,
+    conn: &Connection,
+    _opts: &Options,
+    sel: &Selection,
+    f: &mut Findings,
+) -> Result<()> {
+    if sel.sampled.is_some() {
+        f.warn("re-derivation is not part of a sampled run".into());
+        return Ok(());
+    }
+    // Entry rows given by some original, to find the ones none gives.
+    let max_id: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
+    let mut seen = vec![false; usize::try_from(max_id).unwrap_or(0) + 1];
+    let files: Vec<(i64, String, String, String)> = conn
+        .prepare(&format!(
+            "SELECT f.id, f.sha256, f.container, f.path FROM files f WHERE {} ORDER BY f.id",
+            sel.files_where()
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut find =
+        conn.prepare("SELECT id FROM entries WHERE identifier = ?1 AND content_hash = ?2")?;
+    for (file_id, sha, container, path) in files {
+        let object = archive.objects().path_of(&sha);
+        let members: Vec<MemberRow> = conn
+            .prepare(
+                "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
+            )?
+            .query_map([file_id], |r| {
+                Ok(MemberRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    shape: r.get(3)?,
+                    rows: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let item = format!("object {sha} ({path})");
+        let mut outcomes = Vec::new();
+        let read = (|| -> std::result::Result<(), String> {
+            let file = File::open(&object).map_err(|e| e.to_string())?;
+            if container != "zip" {
+                outcomes.push(Some(read_one(file)?));
+                return Ok(());
+            }
+            let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
+                .map_err(|e| e.to_string())?;
+            for i in 0..zip.len() {
+                match zip.by_index(i) {
+                    Ok(m) if m.is_dir() => outcomes.push(None),
+                    Ok(m)
+                        if !matches!(
+                            m.compression(),
+                            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                        ) =>
+                    {
+                        outcomes.push(None)
+                    }
+                    Ok(m) => outcomes.push(Some(read_one(m)?)),
+                    Err(_) => outcomes.push(None),
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = read {
+            f.fail(
+                "rederive-unreadable",
+                &item,
+                "an original that can be parsed",
+                e,
+            );
+            continue;
+        }
+        if outcomes.len() != members.len() {
+            f.fail(
+                "rederive-member",
+                &item,
+                format!("{} members", members.len()),
+                format!("{} members", outcomes.len()),
+            );
+        }
+        for (m, got) in members.iter().zip(outcomes) {
+            let mitem = format!("{item}: member {}", m.name);
+            let Some((outcome, collected)) = got else {
+                continue;
+            };
+            let (status, shape, rows) = match &outcome {
+                MemberOutcome::Read { shape, rows } => ("read", Some(*shape), *rows as i64),
+                MemberOutcome::Quarantined { .. } => ("quarantined", None, 0),
+            };
+            if status != m.status || shape != m.shape.as_deref() || rows != m.rows {
+                f.fail(
+                    "rederive-member",
+                    &mitem,
+                    format!(
+                        "{} as {} with {} rows",
+                        m.status,
+                        m.shape.as_deref().unwrap_or("-"),
+                        m.rows
+                    ),
+                    format!("{status} as {} with {rows} rows", shape.unwrap_or("-")),
+                );
+            }
+            let quarantined: i64 = conn.query_row(
+                "SELECT count(*) FROM quarantine WHERE member_id = ?1 AND line IS NOT NULL",
+                [m.id],
+                |r| r.get(0),
+            )?;
+            if quarantined != collected.quarantined as i64 {
+                f.fail(
+                    "rederive-member",
+                    &mitem,
+                    format!("{quarantined} quarantined rows"),
+                    format!("{} quarantined rows", collected.quarantined),
+                );
+            }
+            for (identifier, hash) in collected.entries {
+                f.checked.rederived_entries += 1;
+                let id: Option<i64> = find
+                    .query_row([&identifier, &hash], |r| r.get(0))
+                    .optional()?;
+                match id.and_then(|id| usize::try_from(id).ok()) {
+                    Some(id) => {
+                        if let Some(slot) = seen.get_mut(id) {
+                            *slot = true;
+                        }
+                    }
+                    None => f.fail(
+                        "rederive-missing",
+                        format!("entry {identifier}"),
+                        format!("in the database with content hash {hash}"),
+                        "missing",
+                    ),
+                }
+            }
+        }
+    }
+    // Entries that the checked originals should have given but did not.
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.id, e.identifier, e.version FROM entries e WHERE {} ORDER BY e.id",
+        sel.entries_where()
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let given = usize::try_from(id)
+            .ok()
+            .and_then(|i| seen.get(i))
+            .copied()
+            .unwrap_or(false);
+        if !given {
+            f.fail(
+                "rederive-extra",
+                format!(
+                    "entry {} version {}",
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?
+                ),
+                "given by a stored original",
+                "given by none",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Parses one member as the ingest does.
+fn read_one(reader: impl Read) -> std::result::Result<(MemberOutcome, Collect), String> {
+    let mut sink = Collect::default();
+    match source::read_member(reader, &mut sink) {
+        Ok(outcome) => Ok((outcome, sink)),
+        Err(MemberError::Read(e)) => Err(e.to_string()),
+        Err(MemberError::Sink(e)) => Err(e.to_string()),
+    }
+}
