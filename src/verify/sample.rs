@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn every_item_is_checked_within_the_cycle() {
-        for (n, percent) in [(10, 25.0), (7, 30.0), (1, 10.0), (100, 1.0), (9, 100.0)] {
+        for (n, percent) in [(10, 25.0_f64), (7, 30.0), (1, 10.0), (100, 1.0), (9, 100.0)] {
             let conn = db_with(n);
             let cycle = (100.0 / percent).ceil() as usize;
             let runs = covered(&conn, percent, cycle);
