@@ -5,6 +5,8 @@ mod support;
 
 #[path = "cli/ledger.rs"]
 mod ledger;
+#[path = "cli/verify.rs"]
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

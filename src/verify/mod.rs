@@ -169,9 +169,7 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
             .query_row("SELECT id FROM exports WHERE id = ?1", [id], |r| r.get(0))
             .optional()?;
         if known.is_none() {
-            return Err(Error::Usage(format!(
-                "no export {id} in the archive (`convault ledger show` lists them)"
-            )));
+            return Err(Error::UnknownExport(id));
         }
     }
     let mut f = Findings::default();
