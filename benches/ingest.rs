@@ -14,14 +14,15 @@
 //! `sync` runs before each timed command so that neither pays for the
 //! other's write-back. Record results in docs/performance.md.
 
+mod support;
 #[path = "../tests/support/synth.rs"]
 mod synth;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use clap::Parser;
+use support::{Run, median, timed};
 
 #[derive(Parser)]
 struct Args {
@@ -40,12 +41,6 @@ struct Args {
     /// Ignored (cargo bench passes it)
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-/// One timed child process.
-struct Run {
-    wall: Duration,
-    max_rss_kib: i64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -129,48 +124,4 @@ fn print_run(run: usize, who: &str, r: &Run, fts_rows: &str) {
         r.wall.as_secs_f64(),
         r.max_rss_kib as f64 / 1024.0
     );
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// Runs `cmd` (with `stdin` text, if any) after a `sync`, and returns its
-/// wall time and peak RSS. Fails if it exits non-zero.
-fn timed(cmd: &mut Command, stdin: Option<&str>) -> Result<Run, Box<dyn std::error::Error>> {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let start = Instant::now();
-    let mut child = cmd.spawn()?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        std::io::Write::write_all(&mut pipe, text.as_bytes())?;
-    }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our unreaped child; status and usage are valid pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    if r != pid {
-        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()).into());
-    }
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(format!("{cmd:?} failed (status {status})").into());
-    }
-    Ok(Run {
-        wall,
-        max_rss_kib: usage.ru_maxrss,
-    })
 }

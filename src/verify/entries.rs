@@ -49,42 +49,50 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
     let only = sel
         .export
         .map_or_else(|| "1".into(), |id| format!("x.id = {id}"));
+    // One grouped pass over each table: there is no index on export_id.
+    let per_export = |sql: &str| -> Result<HashMap<i64, Vec<i64>>> {
+        let mut stmt = conn.prepare(sql)?;
+        let width = stmt.column_count();
+        let rows = stmt.query_map([], |r| {
+            let mut v = Vec::with_capacity(width - 1);
+            for i in 1..width {
+                v.push(r.get::<_, i64>(i)?);
+            }
+            Ok((r.get::<_, i64>(0)?, v))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let entries = per_export(
+        "SELECT export_id, sum(version = 1), sum(version > 1) FROM entries GROUP BY export_id",
+    )?;
+    let sightings =
+        per_export("SELECT export_id, count(*) FROM entry_sightings GROUP BY export_id")?;
+    let conversations =
+        per_export("SELECT first_export_id, count(*) FROM conversations GROUP BY first_export_id")?;
+    let quarantine = per_export("SELECT export_id, count(*) FROM quarantine GROUP BY export_id")?;
+    let files = per_export("SELECT export_id, count(*) FROM files GROUP BY export_id")?;
+    let get = |m: &HashMap<i64, Vec<i64>>, id: i64, i: usize| {
+        m.get(&id).and_then(|v| v.get(i)).copied().unwrap_or(0)
+    };
     let mut stmt = conn.prepare(&format!(
         "SELECT x.id, x.entries_read, x.entries_new, x.entries_unchanged, x.entries_changed,
-                x.conversations_new, x.quarantined,
-                (SELECT count(*) FROM entries e WHERE e.export_id = x.id AND e.version = 1),
-                (SELECT count(*) FROM entries e WHERE e.export_id = x.id AND e.version > 1),
-                (SELECT count(*) FROM entry_sightings s WHERE s.export_id = x.id),
-                (SELECT count(*) FROM conversations c WHERE c.first_export_id = x.id),
-                (SELECT count(*) FROM quarantine q WHERE q.export_id = x.id),
-                (SELECT count(*) FROM files fl WHERE fl.export_id = x.id)
+                x.conversations_new, x.quarantined
          FROM exports x WHERE {only} ORDER BY x.id"
     ))?;
     let rows = stmt
         .query_map([], |r| {
-            let mut v = [0i64; 13];
+            let mut v = [0i64; 7];
             for (i, slot) in v.iter_mut().enumerate() {
                 *slot = r.get(i)?;
             }
             Ok(v)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for [
-        id,
-        read,
-        new,
-        unchanged,
-        changed,
-        conv_new,
-        quarantined,
-        v1,
-        vn,
-        sightings,
-        convs,
-        q,
-        files,
-    ] in rows
-    {
+    for [id, read, new, unchanged, changed, conv_new, quarantined] in rows {
+        let (v1, vn) = (get(&entries, id, 0), get(&entries, id, 1));
+        let sightings = get(&sightings, id, 0);
+        let convs = get(&conversations, id, 0);
+        let (q, files) = (get(&quarantine, id, 0), get(&files, id, 0));
         f.checked.exports += 1;
         let item = format!("export {id}");
         let mut same = |what: &str, recorded: i64, found: i64| {
@@ -265,11 +273,16 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
 
 /// Versions of one identifier are 1..n without gaps.
 fn versions(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
+    let only = match sel.export {
+        None => String::new(),
+        Some(_) => format!(
+            "WHERE e.identifier IN (SELECT e.identifier FROM entries e WHERE {})",
+            sel.entries_where()
+        ),
+    };
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.identifier, count(*), max(e.version) FROM entries e
-         WHERE e.identifier IN (SELECT e.identifier FROM entries e WHERE {})
-         GROUP BY e.identifier HAVING count(*) != max(e.version)",
-        sel.entries_where()
+        "SELECT e.identifier, count(*), max(e.version) FROM entries e {only}
+         GROUP BY e.identifier HAVING count(*) != max(e.version)"
     ))?;
     let rows = stmt
         .query_map([], |r| {

@@ -1,0 +1,69 @@
+//! Helpers shared by the benchmarks: timing child processes, medians.
+
+// Each benchmark uses part of this module.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One timed child process.
+pub struct Run {
+    pub wall: Duration,
+    pub max_rss_kib: i64,
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs `cmd` (with `stdin` text, if any) after a `sync`, and returns its
+/// wall time and peak RSS. Fails if it exits non-zero.
+pub fn timed(cmd: &mut Command, stdin: Option<&str>) -> Result<Run, Box<dyn std::error::Error>> {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let start = Instant::now();
+    let mut child = cmd.spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        std::io::Write::write_all(&mut pipe, text.as_bytes())?;
+    }
+    // Drained on a thread: a full pipe must never stall the timed child.
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+            buf
+        })
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our unreaped child; status and usage are valid pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    if r != pid {
+        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()).into());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed (status {status})").into());
+    }
+    let stdout = reader.and_then(|h| h.join().ok()).unwrap_or_default();
+    Ok(Run {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+        stdout,
+    })
+}
