@@ -164,6 +164,9 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
     let started = Instant::now();
     let lock = WriterLock::acquire(archive.root(), "verify", &opts.who)?;
     let mut conn = archive.open_for_write()?;
+    // The index check builds a temporary index as large as the real one:
+    // on disk, not in memory, so memory stays flat whatever the archive.
+    conn.pragma_update(None, "temp_store", "FILE")?;
     if let Some(id) = opts.export {
         let known: Option<i64> = conn
             .query_row("SELECT id FROM exports WHERE id = ?1", [id], |r| r.get(0))

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Statement};
 
 use super::{Findings, Options, Selection};
 use crate::archive::Archive;
@@ -14,16 +14,36 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::source::{self, MemberError, MemberOutcome, RowSink};
 
-/// Collects what one member gives.
-#[derive(Default)]
-struct Collect {
-    entries: Vec<(String, String)>,
+/// Checks each entry a member gives against the database as it is read,
+/// so memory stays flat whatever the member's size.
+struct Check<'a, 'c> {
+    find: &'a mut Statement<'c>,
+    /// Entry rows given by some original, by id.
+    seen: &'a mut [bool],
+    f: &'a mut Findings,
     quarantined: u64,
 }
 
-impl RowSink for Collect {
+impl RowSink for Check<'_, '_> {
     fn entry(&mut self, _line: Option<u64>, entry: Entry) -> Result<()> {
-        self.entries.push((entry.identifier, entry.content_hash));
+        self.f.checked.rederived_entries += 1;
+        let id: Option<i64> = self
+            .find
+            .query_row([&entry.identifier, &entry.content_hash], |r| r.get(0))
+            .optional()?;
+        match id.and_then(|id| usize::try_from(id).ok()) {
+            Some(id) => {
+                if let Some(slot) = self.seen.get_mut(id) {
+                    *slot = true;
+                }
+            }
+            None => self.f.fail(
+                "rederive-missing",
+                format!("entry {}", entry.identifier),
+                format!("in the database with content hash {}", entry.content_hash),
+                "missing",
+            ),
+        }
         Ok(())
     }
     fn quarantine_row(&mut self, _: Option<u64>, _: String, _: Option<String>) -> Result<()> {
@@ -81,11 +101,19 @@ pub(super) fn check(
             })?
             .collect::<rusqlite::Result<_>>()?;
         let item = format!("object {sha} ({path})");
-        let mut outcomes = Vec::new();
+        // Per member, in order: how it was read and how many rows it
+        // quarantined (`None`: not readable, as at ingest).
+        let mut outcomes: Vec<Option<(MemberOutcome, u64)>> = Vec::new();
+        let mut check = Check {
+            find: &mut find,
+            seen: &mut seen,
+            f,
+            quarantined: 0,
+        };
         let read = (|| -> std::result::Result<(), String> {
             let file = File::open(&object).map_err(|e| e.to_string())?;
             if container != "zip" {
-                outcomes.push(Some(read_one(file)?));
+                outcomes.push(Some(read_one(file, &mut check)?));
                 return Ok(());
             }
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
@@ -101,7 +129,7 @@ pub(super) fn check(
                     {
                         outcomes.push(None)
                     }
-                    Ok(m) => outcomes.push(Some(read_one(m)?)),
+                    Ok(m) => outcomes.push(Some(read_one(m, &mut check)?)),
                     Err(_) => outcomes.push(None),
                 }
             }
@@ -126,7 +154,7 @@ pub(super) fn check(
         }
         for (m, got) in members.iter().zip(outcomes) {
             let mitem = format!("{item}: member {}", m.name);
-            let Some((outcome, collected)) = got else {
+            let Some((outcome, quarantined_rows)) = got else {
                 continue;
             };
             let (status, shape, rows) = match &outcome {
@@ -151,32 +179,13 @@ pub(super) fn check(
                 [m.id],
                 |r| r.get(0),
             )?;
-            if quarantined != collected.quarantined as i64 {
+            if quarantined != quarantined_rows as i64 {
                 f.fail(
                     "rederive-member",
                     &mitem,
                     format!("{quarantined} quarantined rows"),
-                    format!("{} quarantined rows", collected.quarantined),
+                    format!("{quarantined_rows} quarantined rows"),
                 );
-            }
-            for (identifier, hash) in collected.entries {
-                f.checked.rederived_entries += 1;
-                let id: Option<i64> = find
-                    .query_row([&identifier, &hash], |r| r.get(0))
-                    .optional()?;
-                match id.and_then(|id| usize::try_from(id).ok()) {
-                    Some(id) => {
-                        if let Some(slot) = seen.get_mut(id) {
-                            *slot = true;
-                        }
-                    }
-                    None => f.fail(
-                        "rederive-missing",
-                        format!("entry {identifier}"),
-                        format!("in the database with content hash {hash}"),
-                        "missing",
-                    ),
-                }
             }
         }
     }
@@ -209,11 +218,15 @@ pub(super) fn check(
     Ok(())
 }
 
-/// Parses one member as the ingest does.
-fn read_one(reader: impl Read) -> std::result::Result<(MemberOutcome, Collect), String> {
-    let mut sink = Collect::default();
-    match source::read_member(reader, &mut sink) {
-        Ok(outcome) => Ok((outcome, sink)),
+/// Parses one member as the ingest does, checking its entries on the way;
+/// returns how it was read and how many rows it quarantined.
+fn read_one(
+    reader: impl Read,
+    check: &mut Check<'_, '_>,
+) -> std::result::Result<(MemberOutcome, u64), String> {
+    check.quarantined = 0;
+    match source::read_member(reader, check) {
+        Ok(outcome) => Ok((outcome, check.quarantined)),
         Err(MemberError::Read(e)) => Err(e.to_string()),
         Err(MemberError::Sink(e)) => Err(e.to_string()),
     }

@@ -130,6 +130,10 @@ fn every_kind_of_tampering_is_named_at_once() {
              DELETE FROM entries WHERE id = (SELECT max(id) FROM entries WHERE version = 1 AND export_id = 2);
              INSERT INTO entries_fts (entries_fts, rowid, text)
                  SELECT 'delete', id, text FROM entries WHERE id = 3;
+             INSERT INTO entries_fts (entries_fts, rowid, text)
+                 SELECT 'delete', id, text FROM entries WHERE id = 4;
+             INSERT INTO entries_fts (rowid, text) VALUES (4, 'words it never had');
+             INSERT INTO entries_fts (rowid, text) VALUES (99999, 'a ghost document');
              DROP TRIGGER ledger_no_update;
              UPDATE ledger SET who = 'mallory' WHERE seq = 1;"
         ),
@@ -146,6 +150,8 @@ fn every_kind_of_tampering_is_named_at_once() {
         "entry-text",
         "export-counts",
         "index-missing",
+        "index-content",
+        "index-extra",
         "ledger-changed",
     ] {
         assert!(k.iter().any(|x| x == want), "{want} not in {k:?}");
@@ -166,6 +172,8 @@ fn every_kind_of_tampering_is_named_at_once() {
             .contains(&"ab".repeat(32))
     );
     assert_eq!(find("index-missing")["item"], "entry row 3");
+    assert_eq!(find("index-content")["item"], "entry row 4");
+    assert_eq!(find("index-extra")["item"], "entry row 99999");
     assert_eq!(find("ledger-changed")["item"], "ledger record 1");
     // The human form lists them too, and the run is recorded as failed.
     let out = convault(&archive).arg("verify").assert().code(3);
@@ -176,6 +184,8 @@ fn every_kind_of_tampering_is_named_at_once() {
         "object-missing",
         "entry-hash",
         "index-missing",
+        "index-content",
+        "index-extra",
         "ledger-changed",
     ] {
         assert!(text.contains(want), "{want}: {text}");
