@@ -35,6 +35,18 @@ pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBa
     bar
 }
 
+/// A spinner with `message` for work whose size is not known, or a hidden
+/// one.
+pub fn spinner(message: &'static str, enabled: bool) -> ProgressBar {
+    if !enabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// A reader (and seeker) that shows its position on a bar, offset by
 /// `base` (the bytes of the files before it).
 pub struct ProgressReader<R> {

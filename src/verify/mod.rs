@@ -186,8 +186,11 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
     objects::check(archive, &tx, opts, &selection, &mut f)?;
     entries::check(&tx, opts, &selection, &mut f)?;
     if opts.level >= Level::Full && selection.is_whole_index() {
+        let spin = crate::progress::spinner("checking the full-text index", opts.progress);
         index::check(&tx, opts, &mut f)?;
+        spin.set_message("running SQLite's integrity check");
         integrity(&tx, &mut f)?;
+        spin.finish_and_clear();
     } else if opts.level >= Level::Full {
         f.warn(
             "the full-text index and SQLite's integrity check are not part of a sampled run".into(),
