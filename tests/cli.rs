@@ -70,6 +70,55 @@ fn sha256_file(path: &Path) -> String {
         .collect()
 }
 
+/// A running `convault ingest` of a 60,000-entry synthetic export (big
+/// enough to take a while), started in `tmp` against `archive`.
+struct BigIngest {
+    child: std::process::Child,
+}
+
+impl BigIngest {
+    fn start(tmp: &Path, archive: &Path) -> BigIngest {
+        let big = tmp.join("big.zip");
+        support::synth::write(&big, None, 60_000, 20_000, 7).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
+            .arg("--archive")
+            .arg(archive)
+            .arg("ingest")
+            .arg(&big)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        BigIngest { child }
+    }
+
+    /// Waits (20 s at most) until `ready` holds or the ingest ends;
+    /// whether it is still running.
+    fn wait_until(&mut self, ready: impl Fn() -> bool) -> bool {
+        let start = std::time::Instant::now();
+        while self.child.try_wait().unwrap().is_none()
+            && !ready()
+            && start.elapsed() < std::time::Duration::from_secs(20)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits until its write transaction is well under way: uncommitted
+    /// pages spilling into the WAL.
+    fn wait_until_writing(&mut self, archive: &Path) -> bool {
+        let wal = archive.join("archive.sqlite-wal");
+        self.wait_until(|| std::fs::metadata(&wal).map_or(0, |m| m.len()) >= (1 << 20))
+    }
+
+    fn kill(mut self) -> u32 {
+        let pid = self.child.id();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        pid
+    }
+}
+
 fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
@@ -872,30 +921,12 @@ fn dry_run_reports_the_same_and_writes_nothing() {
 #[test]
 fn an_interrupted_ingest_leaves_the_export_wholly_or_not_at_all() {
     let tmp = tempfile::tempdir().unwrap();
-    let big = tmp.path().join("big.zip");
-    support::synth::write(&big, None, 60_000, 20_000, 7).unwrap();
     let archive = tmp.path().join("a");
     ingest(&archive, &[&fixture(WEEK1)]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
-        .arg("--archive")
-        .arg(&archive)
-        .arg("ingest")
-        .arg(&big)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it in the middle of its transaction: once the uncommitted pages
-    // have started spilling into the WAL (or after a while regardless).
-    let wal = archive.join("archive.sqlite-wal");
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none()
-        && std::fs::metadata(&wal).map_or(0, |m| m.len()) < (1 << 20)
-        && start.elapsed() < std::time::Duration::from_secs(20)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    // Kill it in the middle of its transaction.
+    let mut big = BigIngest::start(tmp.path(), &archive);
+    big.wait_until_writing(&archive);
+    big.kill();
     let conn = db(&archive);
     let exports = count(&conn, "SELECT count(*) FROM exports");
     let entries = count(&conn, "SELECT count(*) FROM entries");
@@ -917,7 +948,7 @@ fn an_interrupted_ingest_leaves_the_export_wholly_or_not_at_all() {
     assert_eq!(count(&conn, "SELECT count(*) FROM ledger"), exports);
     drop(conn);
     // Ingesting it again completes it (adopting any object left behind).
-    let r = ingest(&archive, &[&big]);
+    let r = ingest(&archive, &[&tmp.path().join("big.zip")]);
     if exports == 1 {
         assert_eq!(r["entries_new"], 60_000);
     } else {

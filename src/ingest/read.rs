@@ -197,15 +197,15 @@ fn read_zip_member<R: Read + Seek>(
     let name = String::from_utf8_lossy(member.name_raw()).into_owned();
     let crc32 = Some(member.crc32());
     let modified_ms = modified_ms(&member);
+    send(
+        out,
+        Event::MemberStart {
+            name: name.clone(),
+            crc32,
+            modified_ms,
+        },
+    )?;
     if member.is_dir() {
-        send(
-            out,
-            Event::MemberStart {
-                name,
-                crc32,
-                modified_ms,
-            },
-        )?;
         return send(out, Event::Directory);
     }
     let method = member.compression();
@@ -215,14 +215,6 @@ fn read_zip_member<R: Read + Seek>(
     ) {
         // Not damage: a method this build cannot inflate (bzip2, Deflate64,
         // ...). Kept aside; the original zip is in the store.
-        send(
-            out,
-            Event::MemberStart {
-                name,
-                crc32,
-                modified_ms,
-            },
-        )?;
         return send(
             out,
             Event::MemberUnreadable {
@@ -232,14 +224,6 @@ fn read_zip_member<R: Read + Seek>(
             },
         );
     }
-    send(
-        out,
-        Event::MemberStart {
-            name: name.clone(),
-            crc32,
-            modified_ms,
-        },
-    )?;
     read_one(&mut member, out, path, Some(&name))
 }
 

@@ -63,67 +63,34 @@ impl Record {
     /// The hash of this record's canonical form (its stored `hash` is not
     /// part of it).
     pub fn compute_hash(&self) -> String {
-        canonical_hash(
-            self.seq,
-            &self.time,
-            &self.kind,
-            &self.who,
-            &self.details,
-            &self.prev,
-        )
+        let mut w = HashWriter::default();
+        // Writing a Value into a hasher cannot fail.
+        let _ = serde_json::to_writer(&mut w, &self.canonical_body());
+        w.finish_hex()
     }
 
     /// The canonical form the hash covers (docs/archive-format.md).
     pub fn canonical_form(&self) -> String {
-        canonical_body(
-            self.seq,
-            &self.time,
-            &self.kind,
-            &self.who,
-            &self.details,
-            &self.prev,
-        )
-        .to_string()
+        self.canonical_body().to_string()
+    }
+
+    /// Every field but `hash` as one JSON value. serde_json's maps are
+    /// sorted by key, so this written compactly is the canonical form.
+    fn canonical_body(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "time": self.time,
+            "kind": self.kind,
+            "who": self.who,
+            "details": self.details,
+            "prev": self.prev,
+        })
     }
 
     /// The record's time, if it parses.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.time.parse().ok()
     }
-}
-
-fn canonical_hash(
-    seq: i64,
-    time: &str,
-    kind: &str,
-    who: &str,
-    details: &Value,
-    prev: &str,
-) -> String {
-    let mut w = HashWriter::default();
-    // Writing a Value into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut w, &canonical_body(seq, time, kind, who, details, prev));
-    w.finish_hex()
-}
-
-/// The record as one JSON value. serde_json's maps are sorted by key, so
-/// this written compactly is the canonical form.
-fn canonical_body(
-    seq: i64,
-    time: &str,
-    kind: &str,
-    who: &str,
-    details: &Value,
-    prev: &str,
-) -> Value {
-    json!({
-        "seq": seq,
-        "time": time,
-        "kind": kind,
-        "who": who,
-        "details": details,
-        "prev": prev,
-    })
 }
 
 /// The last record's `seq`, `hash` and time, if any.
@@ -170,24 +137,32 @@ pub fn append(
         Some(h) => (h.seq + 1, h.hash),
         None => (1, GENESIS.to_owned()),
     };
-    let time = clock::rfc3339_ms(now);
-    let hash = canonical_hash(seq, &time, kind, who, &details, &prev);
-    let details_text =
-        serde_json::to_string(&details).map_err(|_| Error::Internal("ledger details"))?;
-    conn.execute(
-        "INSERT INTO ledger (seq, time, kind, who, details, prev, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![seq, time, kind, who, details_text, prev, hash],
-    )?;
-    Ok(Record {
+    let mut record = Record {
         seq,
-        time,
+        time: clock::rfc3339_ms(now),
         kind: kind.to_owned(),
         who: who.to_owned(),
         details,
         prev,
-        hash,
-    })
+        hash: String::new(),
+    };
+    record.hash = record.compute_hash();
+    let details_text =
+        serde_json::to_string(&record.details).map_err(|_| Error::Internal("ledger details"))?;
+    conn.execute(
+        "INSERT INTO ledger (seq, time, kind, who, details, prev, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            record.seq,
+            record.time,
+            record.kind,
+            record.who,
+            details_text,
+            record.prev,
+            record.hash
+        ],
+    )?;
+    Ok(record)
 }
 
 /// Every record in stored order. A record whose details are not JSON is

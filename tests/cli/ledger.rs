@@ -6,7 +6,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use super::{WEEK1, WEEK2, convault, count, db, fixture, stderr_of, support};
+use super::{BigIngest, WEEK1, WEEK2, convault, count, db, fixture, stderr_of, support};
 
 /// `convault` acting at `now` as `alice`.
 fn at(archive: &Path, now: &str) -> Command {
@@ -636,28 +636,12 @@ fn a_second_writer_fails_at_once_and_readers_carry_on() {
 #[test]
 fn a_stale_lock_of_a_killed_writer_is_cleared_safely() {
     let tmp = tempfile::tempdir().unwrap();
-    let big = tmp.path().join("big.zip");
-    support::synth::write(&big, None, 60_000, 20_000, 7).unwrap();
     let (_t, archive) = week1_archive();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
-        .arg("--archive")
-        .arg(&archive)
-        .arg("ingest")
-        .arg(&big)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until it holds the lock, then kill it.
+    let mut big = BigIngest::start(tmp.path(), &archive);
+    // Kill it while it holds the lock.
     let lock = archive.join("lock");
-    let start = std::time::Instant::now();
-    while std::fs::read_to_string(&lock).map_or(true, |s| s.is_empty())
-        && start.elapsed() < std::time::Duration::from_secs(20)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    let pid = child.id();
-    let _ = child.kill();
-    let _ = child.wait();
+    big.wait_until(|| std::fs::read_to_string(&lock).is_ok_and(|s| !s.is_empty()));
+    let pid = big.kill();
     let left = std::fs::read_to_string(&lock).unwrap();
     assert!(!left.is_empty(), "killed while it held the lock");
     assert!(left.contains(&pid.to_string()), "{left}");
@@ -681,28 +665,9 @@ fn a_stale_lock_of_a_killed_writer_is_cleared_safely() {
 #[test]
 fn readers_are_not_blocked_by_a_running_ingest() {
     let tmp = tempfile::tempdir().unwrap();
-    let big = tmp.path().join("big.zip");
-    support::synth::write(&big, None, 60_000, 20_000, 7).unwrap();
     let (_t, archive) = week1_archive();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
-        .arg("--archive")
-        .arg(&archive)
-        .arg("ingest")
-        .arg(&big)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until its write transaction is well under way (pages spilling
-    // into the WAL), then read.
-    let wal = archive.join("archive.sqlite-wal");
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none()
-        && std::fs::metadata(&wal).map_or(0, |m| m.len()) < (1 << 20)
-        && start.elapsed() < std::time::Duration::from_secs(20)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let writing = child.try_wait().unwrap().is_none();
+    let mut big = BigIngest::start(tmp.path(), &archive);
+    let writing = big.wait_until_writing(&archive);
     // A reader blocked by the writer would fail with exit 5 once SQLite's
     // busy timeout ran out.
     convault(&archive)
@@ -723,5 +688,5 @@ fn readers_are_not_blocked_by_a_running_ingest() {
         writing,
         "the ingest was still writing while the readers ran"
     );
-    assert!(child.wait().unwrap().success());
+    assert!(big.child.wait().unwrap().success());
 }
