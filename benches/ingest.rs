@@ -26,36 +26,34 @@ use support::{Run, median, timed};
 
 #[derive(Parser)]
 struct Args {
-    /// Entries in the synthetic export
-    #[arg(long, default_value_t = 1_000_000)]
-    entries: u64,
-    /// Timed runs of each side
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Where to write the export and the databases [default: a temporary directory]
-    #[arg(long)]
-    dir: Option<PathBuf>,
+    #[command(flatten)]
+    common: support::Common,
     /// The sqlite3 shell to compare with
     #[arg(long, default_value = "sqlite3")]
     sqlite3: PathBuf,
-    /// Ignored (cargo bench passes it)
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let dir = args
+        .common
+        .dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir)?;
     let zip = dir.join("synth.zip");
     let csv = dir.join("synth.csv");
-    eprintln!("writing {} entries to {}", args.entries, zip.display());
-    synth::write(&zip, Some(&csv), args.entries, 250_000, 1)?;
+    eprintln!(
+        "writing {} entries to {}",
+        args.common.entries,
+        zip.display()
+    );
+    synth::write(&zip, Some(&csv), args.common.entries, 250_000, 1)?;
     let shell_version = Command::new(&args.sqlite3).arg("--version").output()?;
     println!(
         "entries {}  zip {} bytes  csv {} bytes",
-        args.entries,
+        args.common.entries,
         std::fs::metadata(&zip)?.len(),
         std::fs::metadata(&csv)?.len()
     );
@@ -72,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut ours = Vec::new();
     let mut peer = Vec::new();
-    for run in 1..=args.runs {
+    for run in 1..=args.common.runs {
         let archive = dir.join(format!("archive-{run}"));
         let _ = std::fs::remove_dir_all(&archive);
         let r = timed(

@@ -30,18 +30,8 @@ use support::{median, timed};
 
 #[derive(Parser)]
 struct Args {
-    /// Entries in the synthetic export
-    #[arg(long, default_value_t = 1_000_000)]
-    entries: u64,
-    /// Timed runs of each
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Where to write the export and the archive [default: a temporary directory]
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Ignored (cargo bench passes it)
-    #[arg(long, hide = true)]
-    bench: bool,
+    #[command(flatten)]
+    common: support::Common,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -49,11 +39,19 @@ const MIB: f64 = 1024.0 * 1024.0;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let dir = args
+        .common
+        .dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir)?;
     let zip = dir.join("synth.zip");
-    eprintln!("writing {} entries to {}", args.entries, zip.display());
-    synth::write(&zip, None, args.entries, 250_000, 1)?;
+    eprintln!(
+        "writing {} entries to {}",
+        args.common.entries,
+        zip.display()
+    );
+    synth::write(&zip, None, args.common.entries, 250_000, 1)?;
     let archive = dir.join("verify-archive");
     let _ = std::fs::remove_dir_all(&archive);
     let status = convault(&archive).arg("ingest").arg(&zip).status()?;
@@ -72,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let openssl = Command::new("openssl").arg("version").output()?;
     println!(
         "entries {}  objects {}  object bytes {bytes} (peers hash them {reps} times)  archive.sqlite {} bytes  {}",
-        args.entries,
+        args.common.entries,
         objects.len(),
         std::fs::metadata(archive.join("archive.sqlite"))?.len(),
         String::from_utf8_lossy(&openssl.stdout).trim()
@@ -80,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (mut walls, mut rates, mut sums, mut ssls) = (vec![], vec![], vec![], vec![]);
     let mut max_rss = 0;
-    for run in 1..=args.runs {
+    for run in 1..=args.common.runs {
         let r = timed(convault(&archive).args(["verify", "--json"]), None)?;
         let report: serde_json::Value = serde_json::from_slice(&r.stdout)?;
         if report["ok"] != true {

@@ -6,6 +6,23 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The options every benchmark takes.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Entries in the synthetic export
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u64,
+    /// Timed runs of each side
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Where to write the export and the databases [default: a temporary directory]
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Ignored (cargo bench passes it)
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
 /// One timed child process.
 pub struct Run {
     pub wall: Duration,
