@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::clock;
 use crate::error::Result;
-use crate::ledger::{Record, kind};
+use crate::ledger::{self, Record, kind};
 
 /// How long after a Data Export request its files can be downloaded.
 pub const DOWNLOAD_WINDOW: SignedDuration = SignedDuration::from_hours(48);
@@ -215,6 +215,10 @@ pub struct KindStatus {
     /// This kind appears in the ledger (or is the transcript export, which
     /// convault always tracks).
     pub tracked: bool,
+    /// Whether an export would be due if this kind were tracked (what
+    /// `status --due --kind KIND` answers).
+    #[serde(skip)]
+    pub due_if_used: bool,
     #[serde(skip)]
     next_allowed_at: Option<Timestamp>,
 }
@@ -301,9 +305,7 @@ impl Status {
 /// The status of every kind of export at `now`, from the ledger.
 pub fn status(records: &[Record], now: Timestamp) -> Status {
     let mut warnings = Vec::new();
-    if let Some(newest) = records.iter().filter_map(Record::timestamp).max()
-        && now < newest
-    {
+    if let Some(newest) = ledger::clock_went_back(records, now) {
         warnings.push(format!(
             "the clock reads {}, earlier than the newest ledger record ({}): the clock has gone backwards; requests are refused until it is right",
             clock::rfc3339_ms(now),
@@ -342,9 +344,7 @@ pub fn refusals(
     now: Timestamp,
 ) -> Vec<Refusal> {
     let mut out = Vec::new();
-    if let Some(newest) = records.iter().filter_map(Record::timestamp).max()
-        && now < newest
-    {
+    if let Some(newest) = ledger::clock_went_back(records, now) {
         out.push(Refusal::ClockWentBack {
             now: clock::rfc3339_ms(now),
             newest_record: clock::rfc3339_ms(newest),
@@ -485,6 +485,7 @@ fn kind_status(
         });
     let allowed_now = next_allowed_at.is_none_or(|n| now >= n);
     let due = tracked && allowed_now && pending.is_none();
+    let due_if_used = allowed_now && pending.is_none();
     let overdue = due && next_allowed_at.is_some_and(|n| now >= plus(n, GRACE));
     KindStatus {
         kind,
@@ -500,6 +501,7 @@ fn kind_status(
         pending,
         gaps: gaps(&covered, now, monthly),
         tracked,
+        due_if_used,
         next_allowed_at,
     }
 }

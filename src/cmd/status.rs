@@ -29,7 +29,7 @@ pub fn run(archive: &Archive, json: bool, due: bool, kind: Option<ExportKind>) -
         let any_due = status
             .kinds
             .iter()
-            .any(|s| s.due || (kind.is_some() && s.allowed_now && s.pending.is_none()));
+            .any(|s| if kind.is_some() { s.due_if_used } else { s.due });
         return Ok(if any_due {
             ExitCode::Ok
         } else {

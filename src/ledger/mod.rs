@@ -93,33 +93,27 @@ impl Record {
     }
 }
 
-/// The last record's `seq`, `hash` and time, if any.
-pub struct Head {
-    pub seq: i64,
-    pub hash: String,
-    pub time: Option<Timestamp>,
-}
-
-/// The newest record (by position).
-pub fn head(conn: &Connection) -> Result<Option<Head>> {
+/// The highest `seq` and its hash: what the next record extends. By
+/// number, not position, so that a tampered (reordered) ledger still gets
+/// a fresh number rather than refusing the record.
+fn head(conn: &Connection) -> Result<Option<(i64, String)>> {
     Ok(conn
         .query_row(
-            "SELECT seq, hash, time FROM ledger ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
             [],
-            |r| {
-                Ok(Head {
-                    seq: r.get(0)?,
-                    hash: r.get(1)?,
-                    time: r.get::<_, String>(2)?.parse().ok(),
-                })
-            },
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?)
 }
 
-/// When the clock reads earlier than the newest record: that record's time.
-pub fn clock_went_back(conn: &Connection, now: Timestamp) -> Result<Option<Timestamp>> {
-    Ok(head(conn)?.and_then(|h| h.time).filter(|&last| now < last))
+/// When `now` reads earlier than the newest of `records`: that record's
+/// time (the clock has gone backwards since it was written).
+pub fn clock_went_back(records: &[Record], now: Timestamp) -> Option<Timestamp> {
+    records
+        .iter()
+        .filter_map(Record::timestamp)
+        .max()
+        .filter(|&newest| now < newest)
 }
 
 /// Appends a record inside the caller's transaction and returns it.
@@ -134,7 +128,7 @@ pub fn append(
     details: Value,
 ) -> Result<Record> {
     let (seq, prev) = match head(conn)? {
-        Some(h) => (h.seq + 1, h.hash),
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
     };
     let mut record = Record {
