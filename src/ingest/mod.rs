@@ -110,10 +110,10 @@ pub struct Report {
 pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
     if opts.dry_run {
         // A dry run writes nothing, so it is a reader: no lock.
-        return ingest_into(archive, paths, opts, Vec::new());
+        let (inputs, containers) = inspect(paths)?;
+        return ingest_into(archive, &inputs, &containers, opts, Vec::new());
     }
-    // Inputs are checked before anything is created.
-    source::collect_inputs(paths)?;
+    let (inputs, containers) = inspect(paths)?;
     let fresh = !archive.root().exists();
     let result = (|| {
         std::fs::create_dir_all(archive.root()).map_err(|e| Error::io(archive.root(), e))?;
@@ -132,7 +132,7 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
                 "removed {removed} partial object copies left by an interrupted ingest"
             ));
         }
-        let report = ingest_into(archive, paths, opts, warnings);
+        let report = ingest_into(archive, &inputs, &containers, opts, warnings);
         drop(lock);
         report
     })();
@@ -143,17 +143,24 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
     result
 }
 
+/// The input files `paths` name, and what each is: checked before anything
+/// is created, so a bad path leaves no trace.
+fn inspect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Container>)> {
+    let inputs = source::collect_inputs(paths)?;
+    let containers = inputs
+        .iter()
+        .map(|path| source::sniff_container(path))
+        .collect::<Result<_>>()?;
+    Ok((inputs, containers))
+}
+
 fn ingest_into(
     archive: &Archive,
-    paths: &[PathBuf],
+    inputs: &[PathBuf],
+    containers: &[Container],
     opts: &Options,
     warnings: Vec<String>,
 ) -> Result<Report> {
-    let inputs = source::collect_inputs(paths)?;
-    let mut containers = Vec::with_capacity(inputs.len());
-    for path in &inputs {
-        containers.push(source::sniff_container(path)?);
-    }
     // Open before copying anything: a too-new archive fails fast. A dry run
     // never creates or migrates an archive: on a new one it rehearses in
     // memory, on an existing one inside a transaction it rolls back.
@@ -162,7 +169,7 @@ fn ingest_into(
         (true, true) => archive.open_for_rehearsal()?,
         (false, _) => archive.open_for_write()?,
     };
-    let staged = stage(archive, &inputs, &containers, opts)?;
+    let staged = stage(archive, inputs, containers, opts)?;
     let mut report = Report {
         dry_run: opts.dry_run,
         warnings,
