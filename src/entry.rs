@@ -199,6 +199,17 @@ impl Entry {
         )
     }
 
+    /// Whether this entry is a text-only view (the Connect API's
+    /// `messageText`, no payload) of an archived version whose extracted
+    /// text is `text`: the same entry seen through a narrower window, not
+    /// an edit. Such a sighting adds no version (docs/archive-format.md).
+    pub fn is_text_view_of(&self, text: Option<&str>) -> bool {
+        self.payload.is_none()
+            && self.message_text.is_some()
+            && self.text.is_some()
+            && self.text.as_deref() == text
+    }
+
     /// The entry's time: the server's when known, else the client's.
     pub fn time_ms(&self) -> Option<i64> {
         self.server_ms.or(self.client_ms)

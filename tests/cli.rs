@@ -5,6 +5,8 @@ mod support;
 
 #[path = "cli/ledger.rs"]
 mod ledger;
+#[path = "cli/sources.rs"]
+mod sources;
 #[path = "cli/verify.rs"]
 mod verify;
 
@@ -742,8 +744,8 @@ fn unreadable_members_and_rows_are_quarantined_with_line_and_reason() {
             bytes: Vec::new(),
         },
         Member {
-            name: "page.json",
-            bytes: br#"{"conversationEntries": []}"#.to_vec(),
+            name: "records.json",
+            bytes: br#"{"records": [], "totalSize": 0}"#.to_vec(),
         },
         Member {
             name: "accounts.csv",
@@ -779,7 +781,8 @@ fn unreadable_members_and_rows_are_quarantined_with_line_and_reason() {
     assert!(find("entries.csv", 5.into()).contains("field"), "short row");
     assert!(find("image.png", Value::Null).contains("binary"));
     assert!(find("empty.csv", Value::Null).contains("empty"));
-    assert!(find("page.json", Value::Null).contains("JSON"));
+    assert!(find("records.json", Value::Null).contains("JSON, but not conversation entries"));
+    assert!(find("records.json", Value::Null).contains("records, totalSize"));
     assert!(find("accounts.csv", Value::Null).contains("not a recognised export file"));
     // The human summary counts and lists them.
     let tmp2 = tempfile::tempdir().unwrap();

@@ -286,7 +286,13 @@ fn read_one(
         gone: false,
     };
     let mut hashing = HashingReader::new(reader);
-    let result = source::read_member(&mut hashing, &mut sink);
+    let name = match zip_member {
+        Some(name) => name.to_owned(),
+        None => path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    };
+    let result = source::read_member(&mut hashing, &name, &mut sink);
     if sink.gone {
         return Err(Stop::WriterGone);
     }

@@ -60,7 +60,7 @@ impl<'t, 'r> Writer<'t, 'r> {
                  ON CONFLICT (identifier, version) DO NOTHING",
             )?,
             find_versions: tx.prepare(
-                "SELECT id, version, content_hash, export_id FROM entries WHERE identifier = ?1",
+                "SELECT id, version, content_hash, export_id, text FROM entries WHERE identifier = ?1",
             )?,
             insert_sighting: tx.prepare(
                 "INSERT OR IGNORE INTO entry_sightings (entry_id, export_id, member_id, line)
@@ -267,7 +267,10 @@ impl<'t, 'r> Writer<'t, 'r> {
                 let version: i64 = row.get(1)?;
                 max_version = max_version.max(version);
                 let hash: String = row.get(2)?;
-                if hash == e.content_hash {
+                if hash == e.content_hash
+                    || (same.is_none()
+                        && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref()))
+                {
                     same = Some((row.get(0)?, row.get(3)?));
                 }
             }

@@ -7,6 +7,7 @@
 //! to the container itself (a zip that cannot be read, a member whose CRC
 //! fails) rejects the ingest.
 
+pub mod api_json;
 mod lines;
 pub mod transcript_csv;
 
@@ -155,9 +156,11 @@ impl From<Error> for MemberError {
 
 /// Reads one member to its end, recognising its shape by content and
 /// handing its rows to `sink`. Always reads every byte, so that a caller
-/// hashing the stream (and zip's CRC check) sees all of it.
+/// hashing the stream (and zip's CRC check) sees all of it. `name` is the
+/// member's name (an API page may carry its conversation in it).
 pub fn read_member(
     reader: impl Read,
+    name: &str,
     sink: &mut dyn RowSink,
 ) -> Result<MemberOutcome, MemberError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
@@ -169,9 +172,12 @@ pub fn read_member(
         Sniffed::Binary => MemberOutcome::Quarantined {
             reason: "binary content, not a CSV or JSON export file".into(),
         },
-        Sniffed::Json => MemberOutcome::Quarantined {
-            reason: "JSON content: no reader for JSON exports in this version".into(),
-        },
+        Sniffed::Json => {
+            if head.starts_with(b"\xef\xbb\xbf") {
+                buffered.consume(3);
+            }
+            api_json::read(&mut buffered, name, sink)?
+        }
         Sniffed::Text => transcript_csv::read(&mut buffered, sink)?,
     };
     io::copy(&mut buffered, &mut io::sink()).map_err(MemberError::Read)?;

@@ -600,6 +600,60 @@ pub fn week2() -> Vec<Member> {
     }]
 }
 
+/// Conversation A of week 1 as a Conversation Data API response page: the
+/// same entries as the transcript CSV, PascalCase types, payloads as
+/// objects, and the page's conversation named after its entries.
+pub fn data_api_page_a() -> Vec<u8> {
+    let entries: Vec<Value> = conversation_a(false)
+        .iter()
+        .map(|r| {
+            json!({
+                "identifier": r.id,
+                "entryType": r.payload.get("entryType").cloned().unwrap_or(json!(r.entry_type)),
+                "entryPayload": r.payload,
+                "sender": r.sender,
+                "clientTimestamp": r.ms - 400,
+                "serverReceivedTimestamp": r.ms - 100,
+                "transcriptedTimestamp": r.ms,
+                "relatedRecords": [r.session],
+            })
+        })
+        .collect();
+    serde_json::to_vec_pretty(&json!({
+        "conversationEntries": entries,
+        "nextPageToken": null,
+        "conversationIdentifier": CONV_A,
+    }))
+    .unwrap_or_default()
+}
+
+/// Text messages of conversation A as the Connect REST API returns them
+/// (`messageText` HTML-escaped, no type, no payload, no conversation: the
+/// file is named after it). `redacted`: the card number as a later PATCH
+/// left it.
+pub fn connect_page_a(redacted: bool) -> Vec<u8> {
+    let entries: Vec<Value> = conversation_a(redacted)
+        .iter()
+        .filter(|r| r.id == REDACTED_ENTRY || r.id.starts_with("a0000003"))
+        .map(|r| {
+            let text = r.payload["abstractMessage"]["staticContent"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('\'', "&#39;");
+            json!({
+                "clientDuration": 0,
+                "clientTimestamp": r.ms - 400,
+                "identifier": r.id,
+                "messageText": text,
+                "relatedRecords": [r.session],
+                "sender": r.sender,
+                "serverReceivedTimestamp": r.ms,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({"conversationEntries": entries})).unwrap_or_default()
+}
+
 /// `members` as a zip (deflated, with no member times: the MS-DOS epoch).
 pub fn zip(members: &[Member]) -> Vec<u8> {
     zip_dated(members, zip::DateTime::default())

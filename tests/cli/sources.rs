@@ -1,0 +1,147 @@
+//! Other sources (issue 5): API response pages and NDJSON, joined with the
+//! transcript export into one picture of each conversation.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::support::fixture_data::{self, CONV_A, REDACTED_ENTRY};
+use super::{WEEK1, convault, count, db, fixture, ingest};
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_data_api_page_of_archived_entries_counts_them_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let page = tmp.path().join("api/page-1.json");
+    write(&page, &fixture_data::data_api_page_a());
+    let r = ingest(&archive, &[&page]);
+    assert_eq!(r["entries_read"], fixture_data::ENTRIES_A);
+    assert_eq!(r["entries_new"], 0, "{r}");
+    assert_eq!(r["entries_changed"], 0, "{r}");
+    assert_eq!(r["entries_unchanged"], fixture_data::ENTRIES_A);
+    assert_eq!(r["quarantined_total"], 0, "{}", r["quarantined"]);
+    let conn = db(&archive);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM members WHERE shape = 'api-json'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM entry_sightings WHERE export_id = 2"
+        ),
+        fixture_data::ENTRIES_A as i64
+    );
+    // The other order: the page first, then the transcript export.
+    let other = tmp.path().join("b");
+    ingest(&other, &[&page]);
+    let r = ingest(&other, &[&fixture(WEEK1)]);
+    assert_eq!(r["entries_unchanged"], fixture_data::ENTRIES_A);
+    assert_eq!(r["entries_changed"], 0);
+    convault(&other)
+        .args(["verify", "--rederive"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn connect_text_is_a_sighting_until_a_patch_changes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    // Named after its conversation; text only, HTML-escaped.
+    let page = tmp.path().join(format!("connect/{CONV_A}.json"));
+    write(&page, &fixture_data::connect_page_a(false));
+    let r = ingest(&archive, &[&page]);
+    assert_eq!(
+        (r["entries_read"].clone(), r["entries_unchanged"].clone()),
+        (2.into(), 2.into()),
+        "{r}"
+    );
+    // The same entries after a redaction through the API: a new version.
+    let patched = tmp.path().join(format!("connect-later/{CONV_A}.json"));
+    write(&patched, &fixture_data::connect_page_a(true));
+    let r = ingest(&archive, &[&patched]);
+    assert_eq!(r["entries_changed"], 1, "{r}");
+    let conn = db(&archive);
+    let raw: String = conn
+        .query_row(
+            "SELECT message_text FROM entries WHERE identifier = ?1 AND version = 2",
+            [REDACTED_ENTRY],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raw, "It&#39;s the Visa ending ****", "kept as received");
+    // Indexed unescaped: the words are found.
+    let out = convault(&archive)
+        .args(["search", "--json", "visa", "ending"])
+        .assert()
+        .success();
+    let hits: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["text"] == "It's the Visa ending ****")
+    );
+    convault(&archive)
+        .args(["verify", "--rederive"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn ndjson_and_a_directory_of_pages_are_one_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let dir = tmp.path().join("pages");
+    write(&dir.join("page-1.json"), &fixture_data::data_api_page_a());
+    let conv = "d0d0d0d0-1111-4222-8333-444455556666";
+    let lines = format!(
+        "{{\"identifier\":\"d1\",\"conversationIdentifier\":\"{conv}\",\"entryType\":\"Message\",\"entryPayload\":{{\"abstractMessage\":{{\"messageType\":\"StaticContentMessage\",\"staticContent\":{{\"formatType\":\"Text\",\"text\":\"first ndjson words\"}}}}}},\"sender\":{{\"role\":\"EndUser\"}},\"clientTimestamp\":1794215700000}}\n\
+         {{\"identifier\":\"d2\",\"conversationIdentifier\":\"{conv}\",\"entryType\":\"SomethingNew\",\"entryPayload\":\"{{}}\",\"clientTimestamp\":1794215701000}}\n\
+         {{\"identifier\":\"d3\"}}\n"
+    );
+    write(&dir.join("more/entries.ndjson"), lines.as_bytes());
+    write(&dir.join("notes.json"), b"{\"exportedBy\": \"someone\"}");
+    let r = ingest(&archive, &[&dir]);
+    assert_eq!(r["files"].as_array().unwrap().len(), 3);
+    assert_eq!(r["entries_new"], fixture_data::ENTRIES_A + 2, "{r}");
+    assert_eq!(r["quarantined_total"], 2, "{}", r["quarantined"]);
+    let q = r["quarantined"].as_array().unwrap();
+    assert!(q.iter().any(|q| {
+        q["member"] == "entries.ndjson"
+            && q["line"] == 3
+            && q["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no conversation identifier")
+    }));
+    assert!(q.iter().any(
+        |q| q["member"] == "notes.json" && q["reason"].as_str().unwrap().contains("exportedBy")
+    ));
+    // A new entry type is kept verbatim.
+    let conn = db(&archive);
+    let t: String = conn
+        .query_row(
+            "SELECT entry_type FROM entries WHERE identifier = 'd2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(t, "SomethingNew");
+    convault(&archive)
+        .args(["show", conv])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("first ndjson words"));
+}
