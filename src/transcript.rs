@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::timestamp::rfc3339;
@@ -31,7 +32,122 @@ pub struct Line {
 #[derive(Debug, Clone, Serialize)]
 pub struct Transcript {
     pub conversation: String,
+    /// What the Data Export Service says of it (omitted when nothing).
+    #[serde(skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
     pub entries: Vec<Line>,
+}
+
+/// A conversation's records from the Data Export Service, each the row as
+/// received (column name to value), the latest version of each record.
+///
+/// Joins (the reference's keys): `Conversation` rows by their
+/// `ConversationIdentifier`; sessions, participants and voice calls by
+/// their `ConversationId`, and sessions and voice calls also by an entry's
+/// related records; end users and channels by the sessions' (and the
+/// conversation's) ids.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Context {
+    pub conversations: Vec<Value>,
+    pub channels: Vec<Value>,
+    pub sessions: Vec<Value>,
+    pub end_users: Vec<Value>,
+    pub participants: Vec<Value>,
+    pub voice_calls: Vec<Value>,
+}
+
+impl Context {
+    pub fn is_empty(&self) -> bool {
+        self.conversations.is_empty()
+            && self.channels.is_empty()
+            && self.sessions.is_empty()
+            && self.end_users.is_empty()
+            && self.participants.is_empty()
+            && self.voice_calls.is_empty()
+    }
+}
+
+/// The latest version of each `object` record whose `column` is one of
+/// `values`.
+fn records(conn: &Connection, object: &str, column: &str, values: &[String]) -> Result<Vec<Value>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
+    let mut stmt = conn.prepare(&format!(
+        "SELECT r.fields FROM records r
+         WHERE r.object = ?1 AND r.{column} IN (SELECT value FROM json_each(?2))
+           AND r.id = (SELECT max(v.id) FROM records v
+                       WHERE v.object = r.object AND v.record_id = r.record_id)
+         ORDER BY r.record_id"
+    ))?;
+    let rows = stmt
+        .query_map(rusqlite::params![object, list], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|f| serde_json::from_str(&f).unwrap_or(Value::String(f)))
+        .collect())
+}
+
+/// The values of `field` in `rows`, without repeats.
+fn values_of(rows: &[Value], field: &str) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get(field).and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What the Data Export Service records say of the conversation.
+fn context(conn: &Connection, identifier: &str, conversation_id: i64) -> Result<Context> {
+    let conversations = records(
+        conn,
+        "Conversation",
+        "conversation_identifier",
+        &[identifier.to_owned()],
+    )?;
+    let refs = values_of(&conversations, "Id");
+    let related: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT j.value FROM entries e, json_each(e.related_records) j
+             WHERE e.conversation_id = ?1",
+        )?
+        .query_map([conversation_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let joined = |object: &str| -> Result<Vec<Value>> {
+        let mut rows = records(conn, object, "conversation_ref", &refs)?;
+        for extra in records(conn, object, "record_id", &related)? {
+            if !rows.contains(&extra) {
+                rows.push(extra);
+            }
+        }
+        Ok(rows)
+    };
+    let sessions = joined("MessagingSession")?;
+    let voice_calls = joined("VoiceCall")?;
+    let participants = records(conn, "ConversationParticipant", "conversation_ref", &refs)?;
+    let end_users = records(
+        conn,
+        "MessagingEndUser",
+        "record_id",
+        &values_of(&sessions, "MessagingEndUserId"),
+    )?;
+    let mut channel_ids = values_of(&sessions, "MessagingChannelId");
+    channel_ids.extend(values_of(&conversations, "ConversationChannelId"));
+    let channels = records(conn, "MessagingChannel", "record_id", &channel_ids)?;
+    Ok(Context {
+        conversations,
+        channels,
+        sessions,
+        end_users,
+        participants,
+        voice_calls,
+    })
 }
 
 /// Reads conversation `identifier`; an unknown one is an error.
@@ -73,6 +189,7 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Transcript {
         conversation: identifier.to_owned(),
+        context: context(conn, identifier, conversation_id)?,
         entries,
     })
 }

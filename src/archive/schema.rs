@@ -158,6 +158,27 @@ CREATE TABLE verify_cursor (
     after_id INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 4: Data Export Service object rows (records) and their counts.
+    r#"
+CREATE TABLE records (
+    id                      INTEGER PRIMARY KEY,
+    object                  TEXT NOT NULL,
+    record_id               TEXT NOT NULL,
+    conversation_ref        TEXT,
+    conversation_identifier TEXT,
+    fields                  TEXT NOT NULL,
+    content_hash            TEXT NOT NULL,
+    export_id               INTEGER NOT NULL REFERENCES exports(id),
+    member_id               INTEGER NOT NULL REFERENCES members(id),
+    line                    INTEGER,
+    UNIQUE (object, record_id, content_hash)
+) STRICT;
+CREATE INDEX records_object_id ON records(object, record_id);
+CREATE INDEX records_conversation_ref ON records(conversation_ref);
+CREATE INDEX records_conversation_identifier ON records(conversation_identifier);
+ALTER TABLE exports ADD COLUMN records_read INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE exports ADD COLUMN records_new INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes and reads.

@@ -35,6 +35,7 @@ pub fn render(t: &Transcript) -> String {
         s.push_str(&format!(", {a} to {b}"));
     }
     s.push('\n');
+    s.push_str(&render_context(&t.context));
     let role_width = t
         .entries
         .iter()
@@ -70,6 +71,102 @@ pub fn render(t: &Transcript) -> String {
         for more in lines {
             s.push_str(&format!("{indent}{}\n", for_terminal(more)));
         }
+    }
+    s
+}
+
+/// The Data Export Service's view of the conversation, above the
+/// transcript: one line per record.
+fn render_context(c: &transcript::Context) -> String {
+    let field = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .filter(|x| !x.is_empty())
+            .map(|x| for_terminal(x).into_owned())
+    };
+    let join = |v: &serde_json::Value, parts: &[(&str, &str)]| {
+        parts
+            .iter()
+            .filter_map(|(label, k)| field(v, k).map(|x| format!("{label}{x}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = String::new();
+    let mut line = |label: &str, text: String| s.push_str(&format!("{label:<13} {text}\n"));
+    for v in &c.channels {
+        line(
+            "channel",
+            join(
+                v,
+                &[
+                    ("", "MasterLabel"),
+                    ("", "DeveloperName"),
+                    ("type ", "MessageType"),
+                    ("", "Id"),
+                ],
+            ),
+        );
+    }
+    for v in &c.sessions {
+        line(
+            "session",
+            join(
+                v,
+                &[
+                    ("", "Id"),
+                    ("status ", "Status"),
+                    ("case ", "CaseId"),
+                    ("owner ", "OwnerId"),
+                    ("channel ", "ChannelName"),
+                    ("from ", "StartTime"),
+                    ("to ", "EndTime"),
+                ],
+            ),
+        );
+    }
+    for v in &c.end_users {
+        line(
+            "end user",
+            join(
+                v,
+                &[
+                    ("", "Name"),
+                    ("platform key ", "MessagingPlatformKey"),
+                    ("contact ", "ContactId"),
+                    ("", "Id"),
+                ],
+            ),
+        );
+    }
+    for v in &c.participants {
+        line(
+            "participant",
+            join(
+                v,
+                &[
+                    ("", "Name"),
+                    ("", "ParticipantRole"),
+                    ("", "ParticipantEntityId"),
+                    ("joined ", "JoinedTime"),
+                    ("left ", "LeftTime"),
+                ],
+            ),
+        );
+    }
+    for v in &c.voice_calls {
+        line(
+            "voice call",
+            join(
+                v,
+                &[
+                    ("", "Id"),
+                    ("from ", "FromPhoneNumber"),
+                    ("to ", "ToPhoneNumber"),
+                    ("", "CallType"),
+                    ("start ", "CallStartDateTime"),
+                ],
+            ),
+        );
     }
     s
 }

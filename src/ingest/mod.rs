@@ -83,6 +83,9 @@ pub struct Report {
     pub entries_unchanged: u64,
     pub entries_changed: u64,
     pub conversations_new: u64,
+    /// Data Export Service rows read, and those not archived before.
+    pub records_read: u64,
+    pub records_new: u64,
     pub quarantined_total: u64,
     /// The first [`MAX_LISTED_QUARANTINE`] quarantined items.
     pub quarantined: Vec<QuarantineItem>,
@@ -353,6 +356,8 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "entries_unchanged": report.entries_unchanged,
         "entries_changed": report.entries_changed,
         "conversations_new": report.conversations_new,
+        "records_read": report.records_read,
+        "records_new": report.records_new,
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });

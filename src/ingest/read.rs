@@ -20,6 +20,7 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::progress::ProgressReader;
+use crate::source::data_export::ObjectRecord;
 use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
 
 /// Rows sent to the writer in one message.
@@ -67,6 +68,11 @@ pub(super) enum Row {
         line: Option<u64>,
         reason: String,
         raw: Option<String>,
+    },
+    /// A row of a Data Export Service object.
+    Record {
+        line: Option<u64>,
+        record: Box<ObjectRecord>,
     },
 }
 
@@ -344,6 +350,13 @@ impl BatchSink<'_> {
 }
 
 impl RowSink for BatchSink<'_> {
+    fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
+        self.push(Row::Record {
+            line,
+            record: Box::new(record),
+        })
+    }
+
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
         // A Vec of strings always serialises.
         let related_json =

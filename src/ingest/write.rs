@@ -14,6 +14,7 @@ use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::source::MemberOutcome;
+use crate::source::data_export::ObjectRecord;
 
 /// Writes one export's rows inside the ingest transaction.
 pub(super) struct Writer<'t, 'r> {
@@ -30,6 +31,7 @@ pub(super) struct Writer<'t, 'r> {
     insert_conversation: Statement<'t>,
     find_conversation: Statement<'t>,
     insert_quarantine: Statement<'t>,
+    insert_record: Statement<'t>,
     /// The last conversation looked up: entries come grouped by
     /// conversation, so one slot saves most look-ups without growing.
     last_conversation: Option<(String, i64)>,
@@ -75,6 +77,12 @@ impl<'t, 'r> Writer<'t, 'r> {
                 "INSERT INTO quarantine (export_id, member_id, line, reason, raw)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?,
+            insert_record: tx.prepare(
+                "INSERT INTO records (object, record_id, conversation_ref, conversation_identifier,
+                    fields, content_hash, export_id, member_id, line)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (object, record_id, content_hash) DO NOTHING",
+            )?,
             last_conversation: None,
         })
     }
@@ -102,6 +110,7 @@ impl<'t, 'r> Writer<'t, 'r> {
                         Row::Quarantined { line, reason, raw } => {
                             self.quarantine(line, reason, raw)?
                         }
+                        Row::Record { line, record } => self.record(line, &record)?,
                     }
                 }
                 Ok(())
@@ -299,6 +308,26 @@ impl<'t, 'r> Writer<'t, 'r> {
         Ok(())
     }
 
+    /// Stores a Data Export Service row; the same row (same content) seen
+    /// again in a later export is not stored twice.
+    fn record(&mut self, line: Option<u64>, r: &ObjectRecord) -> Result<()> {
+        self.report.records_read += 1;
+        let member_id = self.member_id()?;
+        let n = self.insert_record.execute(params![
+            r.object,
+            r.record_id,
+            r.conversation_ref,
+            r.conversation_identifier,
+            r.fields,
+            r.content_hash,
+            self.export_id,
+            member_id,
+            line.map(|l| l as i64),
+        ])?;
+        self.report.records_new += n as u64;
+        Ok(())
+    }
+
     /// Inserts `e` as `version`; false when that version already exists.
     #[allow(clippy::too_many_arguments)]
     fn insert_version(
@@ -339,7 +368,8 @@ impl<'t, 'r> Writer<'t, 'r> {
         let r = &self.report;
         self.tx.execute(
             "UPDATE exports SET entries_read = ?2, entries_new = ?3, entries_unchanged = ?4,
-                entries_changed = ?5, conversations_new = ?6, quarantined = ?7 WHERE id = ?1",
+                entries_changed = ?5, conversations_new = ?6, quarantined = ?7,
+                records_read = ?8, records_new = ?9 WHERE id = ?1",
             params![
                 self.export_id,
                 r.entries_read as i64,
@@ -347,7 +377,9 @@ impl<'t, 'r> Writer<'t, 'r> {
                 r.entries_unchanged as i64,
                 r.entries_changed as i64,
                 r.conversations_new as i64,
-                r.quarantined_total as i64
+                r.quarantined_total as i64,
+                r.records_read as i64,
+                r.records_new as i64
             ],
         )?;
         Ok(())

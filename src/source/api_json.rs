@@ -482,6 +482,15 @@ mod tests {
     }
 
     impl RowSink for Collect {
+        fn record(
+            &mut self,
+            line: Option<u64>,
+            r: crate::source::data_export::ObjectRecord,
+        ) -> Result<()> {
+            self.quarantined
+                .push((line, format!("record {}", r.record_id)));
+            Ok(())
+        }
         fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
             self.entries.push((line, entry));
             Ok(())

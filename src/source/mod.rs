@@ -8,6 +8,7 @@
 //! fails) rejects the ingest.
 
 pub mod api_json;
+pub mod data_export;
 mod lines;
 pub mod transcript_csv;
 
@@ -120,6 +121,8 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub trait RowSink {
     /// One entry read from `line` of the member.
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()>;
+    /// A row of a Data Export Service object.
+    fn record(&mut self, line: Option<u64>, record: data_export::ObjectRecord) -> Result<()>;
     /// A row that could not be read, with why and the raw fields.
     fn quarantine_row(
         &mut self,
@@ -178,7 +181,7 @@ pub fn read_member(
             }
             api_json::read(&mut buffered, name, sink)?
         }
-        Sniffed::Text => transcript_csv::read(&mut buffered, sink)?,
+        Sniffed::Text => transcript_csv::read(&mut buffered, name, sink)?,
     };
     io::copy(&mut buffered, &mut io::sink()).map_err(MemberError::Read)?;
     Ok(outcome)

@@ -15,6 +15,7 @@ use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder};
 
+use super::data_export::{self, ObjectRecord};
 use super::lines::LineProbe;
 use super::{MemberError, MemberOutcome, RowSink};
 use crate::entry::{Entry, RawEntry};
@@ -136,8 +137,21 @@ impl Columns {
     }
 }
 
-/// Reads a CSV member: its header decides whether it is shape 1.
-pub fn read(reader: impl Read, sink: &mut dyn RowSink) -> Result<MemberOutcome, MemberError> {
+/// What a CSV member's header says it holds.
+enum Mode {
+    /// Conversation entries (shape 1).
+    Entries(Columns),
+    /// Rows of a Data Export Service object (shape 4).
+    Records(data_export::Object),
+}
+
+/// Reads a CSV member named `name`: its header decides whether it is shape
+/// 1 (entries) or a Data Export Service object (records).
+pub fn read(
+    reader: impl Read,
+    name: &str,
+    sink: &mut dyn RowSink,
+) -> Result<MemberOutcome, MemberError> {
     let (reader, lines) = LineProbe::new(reader);
     let mut csv = ReaderBuilder::new()
         .has_headers(false)
@@ -154,28 +168,33 @@ pub fn read(reader: impl Read, sink: &mut dyn RowSink) -> Result<MemberOutcome, 
         .iter()
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
-    let Some(columns) = Columns::recognise(&headers) else {
-        return Ok(MemberOutcome::Quarantined {
-            reason: unrecognised_reason(&headers),
-        });
+    let (mode, width, shape) = match Columns::recognise(&headers) {
+        Some(columns) => {
+            let width = columns.width;
+            (Mode::Entries(columns), width, SHAPE)
+        }
+        None => match data_export::recognise(&headers, name) {
+            Some(object) => (Mode::Records(object), headers.len(), object.shape),
+            None => {
+                return Ok(MemberOutcome::Quarantined {
+                    reason: unrecognised_reason(&headers),
+                });
+            }
+        },
     };
     let mut rows = 0u64;
     while read_record(&mut csv, &mut record)? {
         rows += 1;
         let line = record.position().and_then(|p| lines.line_at(p.byte()));
-        if record.len() != columns.width {
+        if record.len() != width {
             sink.quarantine_row(
                 line,
-                format!(
-                    "row has {} fields, the header has {}",
-                    record.len(),
-                    columns.width
-                ),
+                format!("row has {} fields, the header has {}", record.len(), width),
                 Some(raw_fields(&record)),
             )?;
             continue;
         }
-        let mut fields: Vec<&str> = Vec::with_capacity(columns.width);
+        let mut fields: Vec<&str> = Vec::with_capacity(width);
         let mut bad_utf8 = None;
         for (i, f) in record.iter().enumerate() {
             match std::str::from_utf8(f) {
@@ -195,12 +214,20 @@ pub fn read(reader: impl Read, sink: &mut dyn RowSink) -> Result<MemberOutcome, 
             )?;
             continue;
         }
-        match Entry::from_raw(&columns.raw_entry(&fields)) {
-            Ok(entry) => sink.entry(line, entry)?,
+        let read = match &mode {
+            Mode::Entries(columns) => {
+                Entry::from_raw(&columns.raw_entry(&fields)).map(|e| sink.entry(line, e))
+            }
+            Mode::Records(object) => {
+                ObjectRecord::from_row(*object, &headers, &fields).map(|r| sink.record(line, r))
+            }
+        };
+        match read {
+            Ok(stored) => stored?,
             Err(reason) => sink.quarantine_row(line, reason, Some(raw_fields(&record)))?,
         }
     }
-    Ok(MemberOutcome::Read { shape: SHAPE, rows })
+    Ok(MemberOutcome::Read { shape, rows })
 }
 
 /// Reads one record; I/O errors (damage underneath) stop the member.
@@ -238,7 +265,7 @@ fn unrecognised_reason(headers: &[String]) -> String {
         cols.push(format!("and {} more", headers.len() - SHOWN));
     }
     format!(
-        "not a recognised export file: the first row has no identifier, conversation_identifier and entry_type/entry_payload columns (it has {})",
+        "not a recognised export file: the first row has neither the transcript columns (identifier, conversation_identifier, entry_type/entry_payload) nor those of a Data Export object (Conversation, ConversationParticipant, MessagingSession, MessagingEndUser, MessagingChannel, VoiceCall, ConversationEntry) (it has {})",
         cols.join(", ")
     )
 }
@@ -255,6 +282,10 @@ mod tests {
     }
 
     impl RowSink for Collect {
+        fn record(&mut self, line: Option<u64>, r: ObjectRecord) -> Result<()> {
+            self.bad.push((line, format!("record {}", r.record_id)));
+            Ok(())
+        }
         fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
             self.entries.push((line, entry));
             Ok(())
@@ -272,7 +303,7 @@ mod tests {
 
     fn run(csv: &str) -> (MemberOutcome, Collect) {
         let mut sink = Collect::default();
-        let outcome = match read(csv.as_bytes(), &mut sink) {
+        let outcome = match read(csv.as_bytes(), "entries.csv", &mut sink) {
             Ok(o) => o,
             Err(e) => panic!("{e:?}"),
         };
@@ -357,7 +388,7 @@ mod tests {
             let mut input = b"identifier,conversation_identifier,entry_type,entry_payload,client_timestamp,sender,related_records\n".to_vec();
             input.extend(bytes);
             let mut sink = Collect::default();
-            let _ = read(&input[..], &mut sink);
+            let _ = read(&input[..], "entries.csv", &mut sink);
         }
 
         /// Whatever the text (quotes, commas, newlines, any script) and
@@ -391,7 +422,7 @@ mod tests {
             }
             let out = w.into_inner().unwrap();
             let mut sink = Collect::default();
-            let outcome = read(&out[..], &mut sink).unwrap();
+            let outcome = read(&out[..], "entries.csv", &mut sink).unwrap();
             proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE, rows: texts.len() as u64 });
             proptest::prop_assert!(sink.bad.is_empty(), "{:?}", sink.bad);
             proptest::prop_assert_eq!(sink.entries.len(), texts.len());

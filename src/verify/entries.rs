@@ -71,24 +71,35 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         per_export("SELECT first_export_id, count(*) FROM conversations GROUP BY first_export_id")?;
     let quarantine = per_export("SELECT export_id, count(*) FROM quarantine GROUP BY export_id")?;
     let files = per_export("SELECT export_id, count(*) FROM files GROUP BY export_id")?;
+    let records = per_export("SELECT export_id, count(*) FROM records GROUP BY export_id")?;
     let get = |m: &HashMap<i64, Vec<i64>>, id: i64, i: usize| {
         m.get(&id).and_then(|v| v.get(i)).copied().unwrap_or(0)
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT x.id, x.entries_read, x.entries_new, x.entries_unchanged, x.entries_changed,
-                x.conversations_new, x.quarantined
+                x.conversations_new, x.quarantined, x.records_new
          FROM exports x WHERE {only} ORDER BY x.id"
     ))?;
     let rows = stmt
         .query_map([], |r| {
-            let mut v = [0i64; 7];
+            let mut v = [0i64; 8];
             for (i, slot) in v.iter_mut().enumerate() {
                 *slot = r.get(i)?;
             }
             Ok(v)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for [id, read, new, unchanged, changed, conv_new, quarantined] in rows {
+    for [
+        id,
+        read,
+        new,
+        unchanged,
+        changed,
+        conv_new,
+        quarantined,
+        records_new,
+    ] in rows
+    {
         let (v1, vn) = (get(&entries, id, 0), get(&entries, id, 1));
         let sightings = get(&sightings, id, 0);
         let convs = get(&conversations, id, 0);
@@ -109,6 +120,7 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         same("entries_changed", changed, vn);
         same("conversations_new", conv_new, convs);
         same("quarantined", quarantined, q);
+        same("records_new", records_new, get(&records, id, 0));
         same("entries_read", read, new + unchanged + changed);
         // Unchanged entries seen again inside the same export leave no
         // sighting, so sightings can only be fewer.

@@ -12,12 +12,14 @@ use super::{Findings, Options, Selection};
 use crate::archive::Archive;
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::source::data_export::ObjectRecord;
 use crate::source::{self, MemberError, MemberOutcome, RowSink};
 
 /// Checks each entry a member gives against the database as it is read,
 /// so memory stays flat whatever the member's size.
 struct Check<'a, 'c> {
     find: &'a mut Statement<'c>,
+    find_record: &'a mut Statement<'c>,
     /// Entry rows given by some original, by id.
     seen: &'a mut [bool],
     f: &'a mut Findings,
@@ -25,6 +27,21 @@ struct Check<'a, 'c> {
 }
 
 impl RowSink for Check<'_, '_> {
+    fn record(&mut self, _line: Option<u64>, r: ObjectRecord) -> Result<()> {
+        let stored =
+            self.find_record
+                .exists(rusqlite::params![r.object, r.record_id, r.content_hash])?;
+        if !stored {
+            self.f.fail(
+                "rederive-missing",
+                format!("{} record {}", r.object, r.record_id),
+                format!("in the database with content hash {}", r.content_hash),
+                "missing",
+            );
+        }
+        Ok(())
+    }
+
     fn entry(&mut self, _line: Option<u64>, entry: Entry) -> Result<()> {
         self.f.checked.rederived_entries += 1;
         let mut id = None;
@@ -95,6 +112,9 @@ pub(super) fn check(
         .collect::<rusqlite::Result<_>>()?;
     let mut find =
         conn.prepare("SELECT id, content_hash, text FROM entries WHERE identifier = ?1")?;
+    let mut find_record = conn.prepare(
+        "SELECT 1 FROM records WHERE object = ?1 AND record_id = ?2 AND content_hash = ?3",
+    )?;
     for (file_id, sha, container, path) in files {
         let object = archive.objects().path_of(&sha);
         let members: Vec<MemberRow> = conn
@@ -117,6 +137,7 @@ pub(super) fn check(
         let mut outcomes: Vec<Option<(MemberOutcome, u64)>> = Vec::new();
         let mut check = Check {
             find: &mut find,
+            find_record: &mut find_record,
             seen: &mut seen,
             f,
             quarantined: 0,

@@ -145,3 +145,87 @@ fn ndjson_and_a_directory_of_pages_are_one_export() {
         .success()
         .stdout(predicates::str::contains("first ndjson words"));
 }
+
+#[test]
+fn a_two_part_data_export_joins_channel_sessions_end_user_and_participants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let (part1, part2) = fixture_data::data_export_parts();
+    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
+    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
+    super::write_zip(&p1, &part1);
+    super::write_zip(&p2, &part2);
+    let r = ingest(&archive, &[&p1, &p2]);
+    assert_eq!(r["export_id"], 2, "both parts are one export");
+    assert_eq!(r["export_kind"], "data-export");
+    assert_eq!(r["files"].as_array().unwrap().len(), 2);
+    assert_eq!(r["records_read"], 11);
+    assert_eq!(r["records_new"], 11);
+    assert_eq!(
+        r["quarantined_total"], 1,
+        "Account.csv: {}",
+        r["quarantined"]
+    );
+    assert_eq!(r["quarantined"][0]["member"], "Account.csv");
+    let conn = db(&archive);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM members WHERE shape = 'des-messaging-session'"
+        ),
+        1
+    );
+    // Above the transcript: the joined records.
+    let out = convault(&archive).args(["show", CONV_A]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for want in [
+        "channel       Web Chat, Web_Chat, type EmbeddedMessaging, 0MjKj0000000001AAA",
+        "session       0MwKj000007sdiMKAQ, status Ended, case 500Kj00000AbCdEAAV, owner 005Kj000001DanaAAA",
+        "end user      Guest 7f3e21, platform key v2/iamessage/UNAUTH/NA/uid:7f3e21",
+        "participant   Dana Whitfield, Agent",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    let out = convault(&archive)
+        .args(["show", "--json", CONV_A])
+        .assert()
+        .success();
+    let j: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(j["context"]["sessions"][0]["CaseId"], "500Kj00000AbCdEAAV");
+    assert_eq!(j["context"]["participants"].as_array().unwrap().len(), 2);
+    // Next week's export repeats the rows: nothing new is stored; a
+    // changed row is kept beside the old one, and show gives the latest.
+    let mut changed = part1.clone();
+    changed[1].bytes = String::from_utf8(changed[1].bytes.clone())
+        .unwrap()
+        .replace("Ended", "Closed")
+        .into_bytes();
+    let q1 = tmp.path().join("week2/WE_00DKj0000000001_1.ZIP");
+    let q2 = tmp.path().join("week2/WE_00DKj0000000001_2.ZIP");
+    std::fs::create_dir_all(q1.parent().unwrap()).unwrap();
+    super::write_zip(&q1, &changed);
+    std::fs::write(
+        &q2,
+        fixture_data::zip_dated(
+            &part2,
+            zip::DateTime::from_date_and_time(2026, 11, 23, 23, 0, 0).unwrap(),
+        ),
+    )
+    .unwrap();
+    let r = ingest(&archive, &[&q1, &q2]);
+    assert_eq!(
+        (r["records_read"].clone(), r["records_new"].clone()),
+        (11.into(), 1.into()),
+        "{r}"
+    );
+    convault(&archive)
+        .args(["show", CONV_A])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("status Closed"));
+    convault(&archive)
+        .args(["verify", "--rederive"])
+        .assert()
+        .success();
+}

@@ -34,6 +34,7 @@ pub const ENTRIES_A: usize = 15;
 pub const ENTRIES_B: usize = 13;
 pub const ENTRIES_C: usize = 9;
 
+#[derive(Clone)]
 pub struct Member {
     pub name: &'static str,
     pub bytes: Vec<u8>,
@@ -652,6 +653,234 @@ pub fn connect_page_a(redacted: bool) -> Vec<u8> {
         })
         .collect();
     serde_json::to_vec(&json!({"conversationEntries": entries})).unwrap_or_default()
+}
+
+/// A Data Export Service export in two parts (`WE_<orgId>_1.ZIP`, `_2`):
+/// the on-platform records of conversations A and C. Part 2 also carries
+/// a CSV of an object convault does not keep (quarantined).
+pub fn data_export_parts() -> (Vec<Member>, Vec<Member>) {
+    let csv = |rows: &[&[&str]]| -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in rows {
+            let _ = w.write_record(*r);
+        }
+        w.into_inner().unwrap_or_default()
+    };
+    let part1 = vec![
+        Member {
+            name: "Conversation.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "ConversationIdentifier",
+                    "ConversationChannelId",
+                    "StartTime",
+                    "EndTime",
+                    "Name",
+                ],
+                &[
+                    "0dwKj0000000001AAA",
+                    CONV_A,
+                    "0MjKj0000000001AAA",
+                    "2026-11-09T09:15:00.000Z",
+                    "2026-11-09T09:30:00.000Z",
+                    "C-0001",
+                ],
+                &[
+                    "0dwKj0000000003AAA",
+                    CONV_C,
+                    "0MjKj0000000002AAA",
+                    "2026-11-16T10:00:00.000Z",
+                    "",
+                    "C-0003",
+                ],
+            ]),
+        },
+        Member {
+            name: "MessagingSession.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "ConversationId",
+                    "MessagingChannelId",
+                    "MessagingEndUserId",
+                    "CaseId",
+                    "OwnerId",
+                    "ChannelType",
+                    "ChannelName",
+                    "Status",
+                    "StartTime",
+                    "EndTime",
+                    "Origin",
+                ],
+                &[
+                    SESSION_A,
+                    "0dwKj0000000001AAA",
+                    "0MjKj0000000001AAA",
+                    "0PAKj0000000001AAA",
+                    "500Kj00000AbCdEAAV",
+                    "005Kj000001DanaAAA",
+                    "EmbeddedMessaging",
+                    "Web Chat",
+                    "Ended",
+                    "2026-11-09T09:15:00.000Z",
+                    "2026-11-09T09:30:00.000Z",
+                    "InboundInitiated",
+                ],
+                &[
+                    SESSION_C,
+                    "0dwKj0000000003AAA",
+                    "0MjKj0000000002AAA",
+                    "0PAKj0000000002AAA",
+                    "",
+                    "005Kj000001ZoeAAAA",
+                    "Text",
+                    "SMS Support",
+                    "Active",
+                    "2026-11-16T10:00:00.000Z",
+                    "",
+                    "InboundInitiated",
+                ],
+            ]),
+        },
+        Member {
+            name: "MessagingEndUser.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "Name",
+                    "MessagingChannelId",
+                    "MessageType",
+                    "MessagingPlatformKey",
+                    "ContactId",
+                    "AccountId",
+                    "Locale",
+                    "IsoCountryCode",
+                    "MessagingConsentStatus",
+                ],
+                &[
+                    "0PAKj0000000001AAA",
+                    "Guest 7f3e21",
+                    "0MjKj0000000001AAA",
+                    "EmbeddedMessaging",
+                    "v2/iamessage/UNAUTH/NA/uid:7f3e21",
+                    "",
+                    "",
+                    "en_US",
+                    "US",
+                    "ImplicitlyOptedIn",
+                ],
+                &[
+                    "0PAKj0000000002AAA",
+                    "Ana Pereira",
+                    "0MjKj0000000002AAA",
+                    "Text",
+                    "+15551230000",
+                    "003Kj00000AnaAAA",
+                    "001Kj00000AcmeAAA",
+                    "pt_BR",
+                    "BR",
+                    "ExplicitlyOptedIn",
+                ],
+            ]),
+        },
+    ];
+    let part2 = vec![
+        Member {
+            name: "MessagingChannel.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "DeveloperName",
+                    "MasterLabel",
+                    "MessageType",
+                    "MessagingPlatformKey",
+                ],
+                &[
+                    "0MjKj0000000001AAA",
+                    "Web_Chat",
+                    "Web Chat",
+                    "EmbeddedMessaging",
+                    "web-chat-key",
+                ],
+                &[
+                    "0MjKj0000000002AAA",
+                    "SMS_Support",
+                    "SMS Support",
+                    "Text",
+                    "+15559990000",
+                ],
+            ]),
+        },
+        Member {
+            name: "ConversationParticipant.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "ConversationId",
+                    "ParticipantEntityId",
+                    "ParticipantRole",
+                    "AppType",
+                    "ParticipantKey",
+                    "JoinedTime",
+                    "LeftTime",
+                    "Name",
+                ],
+                &[
+                    "0dpKj0000000001AAA",
+                    "0dwKj0000000001AAA",
+                    "005Kj000001DanaAAA",
+                    "Agent",
+                    "agent",
+                    "005Kj000001DanaAAA",
+                    "2026-11-09T09:16:00.000Z",
+                    "2026-11-09T09:30:00.000Z",
+                    "Dana Whitfield",
+                ],
+                &[
+                    "0dpKj0000000002AAA",
+                    "0dwKj0000000001AAA",
+                    "0PAKj0000000001AAA",
+                    "EndUser",
+                    "iamessage",
+                    "v2/iamessage/UNAUTH/NA/uid:7f3e21",
+                    "2026-11-09T09:15:00.000Z",
+                    "",
+                    "Guest 7f3e21",
+                ],
+            ]),
+        },
+        Member {
+            name: "VoiceCall.csv",
+            bytes: csv(&[
+                &[
+                    "Id",
+                    "ConversationId",
+                    "VendorCallKey",
+                    "CallStartDateTime",
+                    "CallEndDateTime",
+                    "FromPhoneNumber",
+                    "ToPhoneNumber",
+                    "CallType",
+                ],
+                &[
+                    VOICE_CALL_C,
+                    "0dwKj0000000003AAA",
+                    "vck-0001",
+                    "2026-11-16T10:05:00.000Z",
+                    "2026-11-16T10:09:00.000Z",
+                    "+15551230000",
+                    "+15559990000",
+                    "Inbound",
+                ],
+            ]),
+        },
+        Member {
+            name: "Account.csv",
+            bytes: csv(&[&["Id", "Name"], &["001Kj00000AcmeAAA", "Acme"]]),
+        },
+    ];
+    (part1, part2)
 }
 
 /// `members` as a zip (deflated, with no member times: the MS-DOS epoch).
