@@ -56,7 +56,10 @@ pub enum Command {
     ///
     /// Every word must match (prefixes are not expanded); case and
     /// diacritics are ignored. Words are taken literally: FTS5 operators
-    /// and quotes have no special meaning.
+    /// and quotes have no special meaning. Filters narrow the conversations:
+    /// conversation:ID, session:0Mw..., case:500..., enduser:TEXT (name or
+    /// platform key), channel:TEXT; with filters only, every entry of the
+    /// matching conversations is listed.
     Search {
         /// Print a JSON array on stdout
         #[arg(long)]
@@ -64,7 +67,7 @@ pub enum Command {
         /// Show at most this many hits
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
-        /// The words to find
+        /// The words to find, and filters (key:value)
         #[arg(required = true, value_name = "WORDS")]
         words: Vec<String>,
     },

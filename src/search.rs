@@ -6,6 +6,8 @@
 //! raise a syntax error. Every version of an entry is searchable; a
 //! version that a later one replaced is marked `superseded`.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -38,24 +40,222 @@ pub fn fts_query(words: &[String]) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
-/// The newest `limit` entries matching all of `words`.
-pub fn search(conn: &Connection, words: &[String], limit: u32) -> Result<Vec<Hit>> {
-    let query =
-        fts_query(words).ok_or_else(|| Error::Usage("search needs at least one word".into()))?;
-    let mut stmt = conn.prepare(
-        "SELECT c.identifier, e.identifier, e.version,
+/// A condition on the conversation, written `key:value` among the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// `conversation:ID`: the conversation identifier.
+    Conversation(String),
+    /// `session:0Mw...`: a MessagingSession id (an entry's related record,
+    /// or a session of the Data Export Service).
+    Session(String),
+    /// `case:500...`: a case id on a session.
+    Case(String),
+    /// `enduser:TEXT`: part of an end user's name or platform key.
+    EndUser(String),
+    /// `channel:TEXT`: part of a channel's name or developer name.
+    Channel(String),
+}
+
+/// Words to find and conditions to meet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub words: Vec<String>,
+    pub filters: Vec<Filter>,
+}
+
+impl Query {
+    /// Splits the command line's terms: `key:value` with a known key is a
+    /// filter (the key in any case), anything else a word.
+    pub fn parse(terms: &[String]) -> Query {
+        let mut q = Query::default();
+        for term in terms.iter().flat_map(|t| t.split_whitespace()) {
+            let filter = term.split_once(':').and_then(|(k, v)| {
+                let v = v.to_owned();
+                (!v.is_empty()).then_some(())?;
+                Some(match k.to_ascii_lowercase().as_str() {
+                    "conversation" => Filter::Conversation(v),
+                    "session" => Filter::Session(v),
+                    "case" => Filter::Case(v),
+                    "enduser" => Filter::EndUser(v),
+                    "channel" => Filter::Channel(v),
+                    _ => return None,
+                })
+            });
+            match filter {
+                Some(f) => q.filters.push(f),
+                None => q.words.push(term.to_owned()),
+            }
+        }
+        q
+    }
+}
+
+/// Conversation rows (`conversations.id`) whose sessions are `sessions`:
+/// through the Data Export Service's Conversation records, and through
+/// entries that name the session among their related records.
+fn by_sessions(conn: &Connection, sessions: &[String]) -> Result<BTreeSet<i64>> {
+    let list = serde_json::to_string(sessions).unwrap_or_else(|_| "[]".into());
+    let mut out = ids(
+        conn,
+        "SELECT c.id FROM records s
+         JOIN records cv ON cv.object = 'Conversation' AND cv.record_id = s.conversation_ref
+         JOIN conversations c ON c.identifier = cv.conversation_identifier
+         WHERE s.object = 'MessagingSession' AND s.record_id IN (SELECT value FROM json_each(?1))",
+        &list,
+    )?;
+    out.extend(ids(
+        conn,
+        "SELECT DISTINCT e.conversation_id FROM entries e, json_each(e.related_records) j
+         WHERE j.value IN (SELECT value FROM json_each(?1))",
+        &list,
+    )?);
+    Ok(out)
+}
+
+fn ids(conn: &Connection, sql: &str, arg: &str) -> Result<BTreeSet<i64>> {
+    Ok(conn
+        .prepare(sql)?
+        .query_map([arg], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare(sql)?
+        .query_map([arg], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The conversations (`conversations.id`) meeting `filter`.
+fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>> {
+    // Taken literally: LIKE's own wildcards are escaped.
+    let like = |v: &str| {
+        let escaped = v
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    };
+    match filter {
+        Filter::Conversation(id) => ids(
+            conn,
+            "SELECT id FROM conversations WHERE identifier = ?1",
+            id,
+        ),
+        Filter::Session(id) => by_sessions(conn, std::slice::from_ref(id)),
+        Filter::Case(id) => {
+            let sessions = strings(
+                conn,
+                "SELECT DISTINCT record_id FROM records
+                 WHERE object = 'MessagingSession' AND json_extract(fields, '$.CaseId') = ?1",
+                id,
+            )?;
+            by_sessions(conn, &sessions)
+        }
+        Filter::EndUser(text) => {
+            let sessions = strings(
+                conn,
+                "SELECT DISTINCT s.record_id FROM records s
+                 WHERE s.object = 'MessagingSession'
+                   AND json_extract(s.fields, '$.MessagingEndUserId') IN (
+                       SELECT u.record_id FROM records u
+                       WHERE u.object = 'MessagingEndUser'
+                         AND (json_extract(u.fields, '$.Name') LIKE ?1 ESCAPE '\\'
+                              OR json_extract(u.fields, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'))",
+                &like(text),
+            )?;
+            by_sessions(conn, &sessions)
+        }
+        Filter::Channel(text) => {
+            let pattern = like(text);
+            let channels = strings(
+                conn,
+                "SELECT DISTINCT record_id FROM records
+                 WHERE object = 'MessagingChannel'
+                   AND (json_extract(fields, '$.MasterLabel') LIKE ?1 ESCAPE '\\'
+                        OR json_extract(fields, '$.DeveloperName') LIKE ?1 ESCAPE '\\')",
+                &pattern,
+            )?;
+            let list = serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into());
+            let mut sessions = strings(
+                conn,
+                "SELECT DISTINCT record_id FROM records
+                 WHERE object = 'MessagingSession'
+                   AND json_extract(fields, '$.MessagingChannelId') IN (SELECT value FROM json_each(?1))",
+                &list,
+            )?;
+            sessions.extend(strings(
+                conn,
+                "SELECT DISTINCT record_id FROM records
+                 WHERE object = 'MessagingSession' AND json_extract(fields, '$.ChannelName') LIKE ?1 ESCAPE '\\'",
+                &pattern,
+            )?);
+            let mut out = by_sessions(conn, &sessions)?;
+            out.extend(ids(
+                conn,
+                "SELECT c.id FROM records cv JOIN conversations c ON c.identifier = cv.conversation_identifier
+                 WHERE cv.object = 'Conversation'
+                   AND json_extract(cv.fields, '$.ConversationChannelId') IN (SELECT value FROM json_each(?1))",
+                &list,
+            )?);
+            Ok(out)
+        }
+    }
+}
+
+/// The newest `limit` entries matching every word of `query` in
+/// conversations meeting every filter (with no words: all their entries).
+pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> {
+    let fts = fts_query(&query.words);
+    if fts.is_none() && query.filters.is_empty() {
+        return Err(Error::Usage(
+            "search needs at least one word or filter (conversation:, session:, case:, enduser:, channel:)".into(),
+        ));
+    }
+    let mut scope: Option<BTreeSet<i64>> = None;
+    for f in &query.filters {
+        let found = conversations_for(conn, f)?;
+        scope = Some(match scope {
+            None => found,
+            Some(s) => s.intersection(&found).copied().collect(),
+        });
+    }
+    let scope_json = scope
+        .as_ref()
+        .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
+    let in_scope = if scope.is_some() {
+        "AND e.conversation_id IN (SELECT value FROM json_each(?3))"
+    } else {
+        "AND ?3 IS NULL"
+    };
+    let sql = match fts {
+        Some(_) => format!(
+            "SELECT c.identifier, e.identifier, e.version,
                 EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
                 coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, ''),
                 snippet(entries_fts, 0, '[', ']', '…', 16)
-         FROM entries_fts
-         JOIN entries e ON e.id = entries_fts.rowid
-         JOIN conversations c ON c.id = e.conversation_id
-         WHERE entries_fts MATCH ?1
-         ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
-         LIMIT ?2",
-    )?;
+             FROM entries_fts
+             JOIN entries e ON e.id = entries_fts.rowid
+             JOIN conversations c ON c.id = e.conversation_id
+             WHERE entries_fts MATCH ?1 {in_scope}
+             ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
+             LIMIT ?2"
+        ),
+        None => format!(
+            "SELECT c.identifier, e.identifier, e.version,
+                EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
+                coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, ''),
+                substr(coalesce(e.text, e.entry_type), 1, 120)
+             FROM entries e
+             JOIN conversations c ON c.id = e.conversation_id
+             WHERE ?1 IS NULL {in_scope}
+             ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
+             LIMIT ?2"
+        ),
+    };
+    let mut stmt = conn.prepare(&sql)?;
     let hits = stmt
-        .query_map(params![query, limit], |r| {
+        .query_map(params![fts, limit, scope_json], |r| {
             let time_ms: Option<i64> = r.get(4)?;
             Ok(Hit {
                 conversation: r.get(0)?,
@@ -78,6 +278,31 @@ pub fn search(conn: &Connection, words: &[String], limit: u32) -> Result<Vec<Hit
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn known_keys_are_filters_and_the_rest_words() {
+        let terms: Vec<String> = [
+            "refund",
+            "SESSION:0Mw1",
+            "case:500x",
+            "time:10",
+            "enduser:",
+            "channel:Web",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let q = Query::parse(&terms);
+        assert_eq!(q.words, ["refund", "time:10", "enduser:"]);
+        assert_eq!(
+            q.filters,
+            [
+                Filter::Session("0Mw1".into()),
+                Filter::Case("500x".into()),
+                Filter::Channel("Web".into())
+            ]
+        );
+    }
 
     #[test]
     fn words_are_quoted() {

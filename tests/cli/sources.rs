@@ -229,3 +229,80 @@ fn a_two_part_data_export_joins_channel_sessions_end_user_and_participants() {
         .assert()
         .success();
 }
+
+fn conversations_found(archive: &Path, terms: &[&str]) -> Vec<String> {
+    let out = convault(archive)
+        .args(["search", "--json", "--limit", "100", "--"])
+        .args(terms)
+        .assert()
+        .success();
+    let hits: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let mut c: Vec<String> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["conversation"].as_str().unwrap().to_owned())
+        .collect();
+    c.sort();
+    c.dedup();
+    c
+}
+
+#[test]
+fn search_filters_by_conversation_session_case_end_user_and_channel() {
+    use fixture_data::{CONV_B, CONV_C, SESSION_A};
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1), &fixture(super::WEEK2)]);
+    let (part1, part2) = fixture_data::data_export_parts();
+    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
+    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
+    super::write_zip(&p1, &part1);
+    super::write_zip(&p2, &part2);
+    ingest(&archive, &[&p1, &p2]);
+    assert_eq!(
+        conversations_found(&archive, &[&format!("conversation:{CONV_B}")]),
+        [CONV_B]
+    );
+    assert_eq!(
+        conversations_found(&archive, &[&format!("session:{SESSION_A}")]),
+        [CONV_A]
+    );
+    assert_eq!(
+        conversations_found(&archive, &["case:500Kj00000AbCdEAAV", "refund"]),
+        [CONV_A]
+    );
+    assert_eq!(conversations_found(&archive, &["enduser:ana"]), [CONV_C]);
+    assert_eq!(
+        conversations_found(&archive, &["enduser:+1555123"]),
+        [CONV_C]
+    );
+    assert_eq!(conversations_found(&archive, &["channel:SMS"]), [CONV_C]);
+    assert_eq!(
+        conversations_found(&archive, &["channel:web_chat"]),
+        [CONV_A]
+    );
+    // Filters together narrow; words still apply.
+    assert!(
+        conversations_found(&archive, &["channel:SMS", &format!("session:{SESSION_A}")]).is_empty()
+    );
+    assert!(conversations_found(&archive, &["enduser:nobody"]).is_empty());
+    // With filters only, every entry of the conversation is listed.
+    let out = convault(&archive)
+        .args([
+            "search",
+            "--json",
+            "--limit",
+            "100",
+            &format!("session:{SESSION_A}"),
+        ])
+        .assert()
+        .success();
+    let hits: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(hits.as_array().unwrap().len() >= fixture_data::ENTRIES_A);
+    // An unknown key is a word, not an error.
+    convault(&archive)
+        .args(["search", "time:10"])
+        .assert()
+        .success();
+}
