@@ -296,9 +296,8 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn kind(&self, kind: ExportKind) -> &KindStatus {
-        // `kinds` always holds every kind, in `ExportKind::ALL` order.
-        &self.kinds[kind as usize]
+    pub fn kind(&self, kind: ExportKind) -> Option<&KindStatus> {
+        self.kinds.iter().find(|k| k.kind == kind)
     }
 }
 
@@ -648,12 +647,12 @@ mod tests {
             .is_empty()
         );
         let s = status(&records, t("2026-11-08T09:00:00Z"));
-        let k = s.kind(ExportKind::Transcripts);
+        let k = s.kind(ExportKind::Transcripts).unwrap();
         assert!(k.due && !k.overdue && k.allowed_now);
         let s = status(&records, t("2026-11-09T09:00:00Z"));
-        assert!(s.kind(ExportKind::Transcripts).overdue);
+        assert!(s.kind(ExportKind::Transcripts).unwrap().overdue);
         let s = status(&records, t("2026-11-08T08:59:00Z"));
-        assert!(!s.kind(ExportKind::Transcripts).due);
+        assert!(!s.kind(ExportKind::Transcripts).unwrap().due);
     }
 
     #[test]
@@ -695,7 +694,7 @@ mod tests {
             json!({"export_kind": "data-export", "monthly": true}),
         )];
         let s = status(&records, t("2026-11-02T00:00:00Z"));
-        let k = s.kind(ExportKind::DataExport);
+        let k = s.kind(ExportKind::DataExport).unwrap();
         assert_eq!(k.interval_days, 29);
         assert_eq!(k.next_allowed.as_deref(), Some("2026-11-30T00:00:00.000Z"));
         let p = k.pending.as_ref().unwrap();
@@ -707,6 +706,7 @@ mod tests {
         let s = status(&records, t("2026-11-03T00:00:01Z"));
         assert!(
             s.kind(ExportKind::DataExport)
+                .unwrap()
                 .pending
                 .as_ref()
                 .unwrap()
@@ -714,7 +714,7 @@ mod tests {
         );
         assert_eq!(s.warnings.len(), 1);
         // The transcripts kind is unaffected.
-        assert!(s.kind(ExportKind::Transcripts).due);
+        assert!(s.kind(ExportKind::Transcripts).unwrap().due);
     }
 
     #[test]
@@ -726,7 +726,12 @@ mod tests {
             matches!(&r[..], [Refusal::NotIngested { seq: 1, .. }]),
             "{r:?}"
         );
-        assert!(!status(&records, later).kind(ExportKind::Transcripts).due);
+        assert!(
+            !status(&records, later)
+                .kind(ExportKind::Transcripts)
+                .unwrap()
+                .due
+        );
         records.push(ingested(2, "2026-11-02T00:00:00Z", "transcripts", None));
         assert!(refusals(&records, ExportKind::Transcripts, false, later).is_empty());
     }
@@ -759,7 +764,7 @@ mod tests {
         ];
         let s = status(&records, t("2026-12-10T00:00:00Z"));
         assert_eq!(
-            s.kind(ExportKind::Transcripts).gaps,
+            s.kind(ExportKind::Transcripts).unwrap().gaps,
             vec![
                 Gap {
                     from: "2026-11-09".into(),
@@ -775,14 +780,14 @@ mod tests {
         );
         // The current week is not a gap yet.
         let s = status(&records, t("2026-11-26T00:00:00Z"));
-        assert_eq!(s.kind(ExportKind::Transcripts).gaps.len(), 1);
+        assert_eq!(s.kind(ExportKind::Transcripts).unwrap().gaps.len(), 1);
     }
 
     #[test]
     fn untracked_kinds_are_never_due() {
         let s = status(&[], t("2026-11-26T00:00:00Z"));
-        assert!(s.kind(ExportKind::Transcripts).due);
-        assert!(!s.kind(ExportKind::DataExport).due);
-        assert!(s.kind(ExportKind::DataExport).allowed_now);
+        assert!(s.kind(ExportKind::Transcripts).unwrap().due);
+        assert!(!s.kind(ExportKind::DataExport).unwrap().due);
+        assert!(s.kind(ExportKind::DataExport).unwrap().allowed_now);
     }
 }

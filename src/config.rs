@@ -115,8 +115,12 @@ impl Trigger {
             stderr: String::new(),
             duration_ms: 0,
         };
-        let spawned = Command::new(&self.command[0])
-            .args(&self.command[1..])
+        let Some((program, args)) = self.command.split_first() else {
+            run.error = Some("the command is empty".into());
+            return run;
+        };
+        let spawned = Command::new(program)
+            .args(args)
             .env("CONVAULT_ARCHIVE", absolute(root))
             .env("CONVAULT_EXPORT_KIND", kind.as_str())
             .env("CONVAULT_REQUESTED_BY", who)
@@ -127,7 +131,7 @@ impl Trigger {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                run.error = Some(format!("could not start {:?}: {e}", self.command[0]));
+                run.error = Some(format!("could not start {program:?}: {e}"));
                 return run;
             }
         };
