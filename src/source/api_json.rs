@@ -474,37 +474,7 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Default)]
-    struct Collect {
-        entries: Vec<(Option<u64>, Entry)>,
-        quarantined: Vec<(Option<u64>, String)>,
-    }
-
-    impl RowSink for Collect {
-        fn record(
-            &mut self,
-            line: Option<u64>,
-            r: crate::source::data_export::ObjectRecord,
-        ) -> Result<()> {
-            self.quarantined
-                .push((line, format!("record {}", r.record_id)));
-            Ok(())
-        }
-        fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
-            self.entries.push((line, entry));
-            Ok(())
-        }
-        fn quarantine_row(
-            &mut self,
-            line: Option<u64>,
-            reason: String,
-            _: Option<String>,
-        ) -> Result<()> {
-            self.quarantined.push((line, reason));
-            Ok(())
-        }
-    }
+    use crate::source::testing::Collect;
 
     fn run(json: &str, name: &str) -> (MemberOutcome, Collect) {
         let mut c = Collect::default();

@@ -213,3 +213,39 @@ fn classify(head: &[u8]) -> Sniffed {
         Some(_) => Sniffed::Text,
     }
 }
+
+/// A sink that keeps everything, for the readers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::RowSink;
+    use super::data_export::ObjectRecord;
+    use crate::entry::Entry;
+    use crate::error::Result;
+
+    #[derive(Default)]
+    pub struct Collect {
+        pub entries: Vec<(Option<u64>, Entry)>,
+        pub records: Vec<(Option<u64>, ObjectRecord)>,
+        pub quarantined: Vec<(Option<u64>, String)>,
+    }
+
+    impl RowSink for Collect {
+        fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+            self.entries.push((line, entry));
+            Ok(())
+        }
+        fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
+            self.records.push((line, record));
+            Ok(())
+        }
+        fn quarantine_row(
+            &mut self,
+            line: Option<u64>,
+            reason: String,
+            _: Option<String>,
+        ) -> Result<()> {
+            self.quarantined.push((line, reason));
+            Ok(())
+        }
+    }
+}

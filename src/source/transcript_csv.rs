@@ -273,33 +273,7 @@ fn unrecognised_reason(headers: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Result;
-
-    #[derive(Default)]
-    struct Collect {
-        entries: Vec<(Option<u64>, Entry)>,
-        bad: Vec<(Option<u64>, String)>,
-    }
-
-    impl RowSink for Collect {
-        fn record(&mut self, line: Option<u64>, r: ObjectRecord) -> Result<()> {
-            self.bad.push((line, format!("record {}", r.record_id)));
-            Ok(())
-        }
-        fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
-            self.entries.push((line, entry));
-            Ok(())
-        }
-        fn quarantine_row(
-            &mut self,
-            line: Option<u64>,
-            reason: String,
-            _raw: Option<String>,
-        ) -> Result<()> {
-            self.bad.push((line, reason));
-            Ok(())
-        }
-    }
+    use crate::source::testing::Collect;
 
     fn run(csv: &str) -> (MemberOutcome, Collect) {
         let mut sink = Collect::default();
@@ -364,11 +338,15 @@ mod tests {
                    e4,c1,Message,\n";
         let (_, sink) = run(csv);
         assert_eq!(sink.entries.len(), 1);
-        let lines: Vec<_> = sink.bad.iter().map(|(l, _)| *l).collect();
+        let lines: Vec<_> = sink.quarantined.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, vec![Some(2), Some(3), Some(4)]);
-        assert!(sink.bad[0].1.contains("entry_payload is not valid JSON"));
-        assert!(sink.bad[1].1.contains("2 fields, the header has 4"));
-        assert!(sink.bad[2].1.contains("identifier is empty"));
+        assert!(
+            sink.quarantined[0]
+                .1
+                .contains("entry_payload is not valid JSON")
+        );
+        assert!(sink.quarantined[1].1.contains("2 fields, the header has 4"));
+        assert!(sink.quarantined[2].1.contains("identifier is empty"));
     }
 
     #[test]
@@ -424,7 +402,7 @@ mod tests {
             let mut sink = Collect::default();
             let outcome = read(&out[..], "entries.csv", &mut sink).unwrap();
             proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE, rows: texts.len() as u64 });
-            proptest::prop_assert!(sink.bad.is_empty(), "{:?}", sink.bad);
+            proptest::prop_assert!(sink.quarantined.is_empty(), "{:?}", sink.quarantined);
             proptest::prop_assert_eq!(sink.entries.len(), texts.len());
             for (i, (line, e)) in sink.entries.iter().enumerate() {
                 proptest::prop_assert_eq!(&e.identifier, &format!("e{i}"));
