@@ -15,8 +15,6 @@
 //! other's write-back. Record results in docs/performance.md.
 
 mod support;
-#[path = "../tests/support/synth.rs"]
-mod synth;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -35,26 +33,14 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let tmp = tempfile::tempdir()?;
-    let dir = args
-        .common
-        .dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_owned());
-    std::fs::create_dir_all(&dir)?;
-    let zip = dir.join("synth.zip");
-    let csv = dir.join("synth.csv");
-    eprintln!(
-        "writing {} entries to {}",
-        args.common.entries,
-        zip.display()
-    );
-    synth::write(&zip, Some(&csv), args.common.entries, 250_000, 1)?;
+    let ws = args.common.prepare(true)?;
+    let (dir, zip) = (&ws.dir, &ws.zip);
+    let csv = ws.csv.clone().ok_or("no CSV written")?;
     let shell_version = Command::new(&args.sqlite3).arg("--version").output()?;
     println!(
         "entries {}  zip {} bytes  csv {} bytes",
         args.common.entries,
-        std::fs::metadata(&zip)?.len(),
+        std::fs::metadata(zip)?.len(),
         std::fs::metadata(&csv)?.len()
     );
     println!(
@@ -78,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .arg("--archive")
                 .arg(&archive)
                 .arg("ingest")
-                .arg(&zip),
+                .arg(zip),
             None,
         )?;
         let rows: i64 = rusqlite::Connection::open(archive.join("archive.sqlite"))?.query_row(

@@ -19,8 +19,6 @@
 //! Record results in docs/performance.md.
 
 mod support;
-#[path = "../tests/support/synth.rs"]
-mod synth;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,23 +36,11 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let tmp = tempfile::tempdir()?;
-    let dir = args
-        .common
-        .dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_owned());
-    std::fs::create_dir_all(&dir)?;
-    let zip = dir.join("synth.zip");
-    eprintln!(
-        "writing {} entries to {}",
-        args.common.entries,
-        zip.display()
-    );
-    synth::write(&zip, None, args.common.entries, 250_000, 1)?;
+    let ws = args.common.prepare(false)?;
+    let (dir, zip) = (&ws.dir, &ws.zip);
     let archive = dir.join("verify-archive");
     let _ = std::fs::remove_dir_all(&archive);
-    let status = convault(&archive).arg("ingest").arg(&zip).status()?;
+    let status = convault(&archive).arg("ingest").arg(zip).status()?;
     if !status.success() {
         return Err("the ingest failed".into());
     }

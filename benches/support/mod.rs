@@ -3,8 +3,12 @@
 // Each benchmark uses part of this module.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/support/synth.rs"]
+mod synth;
 
 /// The options every benchmark takes.
 #[derive(clap::Args)]
@@ -21,6 +25,37 @@ pub struct Common {
     /// Ignored (cargo bench passes it)
     #[arg(long, hide = true)]
     pub bench: bool,
+}
+
+/// Where a benchmark works, and the synthetic export it wrote there.
+pub struct Workspace {
+    /// Removed when dropped, unless `--dir` was given.
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub zip: PathBuf,
+    /// The same rows as one plain CSV, when asked for.
+    pub csv: Option<PathBuf>,
+}
+
+impl Common {
+    /// Writes the synthetic export of `--entries` entries (4 members of
+    /// 250,000 rows at most) into `--dir` or a temporary directory, and
+    /// the same rows as a CSV too when `with_csv`.
+    pub fn prepare(&self, with_csv: bool) -> Result<Workspace, Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = self.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+        std::fs::create_dir_all(&dir)?;
+        let zip = dir.join("synth.zip");
+        let csv = with_csv.then(|| dir.join("synth.csv"));
+        eprintln!("writing {} entries to {}", self.entries, zip.display());
+        synth::write(&zip, csv.as_deref(), self.entries, 250_000, 1)?;
+        Ok(Workspace {
+            _tmp: tmp,
+            dir,
+            zip,
+            csv,
+        })
+    }
 }
 
 /// One timed child process.
