@@ -48,6 +48,10 @@ pub enum Command {
         /// Who is ingesting, for the ledger [default: the login name]
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
+        /// Read CSV files with the profiles in FILE (TOML, or JSON if named
+        /// .json) before the built-in ones; repeatable. See docs/profiles.md
+        #[arg(long, value_name = "FILE")]
+        profile: Vec<PathBuf>,
         /// Zip files, CSV files or directories of one export
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -160,6 +164,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// JSON instead of plain text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the built-in profiles: how CSV column names map to fields
+    ///
+    /// In the format `ingest --profile FILE` takes (docs/profiles.md): copy
+    /// one, give it a name of its own, and change its column names to read
+    /// a layout convault does not know yet.
+    Profiles {
+        /// JSON instead of TOML
         #[arg(long)]
         json: bool,
     },

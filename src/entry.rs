@@ -10,6 +10,7 @@
 //! - Entry types are normalised to UPPER_SNAKE when known (`Message` and
 //!   `MESSAGE` are one type); an unknown type is kept verbatim.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hashing::HashWriter;
@@ -42,9 +43,17 @@ pub const KNOWN_TYPES: &[&str] = &[
 pub struct RawEntry<'a> {
     pub identifier: &'a str,
     pub conversation: &'a str,
+    /// `conversation` is the Id of a `Conversation` record (Data Cloud's
+    /// ConversationId), not yet the identifier: the ingest resolves it.
+    pub conversation_is_record: bool,
     pub entry_type: Option<&'a str>,
     pub payload: Option<&'a str>,
     pub sender: Option<&'a str>,
+    /// The sender's parts in columns of their own, used when there is no
+    /// `sender` JSON.
+    pub sender_role: Option<&'a str>,
+    pub sender_app_type: Option<&'a str>,
+    pub sender_subject: Option<&'a str>,
     pub client_timestamp: Option<&'a str>,
     pub server_timestamp: Option<&'a str>,
     pub related_records: Option<&'a str>,
@@ -53,10 +62,15 @@ pub struct RawEntry<'a> {
 }
 
 /// One entry, normalised and hashed, ready to store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub identifier: String,
     pub conversation: String,
+    /// `conversation` is still a `Conversation` record's Id, to resolve to
+    /// its identifier ([`Entry::with_conversation`]); never stored as such
+    /// unless no record maps it.
+    #[serde(default)]
+    pub conversation_is_record: bool,
     /// Normalised type: UPPER_SNAKE for known types, verbatim otherwise.
     pub entry_type: String,
     /// The type exactly as the source wrote it.
@@ -113,7 +127,21 @@ impl Entry {
             );
         }
         let entry_type = normalize_entry_type(&entry_type_raw);
-        let (sender_role, sender_app_type, sender_subject) = parse_sender(raw.sender)?;
+        let (sender_role, sender_app_type, sender_subject) = match parse_sender(raw.sender)? {
+            (None, None, None) => {
+                let part = |p: Option<&str>| {
+                    p.map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                };
+                (
+                    part(raw.sender_role),
+                    part(raw.sender_app_type),
+                    part(raw.sender_subject),
+                )
+            }
+            parsed => parsed,
+        };
         let client_ms = parse_ts("client timestamp", raw.client_timestamp)?;
         let server_ms = parse_ts("server timestamp", raw.server_timestamp)?;
         let related_records = parse_related(raw.related_records)?;
@@ -126,6 +154,7 @@ impl Entry {
         let mut entry = Entry {
             identifier: identifier.to_owned(),
             conversation: conversation.to_owned(),
+            conversation_is_record: raw.conversation_is_record,
             entry_type,
             entry_type_raw,
             sender_role,
@@ -199,6 +228,54 @@ impl Entry {
         )
     }
 
+    /// This entry filed under conversation `identifier` (a record Id
+    /// resolved), its content hash computed again.
+    pub fn with_conversation(mut self, identifier: &str) -> Entry {
+        self.conversation = identifier.to_owned();
+        self.conversation_is_record = false;
+        let payload = self
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok());
+        self.content_hash = self.canonical_hash(payload.as_ref());
+        self
+    }
+
+    /// Whether this entry shows nothing that `stored` (an archived version
+    /// of the same identifier) does not: every field it has equals
+    /// `stored`'s, its related records are among `stored`'s, and its
+    /// payload is the same JSON. A source with fewer columns (Data Cloud
+    /// has no sender) sees the same entry through a narrower window; that
+    /// is a sighting, not an edit (docs/archive-format.md).
+    pub fn is_narrower_view_of(&self, stored: &Entry) -> bool {
+        fn within<T: PartialEq>(mine: &Option<T>, theirs: &Option<T>) -> bool {
+            mine.is_none() || mine == theirs
+        }
+        let payload_same = match (&self.payload, &stored.payload) {
+            (None, _) => true,
+            (Some(a), Some(b)) => {
+                a == b
+                    || serde_json::from_str::<Value>(a).ok()
+                        == serde_json::from_str::<Value>(b).ok()
+            }
+            (Some(_), None) => false,
+        };
+        self.conversation == stored.conversation
+            && self.entry_type == stored.entry_type
+            && within(&self.sender_role, &stored.sender_role)
+            && within(&self.sender_app_type, &stored.sender_app_type)
+            && within(&self.sender_subject, &stored.sender_subject)
+            && within(&self.client_ms, &stored.client_ms)
+            && within(&self.server_ms, &stored.server_ms)
+            && within(&self.message_text, &stored.message_text)
+            && self
+                .related_records
+                .iter()
+                .all(|r| stored.related_records.contains(r))
+            && payload_same
+            && (self.payload.is_some() || self.text.is_none() || self.text == stored.text)
+    }
+
     /// Whether this entry is a text-only view (the Connect API's
     /// `messageText`, no payload) of an archived version whose extracted
     /// text is `text`: the same entry seen through a narrower window, not
@@ -214,6 +291,15 @@ impl Entry {
     pub fn time_ms(&self) -> Option<i64> {
         self.server_ms.or(self.client_ms)
     }
+}
+
+/// Whether `s` is a UUID in its 36-character text form.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// `Message` → `MESSAGE`, `ParticipantChanged` → `PARTICIPANT_CHANGED`;
@@ -307,7 +393,7 @@ mod tests {
             client_timestamp: Some("1736508081161"),
             server_timestamp: Some("2025-01-10T11:21:21.203Z"),
             related_records: Some("0Mw1;0Mw2"),
-            message_text: None,
+            ..RawEntry::default()
         }
     }
 
@@ -393,6 +479,56 @@ mod tests {
         assert_eq!(Entry::from_raw(&r).unwrap().entry_type, "MESSAGE");
         r.payload = None;
         assert!(Entry::from_raw(&r).unwrap_err().contains("entry type"));
+    }
+
+    #[test]
+    fn a_narrower_view_is_not_an_edit() {
+        let full = Entry::from_raw(&raw(HELLO)).unwrap();
+        // Data Cloud: no sender, no related records, the payload re-spaced.
+        let spaced = HELLO.replace(',', ", ");
+        let mut r = raw(&spaced);
+        r.sender = None;
+        r.related_records = None;
+        let narrow = Entry::from_raw(&r).unwrap();
+        assert_ne!(narrow.content_hash, full.content_hash);
+        assert!(narrow.is_narrower_view_of(&full));
+        assert!(!full.is_narrower_view_of(&narrow), "the sender is new");
+        // A redaction is an edit, however narrow the source.
+        let redacted = HELLO.replace("Hello", "*****");
+        let mut r = raw(&redacted);
+        r.sender = None;
+        assert!(!Entry::from_raw(&r).unwrap().is_narrower_view_of(&full));
+        // So is a different time.
+        let mut r = raw(HELLO);
+        r.client_timestamp = Some("1736508081162");
+        assert!(!Entry::from_raw(&r).unwrap().is_narrower_view_of(&full));
+    }
+
+    #[test]
+    fn a_resolved_conversation_is_hashed_again() {
+        let mut r = raw(HELLO);
+        r.conversation = "0dwX";
+        r.conversation_is_record = true;
+        let e = Entry::from_raw(&r).unwrap();
+        assert!(e.conversation_is_record);
+        let resolved = e.clone().with_conversation("c1");
+        assert!(!resolved.conversation_is_record);
+        assert_eq!(
+            resolved.content_hash,
+            Entry::from_raw(&raw(HELLO)).unwrap().content_hash
+        );
+    }
+
+    #[test]
+    fn sender_parts_in_their_own_columns() {
+        let mut r = raw(HELLO);
+        r.sender = None;
+        r.sender_role = Some("Agent");
+        r.sender_subject = Some(" 005A ");
+        let e = Entry::from_raw(&r).unwrap();
+        assert_eq!(e.sender_role.as_deref(), Some("Agent"));
+        assert_eq!(e.sender_app_type, None);
+        assert_eq!(e.sender_subject.as_deref(), Some("005A"));
     }
 
     #[test]

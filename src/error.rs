@@ -90,6 +90,13 @@ pub enum Error {
     #[error("{}: {reason}; fix the file and try again", path.display())]
     Config { path: PathBuf, reason: String },
 
+    /// A profile file given with `--profile` cannot be used.
+    #[error(
+        "profile {}: {reason}; nothing was ingested. See docs/profiles.md for the format",
+        path.display()
+    )]
+    Profile { path: PathBuf, reason: String },
+
     /// The cadence rule refuses an export request.
     #[error("request refused: {}", reasons.join("; "))]
     Refused {
@@ -145,7 +152,7 @@ impl Error {
             Error::Input { .. } | Error::Rejected { .. } | Error::DamagedMember { .. } => {
                 ExitCode::InputRejected
             }
-            Error::Usage(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Refused { .. } => ExitCode::Cadence,
             _ => ExitCode::Error,

@@ -32,6 +32,7 @@ pub mod hashing;
 pub mod ingest;
 pub mod ledger;
 pub mod lock;
+pub mod profile;
 pub mod progress;
 pub mod receipt;
 pub mod request;

@@ -147,7 +147,7 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
             let sessions = strings(
                 conn,
                 "SELECT DISTINCT record_id FROM records
-                 WHERE object = 'MessagingSession' AND json_extract(fields, '$.CaseId') = ?1",
+                 WHERE object = 'MessagingSession' AND json_extract(mapped, '$.CaseId') = ?1",
                 id,
             )?;
             by_sessions(conn, &sessions)
@@ -157,11 +157,11 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
                 conn,
                 "SELECT DISTINCT s.record_id FROM records s
                  WHERE s.object = 'MessagingSession'
-                   AND json_extract(s.fields, '$.MessagingEndUserId') IN (
+                   AND json_extract(s.mapped, '$.MessagingEndUserId') IN (
                        SELECT u.record_id FROM records u
                        WHERE u.object = 'MessagingEndUser'
-                         AND (json_extract(u.fields, '$.Name') LIKE ?1 ESCAPE '\\'
-                              OR json_extract(u.fields, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'))",
+                         AND (json_extract(u.mapped, '$.Name') LIKE ?1 ESCAPE '\\'
+                              OR json_extract(u.mapped, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'))",
                 &like(text),
             )?;
             by_sessions(conn, &sessions)
@@ -172,8 +172,8 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
                 conn,
                 "SELECT DISTINCT record_id FROM records
                  WHERE object = 'MessagingChannel'
-                   AND (json_extract(fields, '$.MasterLabel') LIKE ?1 ESCAPE '\\'
-                        OR json_extract(fields, '$.DeveloperName') LIKE ?1 ESCAPE '\\')",
+                   AND (json_extract(mapped, '$.MasterLabel') LIKE ?1 ESCAPE '\\'
+                        OR json_extract(mapped, '$.DeveloperName') LIKE ?1 ESCAPE '\\')",
                 &pattern,
             )?;
             let list = serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into());
@@ -181,13 +181,13 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
                 conn,
                 "SELECT DISTINCT record_id FROM records
                  WHERE object = 'MessagingSession'
-                   AND json_extract(fields, '$.MessagingChannelId') IN (SELECT value FROM json_each(?1))",
+                   AND json_extract(mapped, '$.MessagingChannelId') IN (SELECT value FROM json_each(?1))",
                 &list,
             )?;
             sessions.extend(strings(
                 conn,
                 "SELECT DISTINCT record_id FROM records
-                 WHERE object = 'MessagingSession' AND json_extract(fields, '$.ChannelName') LIKE ?1 ESCAPE '\\'",
+                 WHERE object = 'MessagingSession' AND json_extract(mapped, '$.ChannelName') LIKE ?1 ESCAPE '\\'",
                 &pattern,
             )?);
             let mut out = by_sessions(conn, &sessions)?;
@@ -195,7 +195,7 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
                 conn,
                 "SELECT c.id FROM records cv JOIN conversations c ON c.identifier = cv.conversation_identifier
                  WHERE cv.object = 'Conversation'
-                   AND json_extract(cv.fields, '$.ConversationChannelId') IN (SELECT value FROM json_each(?1))",
+                   AND json_extract(cv.mapped, '$.ConversationChannelId') IN (SELECT value FROM json_each(?1))",
                 &list,
             )?);
             Ok(out)
@@ -228,6 +228,10 @@ pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> 
     } else {
         "AND ?3 IS NULL"
     };
+    // A version whose text a later version repeats (a fuller view from
+    // another source, say) is one hit, at the later version.
+    let distinct = "AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier
+                                   AND n.version > e.version AND n.text IS e.text)";
     let sql = match fts {
         Some(_) => format!(
             "SELECT c.identifier, e.identifier, e.version,
@@ -237,7 +241,7 @@ pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> 
              FROM entries_fts
              JOIN entries e ON e.id = entries_fts.rowid
              JOIN conversations c ON c.id = e.conversation_id
-             WHERE entries_fts MATCH ?1 {in_scope}
+             WHERE entries_fts MATCH ?1 {in_scope} {distinct}
              ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
              LIMIT ?2"
         ),
@@ -248,7 +252,7 @@ pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> 
                 substr(coalesce(e.text, e.entry_type), 1, 120)
              FROM entries e
              JOIN conversations c ON c.id = e.conversation_id
-             WHERE ?1 IS NULL {in_scope}
+             WHERE ?1 IS NULL {in_scope} {distinct}
              ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
              LIMIT ?2"
         ),

@@ -67,27 +67,52 @@ impl Context {
     }
 }
 
-/// The latest version of each `object` record whose `column` is one of
-/// `values`.
+/// The `object` records whose `column` is one of `values`, one per record
+/// Id, under the profiles' field names (`records.mapped`).
+///
+/// Which version: from each source (the profile that read it, e.g. the
+/// Data Export Service's or Data Cloud's), the record's latest version;
+/// where sources differ, a field filled in by a newer one wins, and a field
+/// only one source has is kept.
 fn records(conn: &Connection, object: &str, column: &str, values: &[String]) -> Result<Vec<Value>> {
     if values.is_empty() {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
     let mut stmt = conn.prepare(&format!(
-        "SELECT r.fields FROM records r
+        "SELECT r.record_id, r.mapped FROM records r JOIN members m ON m.id = r.member_id
          WHERE r.object = ?1 AND r.{column} IN (SELECT value FROM json_each(?2))
-           AND r.id = (SELECT max(v.id) FROM records v
-                       WHERE v.object = r.object AND v.record_id = r.record_id)
-         ORDER BY r.record_id"
+           AND r.id = (SELECT max(v.id) FROM records v JOIN members vm ON vm.id = v.member_id
+                       WHERE v.object = r.object AND v.record_id = r.record_id
+                         AND vm.shape IS m.shape)
+         ORDER BY r.record_id, r.id DESC"
     ))?;
     let rows = stmt
-        .query_map(rusqlite::params![object, list], |r| r.get::<_, String>(0))?
+        .query_map(rusqlite::params![object, list], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows
-        .into_iter()
-        .map(|f| serde_json::from_str(&f).unwrap_or(Value::String(f)))
-        .collect())
+    let mut out: Vec<(String, serde_json::Map<String, Value>)> = Vec::new();
+    for (id, mapped) in rows {
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&mapped) else {
+            continue;
+        };
+        match out.last_mut() {
+            // Rows of one Id come newest first: older ones only fill gaps.
+            Some((last, merged)) if *last == id => {
+                for (k, v) in fields {
+                    let empty = merged
+                        .get(&k)
+                        .is_none_or(|have| have.as_str().is_some_and(str::is_empty));
+                    if empty {
+                        merged.insert(k, v);
+                    }
+                }
+            }
+            _ => out.push((id, fields)),
+        }
+    }
+    Ok(out.into_iter().map(|(_, m)| Value::Object(m)).collect())
 }
 
 /// The values of `field` in `rows`, without repeats.

@@ -5,6 +5,8 @@ mod support;
 
 #[path = "cli/ledger.rs"]
 mod ledger;
+#[path = "cli/profiles.rs"]
+mod profiles;
 #[path = "cli/sources.rs"]
 mod sources;
 #[path = "cli/verify.rs"]
@@ -119,6 +121,15 @@ impl BigIngest {
         let _ = self.child.wait();
         pid
     }
+}
+
+/// `show --json CONVERSATION`, parsed.
+fn show_json(archive: &Path, conversation: &str) -> Value {
+    let out = convault(archive)
+        .args(["show", "--json", conversation])
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
 
 fn stderr_of(a: &assert_cmd::assert::Assert) -> String {

@@ -17,13 +17,64 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 pub use db::Mode;
 pub use objects::ObjectStore;
 pub use schema::LATEST_VERSION;
 
+use crate::entry::Entry;
 use crate::error::{Error, Result};
+
+/// The stored entry row `id` (`entries.id`), as an [`Entry`], to compare
+/// a newly read entry with.
+pub fn stored_entry(conn: &Connection, id: i64) -> Result<Option<Entry>> {
+    conn.query_row(
+        "SELECT e.identifier, c.identifier, e.entry_type, e.entry_type_raw, e.is_message,
+                e.sender_role, e.sender_app_type, e.sender_subject, e.client_ms, e.server_ms,
+                e.related_records, e.payload, e.message_text, e.text, e.content_hash
+         FROM entries e LEFT JOIN conversations c ON c.id = e.conversation_id WHERE e.id = ?1",
+        [id],
+        |r| {
+            let related: String = r.get(10)?;
+            Ok(Entry {
+                identifier: r.get(0)?,
+                conversation: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                conversation_is_record: false,
+                entry_type: r.get(2)?,
+                entry_type_raw: r.get(3)?,
+                is_message: r.get(4)?,
+                sender_role: r.get(5)?,
+                sender_app_type: r.get(6)?,
+                sender_subject: r.get(7)?,
+                client_ms: r.get(8)?,
+                server_ms: r.get(9)?,
+                // Malformed JSON here is `verify`'s to report; an empty
+                // list only makes the comparison stricter.
+                related_records: serde_json::from_str(&related).unwrap_or_default(),
+                payload: r.get(11)?,
+                message_text: r.get(12)?,
+                text: r.get(13)?,
+                content_hash: r.get(14)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(Into::into)
+}
+
+/// The conversation identifier of `Conversation` record `record_id`, from
+/// the newest such record that names one.
+pub fn conversation_of_record(conn: &Connection, record_id: &str) -> Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT conversation_identifier FROM records
+         WHERE object = 'Conversation' AND record_id = ?1 AND conversation_identifier IS NOT NULL
+         ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row([record_id], |r| r.get(0))
+    .optional()
+    .map_err(Into::into)
+}
 
 /// Adds the entries with `id > after` to the full-text index.
 ///

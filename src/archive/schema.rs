@@ -179,6 +179,23 @@ CREATE INDEX records_conversation_identifier ON records(conversation_identifier)
 ALTER TABLE exports ADD COLUMN records_read INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE exports ADD COLUMN records_new INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 5: records under their profile's field names, and the profile files
+    //    given to each export (so re-derivation reads as the ingest did).
+    r#"
+ALTER TABLE records ADD COLUMN mapped TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE profiles (
+    id     INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    name   TEXT NOT NULL,
+    body   TEXT NOT NULL
+) STRICT;
+CREATE TABLE export_profiles (
+    export_id  INTEGER NOT NULL REFERENCES exports(id),
+    profile_id INTEGER NOT NULL REFERENCES profiles(id),
+    position   INTEGER NOT NULL,
+    PRIMARY KEY (export_id, position)
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -224,6 +241,8 @@ fn after_migration(tx: &Connection, version: i64) -> Result<()> {
     match version {
         // Exports ingested before the ledger existed get their records.
         2 => crate::ledger::backfill(tx),
+        // Records stored before profiles get their mapped fields.
+        5 => crate::source::records::backfill_mapped(tx),
         _ => Ok(()),
     }
 }

@@ -9,6 +9,7 @@ use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::ingest::{self, Options, Report};
+use crate::profile;
 use crate::sanitize::for_terminal;
 
 /// Quarantined items listed in the human summary (JSON lists more).
@@ -20,8 +21,10 @@ pub fn run(
     json: bool,
     dry_run: bool,
     by: Option<String>,
+    profiles: &[PathBuf],
 ) -> Result<ExitCode> {
     let opts = Options {
+        profiles: profile::load(profiles)?,
         dry_run,
         progress: true,
         who: by.unwrap_or_else(clock::default_actor),

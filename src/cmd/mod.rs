@@ -4,6 +4,7 @@
 
 pub mod ingest;
 pub mod ledger;
+pub mod profiles;
 pub mod receipt;
 pub mod request;
 pub mod search;
@@ -29,8 +30,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
             dry_run,
             by,
+            profile,
             paths,
-        } => ingest::run(&archive, &paths, json, dry_run, by),
+        } => ingest::run(&archive, &paths, json, dry_run, by, &profile),
         Command::Status { json, due, kind } => status::run(&archive, json, due, kind),
         Command::Request {
             kind,
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Receipt { export, out, json } => receipt::run(&archive, export, out, json),
         Command::Search { json, limit, words } => search::run(&archive, &words, limit, json),
         Command::Show { json, conversation } => show::run(&archive, &conversation, json),
+        Command::Profiles { json } => profiles::run(json),
     }
 }
 

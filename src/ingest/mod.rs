@@ -27,6 +27,7 @@ use crate::archive::{Archive, db, objects::Staged};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::lock::WriterLock;
+use crate::profile::{LoadedFile, Profiles};
 use crate::progress::{ProgressReader, bytes_bar};
 use crate::source::{self, Container};
 use crate::{cadence, clock, ledger};
@@ -46,6 +47,9 @@ pub struct Options {
     pub who: String,
     /// The time the ledger records.
     pub now: jiff::Timestamp,
+    /// Profile files given with `--profile`, tried before the built-in
+    /// profiles and kept in the archive with the export.
+    pub profiles: Vec<LoadedFile>,
 }
 
 /// One input file in a report.
@@ -111,6 +115,8 @@ pub struct Report {
 /// creates the archive; if it fails, the directory it created is removed
 /// again, so a rejected export leaves nothing behind.
 pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Report> {
+    // Checked before anything is created: a bad profile leaves no trace.
+    profiles_of(&opts.profiles)?;
     if opts.dry_run {
         // A dry run writes nothing, so it is a reader: no lock.
         let (inputs, containers) = inspect(paths)?;
@@ -144,6 +150,20 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
         let _ = std::fs::remove_dir_all(archive.root());
     }
     result
+}
+
+/// The profiles an ingest reads with: the given files' (in order), then
+/// the built-in ones.
+fn profiles_of(files: &[LoadedFile]) -> Result<Profiles> {
+    let mut given = Vec::new();
+    for f in files {
+        given.extend(f.profiles.iter().cloned());
+        Profiles::with(given.clone()).map_err(|reason| Error::Profile {
+            path: f.path.clone(),
+            reason,
+        })?;
+    }
+    Profiles::with(given).map_err(Error::Usage)
 }
 
 /// The input files `paths` name, and what each is: checked before anything
@@ -291,6 +311,8 @@ fn write_export(
     opts: &Options,
 ) -> Result<i64> {
     let export_id = insert_export(tx, opts.now)?;
+    let profiles = profiles_of(&opts.profiles)?;
+    keep_profiles(tx, export_id, &opts.profiles)?;
     let last_entry: i64 =
         tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
     let mut files = Vec::with_capacity(new_inputs.len());
@@ -308,7 +330,8 @@ fn write_export(
     std::thread::scope(|scope| -> Result<()> {
         let (sender, receiver) = mpsc::sync_channel(read::CHANNEL_DEPTH);
         let bar = &bar;
-        let reader = scope.spawn(move || read::read_all(new_inputs, bar, &sender));
+        let profiles = &profiles;
+        let reader = scope.spawn(move || read::read_all(new_inputs, profiles, bar, &sender));
         for event in receiver {
             writer.apply(event?)?;
         }
@@ -318,6 +341,7 @@ fn write_export(
             .join()
             .map_err(|_| Error::Internal("the reader stopped unexpectedly"))
     })?;
+    writer.resolve_pending()?;
     writer.finish()?;
     bar.finish_and_clear();
     crate::archive::index_new_entries(tx, last_entry)?;
@@ -423,6 +447,29 @@ impl Drop for StagedFiles {
             }
         }
     }
+}
+
+/// Stores the profile files given to export `export_id`, each file once
+/// however many exports it read.
+fn keep_profiles(tx: &Transaction<'_>, export_id: i64, files: &[LoadedFile]) -> Result<()> {
+    for (position, f) in files.iter().enumerate() {
+        let sha256 = crate::hashing::sha256_hex(f.text.as_bytes());
+        let name = f.path.file_name().map_or_else(
+            || f.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        tx.execute(
+            "INSERT INTO profiles (sha256, name, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sha256) DO NOTHING",
+            params![sha256, name, f.text],
+        )?;
+        tx.execute(
+            "INSERT INTO export_profiles (export_id, profile_id, position)
+             SELECT ?1, id, ?3 FROM profiles WHERE sha256 = ?2",
+            params![export_id, sha256, position as i64],
+        )?;
+    }
+    Ok(())
 }
 
 fn insert_export(tx: &Transaction<'_>, now: jiff::Timestamp) -> Result<i64> {

@@ -19,8 +19,9 @@ use super::Input;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
+use crate::profile::Profiles;
 use crate::progress::ProgressReader;
-use crate::source::data_export::ObjectRecord;
+use crate::source::records::ObjectRecord;
 use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
 
 /// Rows sent to the writer in one message.
@@ -78,13 +79,18 @@ pub(super) enum Row {
 
 /// Reads every input in order and sends its events; an error is sent as
 /// the last message. Returns early, quietly, when the writer has gone.
-pub(super) fn read_all(inputs: &[&Input], bar: &ProgressBar, out: &SyncSender<Result<Event>>) {
+pub(super) fn read_all(
+    inputs: &[&Input],
+    profiles: &Profiles,
+    bar: &ProgressBar,
+    out: &SyncSender<Result<Event>>,
+) {
     let mut base = 0;
     for (index, input) in inputs.iter().enumerate() {
         if out.send(Ok(Event::File(index))).is_err() {
             return;
         }
-        match read_input(input, bar, base, out) {
+        match read_input(input, profiles, bar, base, out) {
             Ok(()) => {}
             Err(Stop::WriterGone) => return,
             Err(Stop::Failed(e)) => {
@@ -116,6 +122,7 @@ fn send(out: &SyncSender<Result<Event>>, event: Event) -> Result<(), Stop> {
 
 fn read_input(
     input: &Input,
+    profiles: &Profiles,
     bar: &ProgressBar,
     base: u64,
     out: &SyncSender<Result<Event>>,
@@ -144,7 +151,7 @@ fn read_input(
                     modified_ms,
                 },
             )?;
-            read_one(reader, out, &input.path, None)
+            read_one(reader, profiles, out, &input.path, None)
         }
         Container::Zip => {
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
@@ -153,7 +160,7 @@ fn read_input(
                     reason: format!("not a readable zip archive ({e})"),
                 })?;
             for i in 0..zip.len() {
-                read_zip_member(&mut zip, i, &input.path, out)?;
+                read_zip_member(&mut zip, i, profiles, &input.path, out)?;
             }
             Ok(())
         }
@@ -163,6 +170,7 @@ fn read_input(
 fn read_zip_member<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     index: usize,
+    profiles: &Profiles,
     path: &Path,
     out: &SyncSender<Result<Event>>,
 ) -> Result<(), Stop> {
@@ -230,7 +238,7 @@ fn read_zip_member<R: Read + Seek>(
             },
         );
     }
-    read_one(&mut member, out, path, Some(&name))
+    read_one(&mut member, profiles, out, path, Some(&name))
 }
 
 /// A member's modification time in epoch milliseconds: the extended
@@ -278,6 +286,7 @@ fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
 /// member's damage (for a zip: failed CRC or broken compressed data).
 fn read_one(
     reader: impl Read,
+    profiles: &Profiles,
     out: &SyncSender<Result<Event>>,
     path: &Path,
     zip_member: Option<&str>,
@@ -298,7 +307,7 @@ fn read_one(
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
     };
-    let result = source::read_member(&mut hashing, &name, &mut sink);
+    let result = source::read_member(&mut hashing, &name, profiles, &mut sink);
     if sink.gone {
         return Err(Stop::WriterGone);
     }

@@ -7,6 +7,9 @@
 //! one with a different hash becomes the next version beside the old ones.
 //! Nothing is ever updated in place but the member and export summaries.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+
 use rusqlite::{Statement, Transaction, params};
 
 use super::read::{Event, Row};
@@ -14,7 +17,7 @@ use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::source::MemberOutcome;
-use crate::source::data_export::ObjectRecord;
+use crate::source::records::ObjectRecord;
 
 /// Writes one export's rows inside the ingest transaction.
 pub(super) struct Writer<'t, 'r> {
@@ -35,6 +38,11 @@ pub(super) struct Writer<'t, 'r> {
     /// The last conversation looked up: entries come grouped by
     /// conversation, so one slot saves most look-ups without growing.
     last_conversation: Option<(String, i64)>,
+    /// The last `Conversation` record Id resolved, and its identifier.
+    last_resolved: Option<(String, String)>,
+    /// Entries waiting for a `Conversation` record to name their
+    /// conversation.
+    pending: Pending,
 }
 
 impl<'t, 'r> Writer<'t, 'r> {
@@ -79,11 +87,13 @@ impl<'t, 'r> Writer<'t, 'r> {
             )?,
             insert_record: tx.prepare(
                 "INSERT INTO records (object, record_id, conversation_ref, conversation_identifier,
-                    fields, content_hash, export_id, member_id, line)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    fields, content_hash, export_id, member_id, line, mapped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (object, record_id, content_hash) DO NOTHING",
             )?,
             last_conversation: None,
+            last_resolved: None,
+            pending: Pending::default(),
         })
     }
 
@@ -106,7 +116,10 @@ impl<'t, 'r> Writer<'t, 'r> {
                             line,
                             entry,
                             related_json,
-                        } => self.entry(line, &entry, &related_json)?,
+                        } => {
+                            let member_id = self.member_id()?;
+                            self.entry(member_id, line, *entry, &related_json)?
+                        }
                         Row::Quarantined { line, reason, raw } => {
                             self.quarantine(line, reason, raw)?
                         }
@@ -192,7 +205,7 @@ impl<'t, 'r> Writer<'t, 'r> {
         self.report.members_read += 1;
         match outcome {
             MemberOutcome::Read { shape, rows } => {
-                self.set_member(Some(bytes), Some(sha256), "read", Some(shape), None, rows)
+                self.set_member(Some(bytes), Some(sha256), "read", Some(&shape), None, rows)
             }
             MemberOutcome::Quarantined { reason } => {
                 self.quarantine(None, reason.clone(), None)?;
@@ -256,13 +269,77 @@ impl<'t, 'r> Writer<'t, 'r> {
         Ok(id)
     }
 
-    fn entry(&mut self, line: Option<u64>, e: &Entry, related: &str) -> Result<()> {
+    /// Stores entry `e` read at `line` of member `member_id`. One named by
+    /// a `Conversation` record's Id is filed under the identifier that
+    /// record gives; while no record gives one, it waits (in a temporary
+    /// file) for the rest of the export ([`Writer::resolve_pending`]).
+    fn entry(&mut self, member_id: i64, line: Option<u64>, e: Entry, related: &str) -> Result<()> {
+        let e = if e.conversation_is_record {
+            match self.resolve(&e.conversation)? {
+                Some(identifier) => e.with_conversation(&identifier),
+                None => return self.pending.push(member_id, line, &e, related),
+            }
+        } else {
+            e
+        };
+        self.store_entry(member_id, line, &e, related)
+    }
+
+    /// The conversation identifier `Conversation` record `record_id`
+    /// gives, if any record in the archive (this export's included) does.
+    fn resolve(&mut self, record_id: &str) -> Result<Option<String>> {
+        if let Some((id, ident)) = &self.last_resolved
+            && id == record_id
+        {
+            return Ok(Some(ident.clone()));
+        }
+        let found = crate::archive::conversation_of_record(self.tx, record_id)?;
+        if let Some(ident) = &found {
+            self.last_resolved = Some((record_id.to_owned(), ident.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Files the entries that waited for their conversation, now that every
+    /// record of the export is in. One that no record resolves is kept
+    /// under the record Id it names, and the report says so.
+    pub(super) fn resolve_pending(&mut self) -> Result<()> {
+        let mut unresolved: Vec<String> = Vec::new();
+        let mut count = 0u64;
+        for item in self.pending.drain()? {
+            let (member_id, line, mut e, related) = item?;
+            match self.resolve(&e.conversation)? {
+                Some(identifier) => e = e.with_conversation(&identifier),
+                None => {
+                    count += 1;
+                    if !unresolved.contains(&e.conversation) && unresolved.len() < 3 {
+                        unresolved.push(e.conversation.clone());
+                    }
+                }
+            }
+            self.store_entry(member_id, line, &e, &related)?;
+        }
+        if count > 0 {
+            self.report.warnings.push(format!(
+                "{count} entries name their conversation by a Conversation record Id that no Conversation record in the archive maps to a conversation identifier ({}); they are filed under that Id. Ingest the Conversation DMO or the Data Export Service's Conversation.csv with them to join them to their conversation",
+                unresolved.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    fn store_entry(
+        &mut self,
+        member_id: i64,
+        line: Option<u64>,
+        e: &Entry,
+        related: &str,
+    ) -> Result<()> {
         self.report.entries_read += 1;
         if let Some(t) = e.server_ms.or(e.client_ms) {
             self.report.newest_entry_ms = Some(self.report.newest_entry_ms.map_or(t, |n| n.max(t)));
         }
         let conversation_id = self.conversation_id(&e.conversation)?;
-        let member_id = self.member_id()?;
         let line = line.map(|l| l as i64);
         if self.insert_version(e, related, 1, conversation_id, member_id, line)? {
             self.report.entries_new += 1;
@@ -270,17 +347,32 @@ impl<'t, 'r> Writer<'t, 'r> {
         }
         let mut max_version = 0i64;
         let mut same: Option<(i64, i64)> = None;
+        let mut others: Vec<(i64, i64)> = Vec::new();
         {
             let mut rows = self.find_versions.query([&e.identifier])?;
             while let Some(row) = rows.next()? {
                 let version: i64 = row.get(1)?;
                 max_version = max_version.max(version);
                 let hash: String = row.get(2)?;
+                let id_export = (row.get(0)?, row.get(3)?);
                 if hash == e.content_hash
                     || (same.is_none()
                         && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref()))
                 {
-                    same = Some((row.get(0)?, row.get(3)?));
+                    same = Some(id_export);
+                } else {
+                    others.push(id_export);
+                }
+            }
+        }
+        // A source with fewer columns sees the same entry: no new version.
+        if same.is_none() {
+            for (id, export) in others {
+                if crate::archive::stored_entry(self.tx, id)?
+                    .is_some_and(|stored| e.is_narrower_view_of(&stored))
+                {
+                    same = Some((id, export));
+                    break;
                 }
             }
         }
@@ -323,6 +415,7 @@ impl<'t, 'r> Writer<'t, 'r> {
             self.export_id,
             member_id,
             line.map(|l| l as i64),
+            r.mapped,
         ])?;
         self.report.records_new += n as u64;
         Ok(())
@@ -383,5 +476,53 @@ impl<'t, 'r> Writer<'t, 'r> {
             ],
         )?;
         Ok(())
+    }
+}
+
+/// Entries waiting for their conversation, one JSON value per line in a
+/// temporary file: an export's worth of them never sits in memory.
+#[derive(Default)]
+struct Pending {
+    file: Option<BufWriter<File>>,
+}
+
+type PendingItem = (i64, Option<u64>, Entry, String);
+
+fn spool_error(e: impl std::fmt::Display) -> Error {
+    Error::io(
+        std::env::temp_dir(),
+        std::io::Error::other(format!(
+            "the temporary file of entries waiting for their conversation: {e}"
+        )),
+    )
+}
+
+impl Pending {
+    fn push(&mut self, member_id: i64, line: Option<u64>, e: &Entry, related: &str) -> Result<()> {
+        if self.file.is_none() {
+            let f = tempfile::tempfile().map_err(spool_error)?;
+            self.file = Some(BufWriter::new(f));
+        }
+        if let Some(w) = self.file.as_mut() {
+            serde_json::to_writer(&mut *w, &(member_id, line, e, related)).map_err(spool_error)?;
+            w.write_all(b"\n").map_err(spool_error)?;
+        }
+        Ok(())
+    }
+
+    /// Everything pushed, in order; the file is gone afterwards.
+    fn drain(&mut self) -> Result<impl Iterator<Item = Result<PendingItem>> + use<>> {
+        let file = match self.file.take() {
+            Some(w) => {
+                let mut f = w.into_inner().map_err(|e| spool_error(e.error()))?;
+                f.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+                Some(BufReader::new(f))
+            }
+            None => None,
+        };
+        Ok(file.into_iter().flat_map(|r| r.lines()).map(|line| {
+            let line = line.map_err(spool_error)?;
+            serde_json::from_str::<PendingItem>(&line).map_err(spool_error)
+        }))
     }
 }

@@ -28,10 +28,11 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::transcript_csv::{Columns, normalise_header};
+use super::csv_member::SHAPE as TRANSCRIPT;
 use super::{MemberError, MemberOutcome, RowSink};
-use crate::entry::Entry;
+use crate::entry::{Entry, is_uuid};
 use crate::error::{Error, Result};
+use crate::profile::{Profiles, normalise as normalise_header};
 
 /// Shape names recorded in `members.shape`.
 pub const SHAPE_PAGE: &str = "api-json";
@@ -109,11 +110,11 @@ pub fn read(
                 .into(),
         },
         (0, _) => MemberOutcome::Read {
-            shape: SHAPE_LINES,
+            shape: SHAPE_LINES.into(),
             rows: st.rows,
         },
         _ => MemberOutcome::Read {
-            shape: SHAPE_PAGE,
+            shape: SHAPE_PAGE.into(),
             rows: st.rows,
         },
     })
@@ -223,14 +224,16 @@ fn to_entry(fields: &Fields, conversation: Option<&str>) -> Result<Entry, String
     // The time the entry was transcripted, when both are given.
     pairs.sort_by_key(|(k, _)| normalise_header(k) != "transcriptedtimestamp");
     let headers: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
-    let columns = Columns::recognise(&headers).ok_or_else(|| {
+    // An entry's keys are the transcript export's column names, camelCased.
+    let profile = Profiles::builtin_named(TRANSCRIPT).map_err(|e| e.to_string())?;
+    let mapping = profile.matches(&headers).ok_or_else(|| {
         format!(
             "not a conversation entry (needs identifier and entryType or entryPayload; has {})",
             headers.join(", ")
         )
     })?;
     let row: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
-    Entry::from_raw(&columns.raw_entry(&row))
+    Entry::from_raw(&mapping.raw_entry(&row))
 }
 
 /// The first UUID in a file name.
@@ -240,14 +243,6 @@ fn uuid_in(name: &str) -> Option<String> {
         let s = name.get(i..i + 36)?;
         is_uuid(s).then(|| s.to_owned())
     })
-}
-
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// Deserializes one entry's fields, noting the line it starts on (read
@@ -502,7 +497,7 @@ mod tests {
         assert_eq!(
             outcome,
             MemberOutcome::Read {
-                shape: SHAPE_PAGE,
+                shape: SHAPE_PAGE.into(),
                 rows: 2
             }
         );
@@ -537,7 +532,7 @@ mod tests {
         assert_eq!(
             outcome,
             MemberOutcome::Read {
-                shape: SHAPE_PAGE,
+                shape: SHAPE_PAGE.into(),
                 rows: 1
             }
         );
@@ -584,7 +579,7 @@ mod tests {
         assert_eq!(
             outcome,
             MemberOutcome::Read {
-                shape: SHAPE_LINES,
+                shape: SHAPE_LINES.into(),
                 rows: 3
             }
         );

@@ -8,9 +8,9 @@
 //! fails) rejects the ingest.
 
 pub mod api_json;
-pub mod data_export;
+pub mod csv_member;
 mod lines;
-pub mod transcript_csv;
+pub mod records;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::profile::Profiles;
 
 /// How many leading bytes are looked at to tell text from binary.
 const SNIFF_BYTES: usize = 8 * 1024;
@@ -122,7 +123,7 @@ pub trait RowSink {
     /// One entry read from `line` of the member.
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()>;
     /// A row of a Data Export Service object.
-    fn record(&mut self, line: Option<u64>, record: data_export::ObjectRecord) -> Result<()>;
+    fn record(&mut self, line: Option<u64>, record: records::ObjectRecord) -> Result<()>;
     /// A row that could not be read, with why and the raw fields.
     fn quarantine_row(
         &mut self,
@@ -137,7 +138,7 @@ pub trait RowSink {
 pub enum MemberOutcome {
     /// Recognised as `shape`; `rows` data rows were read (entries plus
     /// quarantined rows).
-    Read { shape: &'static str, rows: u64 },
+    Read { shape: String, rows: u64 },
     /// Not recognised; kept aside whole, for this reason.
     Quarantined { reason: String },
 }
@@ -160,10 +161,12 @@ impl From<Error> for MemberError {
 /// Reads one member to its end, recognising its shape by content and
 /// handing its rows to `sink`. Always reads every byte, so that a caller
 /// hashing the stream (and zip's CRC check) sees all of it. `name` is the
-/// member's name (an API page may carry its conversation in it).
+/// member's name (an API page may carry its conversation in it); a CSV's
+/// header picks one of `profiles`.
 pub fn read_member(
     reader: impl Read,
     name: &str,
+    profiles: &Profiles,
     sink: &mut dyn RowSink,
 ) -> Result<MemberOutcome, MemberError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
@@ -181,7 +184,7 @@ pub fn read_member(
             }
             api_json::read(&mut buffered, name, sink)?
         }
-        Sniffed::Text => transcript_csv::read(&mut buffered, name, sink)?,
+        Sniffed::Text => csv_member::read(&mut buffered, name, profiles, sink)?,
     };
     io::copy(&mut buffered, &mut io::sink()).map_err(MemberError::Read)?;
     Ok(outcome)
@@ -218,7 +221,7 @@ fn classify(head: &[u8]) -> Sniffed {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::RowSink;
-    use super::data_export::ObjectRecord;
+    use super::records::ObjectRecord;
     use crate::entry::Entry;
     use crate::error::Result;
 

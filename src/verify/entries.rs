@@ -242,6 +242,7 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
         let entry = Entry {
             identifier: identifier.clone(),
             conversation: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            conversation_is_record: false,
             entry_type: r.get(3)?,
             entry_type_raw: r.get(4)?,
             sender_role: r.get(6)?,

@@ -12,12 +12,14 @@ use super::{Findings, Options, Selection};
 use crate::archive::Archive;
 use crate::entry::Entry;
 use crate::error::Result;
-use crate::source::data_export::ObjectRecord;
+use crate::profile::{self, Profiles};
+use crate::source::records::ObjectRecord;
 use crate::source::{self, MemberError, MemberOutcome, RowSink};
 
 /// Checks each entry a member gives against the database as it is read,
 /// so memory stays flat whatever the member's size.
 struct Check<'a, 'c> {
+    conn: &'c Connection,
     find: &'a mut Statement<'c>,
     find_record: &'a mut Statement<'c>,
     /// Entry rows given by some original, by id.
@@ -44,39 +46,80 @@ impl RowSink for Check<'_, '_> {
 
     fn entry(&mut self, _line: Option<u64>, entry: Entry) -> Result<()> {
         self.f.checked.rederived_entries += 1;
-        let mut id = None;
-        let mut covered = false;
-        let mut rows = self.find.query([&entry.identifier])?;
-        while let Some(r) = rows.next()? {
-            if r.get::<_, String>(1)? == entry.content_hash {
-                id = Some(r.get::<_, i64>(0)?);
-            } else if entry.is_text_view_of(r.get::<_, Option<String>>(2)?.as_deref()) {
-                // A text-only view adds no row of its own (as at ingest).
-                covered = true;
-            }
+        // An entry named by a Conversation record's Id was filed under the
+        // identifier a record gave, or under the Id when none did then.
+        let mut candidates = Vec::with_capacity(2);
+        if entry.conversation_is_record
+            && let Some(identifier) =
+                crate::archive::conversation_of_record(self.conn, &entry.conversation)?
+        {
+            candidates.push(entry.clone().with_conversation(&identifier));
         }
-        drop(rows);
-        if id.is_none() && covered {
-            return Ok(());
-        }
-        match id.and_then(|id| usize::try_from(id).ok()) {
-            Some(id) => {
-                if let Some(slot) = self.seen.get_mut(id) {
-                    *slot = true;
+        candidates.push(entry);
+        for candidate in &candidates {
+            match self.stored_as(candidate)? {
+                Stored::Row(id) => {
+                    if let Some(slot) = usize::try_from(id).ok().and_then(|i| self.seen.get_mut(i))
+                    {
+                        *slot = true;
+                    }
+                    return Ok(());
                 }
+                Stored::Covered => return Ok(()),
+                Stored::No => {}
             }
-            None => self.f.fail(
-                "rederive-missing",
-                format!("entry {}", entry.identifier),
-                format!("in the database with content hash {}", entry.content_hash),
-                "missing",
-            ),
         }
+        let first = &candidates[0];
+        self.f.fail(
+            "rederive-missing",
+            format!("entry {}", first.identifier),
+            format!("in the database with content hash {}", first.content_hash),
+            "missing",
+        );
         Ok(())
     }
+
     fn quarantine_row(&mut self, _: Option<u64>, _: String, _: Option<String>) -> Result<()> {
         self.quarantined += 1;
         Ok(())
+    }
+}
+
+/// How a re-derived entry stands in the database.
+enum Stored {
+    /// This row holds it (same content hash).
+    Row(i64),
+    /// A narrower view of a stored version: at ingest it added no row.
+    Covered,
+    No,
+}
+
+impl Check<'_, '_> {
+    fn stored_as(&mut self, entry: &Entry) -> Result<Stored> {
+        let mut others = Vec::new();
+        let mut covered = false;
+        let mut rows = self.find.query([&entry.identifier])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if r.get::<_, String>(1)? == entry.content_hash {
+                return Ok(Stored::Row(id));
+            }
+            // A text-only view adds no row of its own (as at ingest).
+            covered |= entry.is_text_view_of(r.get::<_, Option<String>>(2)?.as_deref());
+            others.push(id);
+        }
+        drop(rows);
+        if covered {
+            return Ok(Stored::Covered);
+        }
+        for id in others {
+            if crate::archive::stored_entry(self.conn, id)?
+                .is_some_and(|stored| entry.is_narrower_view_of(&stored))
+            {
+                return Ok(Stored::Covered);
+            }
+        }
+        Ok(Stored::No)
     }
 }
 
@@ -103,19 +146,19 @@ pub(super) fn check(
     let max_id: i64 =
         conn.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
     let mut seen = vec![false; usize::try_from(max_id).unwrap_or(0) + 1];
-    let files: Vec<(i64, String, String, String)> = conn
+    let files: Vec<(i64, String, String, String, i64)> = conn
         .prepare(&format!(
-            "SELECT f.id, f.sha256, f.container, f.path FROM files f WHERE {} ORDER BY f.id",
+            "SELECT f.id, f.sha256, f.container, f.path, f.export_id FROM files f WHERE {} ORDER BY f.id",
             sel.files_where()
         ))?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut find =
         conn.prepare("SELECT id, content_hash, text FROM entries WHERE identifier = ?1")?;
     let mut find_record = conn.prepare(
         "SELECT 1 FROM records WHERE object = ?1 AND record_id = ?2 AND content_hash = ?3",
     )?;
-    for (file_id, sha, container, path) in files {
+    for (file_id, sha, container, path, export_id) in files {
         let object = archive.objects().path_of(&sha);
         let members: Vec<MemberRow> = conn
             .prepare(
@@ -135,7 +178,20 @@ pub(super) fn check(
         // Per member, in order: how it was read and how many rows it
         // quarantined (`None`: not readable, as at ingest).
         let mut outcomes: Vec<Option<(MemberOutcome, u64)>> = Vec::new();
+        let profiles = match export_profiles(conn, export_id) {
+            Ok(p) => p,
+            Err(why) => {
+                f.fail(
+                    "rederive-unreadable",
+                    &item,
+                    "the profiles its export was read with",
+                    why,
+                );
+                continue;
+            }
+        };
         let mut check = Check {
+            conn,
             find: &mut find,
             find_record: &mut find_record,
             seen: &mut seen,
@@ -146,7 +202,7 @@ pub(super) fn check(
             let file = File::open(&object).map_err(|e| e.to_string())?;
             if container != "zip" {
                 let name = members.first().map_or("", |m| m.name.as_str());
-                outcomes.push(Some(read_one(file, name, &mut check)?));
+                outcomes.push(Some(read_one(file, name, &profiles, &mut check)?));
                 return Ok(());
             }
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
@@ -164,7 +220,7 @@ pub(super) fn check(
                     }
                     Ok(m) => {
                         let name = String::from_utf8_lossy(m.name_raw()).into_owned();
-                        outcomes.push(Some(read_one(m, &name, &mut check)?))
+                        outcomes.push(Some(read_one(m, &name, &profiles, &mut check)?))
                     }
                     Err(_) => outcomes.push(None),
                 }
@@ -194,7 +250,7 @@ pub(super) fn check(
                 continue;
             };
             let (status, shape, rows) = match &outcome {
-                MemberOutcome::Read { shape, rows } => ("read", Some(*shape), *rows as i64),
+                MemberOutcome::Read { shape, rows } => ("read", Some(shape.as_str()), *rows as i64),
                 MemberOutcome::Quarantined { .. } => ("quarantined", None, 0),
             };
             if status != m.status || shape != m.shape.as_deref() || rows != m.rows {
@@ -259,12 +315,35 @@ pub(super) fn check(
 fn read_one(
     reader: impl Read,
     name: &str,
+    profiles: &Profiles,
     check: &mut Check<'_, '_>,
 ) -> std::result::Result<(MemberOutcome, u64), String> {
     check.quarantined = 0;
-    match source::read_member(reader, name, check) {
+    match source::read_member(reader, name, profiles, check) {
         Ok(outcome) => Ok((outcome, check.quarantined)),
         Err(MemberError::Read(e)) => Err(e.to_string()),
         Err(MemberError::Sink(e)) => Err(e.to_string()),
     }
+}
+
+/// The profiles export `export_id` was read with: the files given to it,
+/// as stored, then the built-in ones.
+fn export_profiles(conn: &Connection, export_id: i64) -> std::result::Result<Profiles, String> {
+    let files: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT p.name, p.body FROM export_profiles x JOIN profiles p ON p.id = x.profile_id
+             WHERE x.export_id = ?1 ORDER BY x.position",
+        )
+        .and_then(|mut s| {
+            s.query_map([export_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut given = Vec::new();
+    for (name, body) in files {
+        let parsed = profile::parse(std::path::Path::new(&name), &body)
+            .map_err(|e| format!("stored profile file {name}: {e}"))?;
+        given.extend(parsed);
+    }
+    Profiles::with(given)
 }

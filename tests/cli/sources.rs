@@ -187,11 +187,7 @@ fn a_two_part_data_export_joins_channel_sessions_end_user_and_participants() {
     ] {
         assert!(text.contains(want), "{want}\n{text}");
     }
-    let out = convault(&archive)
-        .args(["show", "--json", CONV_A])
-        .assert()
-        .success();
-    let j: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let j = super::show_json(&archive, CONV_A);
     assert_eq!(j["context"]["sessions"][0]["CaseId"], "500Kj00000AbCdEAAV");
     assert_eq!(j["context"]["participants"].as_array().unwrap().len(), 2);
     // Next week's export repeats the rows: nothing new is stored; a
@@ -303,6 +299,167 @@ fn search_filters_by_conversation_session_case_end_user_and_channel() {
     // An unknown key is a word, not an error.
     convault(&archive)
         .args(["search", "time:10"])
+        .assert()
+        .success();
+}
+
+/// How many search hits `terms` gives, each (conversation, entry).
+fn hits(archive: &Path, terms: &[&str]) -> Vec<(String, String)> {
+    let out = convault(archive)
+        .args(["search", "--json", "--limit", "1000", "--"])
+        .args(terms)
+        .assert()
+        .success();
+    let hits: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    hits.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["conversation"].as_str().unwrap().to_owned(),
+                h["entry"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn data_cloud_entries_wait_for_their_conversation_record_and_join_it() {
+    use fixture_data::{CONV_B, CONVERSATION_RECORD_B, SESSION_B};
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let dmo = tmp.path().join("data-cloud.zip");
+    super::write_zip(&dmo, &fixture_data::data_cloud_b());
+    let r = ingest(&archive, &[&dmo]);
+    let n = r["entries_read"].as_u64().unwrap();
+    assert!(n >= 10, "{r}");
+    assert_eq!(r["entries_new"], n);
+    assert_eq!(r["records_read"], 2, "{r}");
+    assert_eq!(r["quarantined_total"], 0, "{}", r["quarantined"]);
+    assert_eq!(r["warnings"], serde_json::json!([]), "{r}");
+    let conn = db(&archive);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM members WHERE shape IN
+                ('data-cloud-entry', 'data-cloud-conversation', 'data-cloud-messaging-session')"
+        ),
+        3
+    );
+    // Filed under the conversation identifier, never the record Id.
+    let conversations: Vec<String> = conn
+        .prepare("SELECT identifier FROM conversations")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(conversations, [CONV_B]);
+    // The session comes from the Messaging Session DMO, under the same
+    // field names as the Data Export Service's.
+    let j = super::show_json(&archive, CONV_B);
+    assert_eq!(j["entries"].as_array().unwrap().len() as u64, n);
+    let session = &j["context"]["sessions"][0];
+    assert_eq!(session["Id"], SESSION_B);
+    assert_eq!(session["Status"], "Ended");
+    assert_eq!(session["OwnerId"], "005Kj000001YusufAA");
+    assert_eq!(
+        j["context"]["conversations"][0]["Id"],
+        CONVERSATION_RECORD_B
+    );
+    convault(&archive)
+        .args(["show", CONV_B])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "session       0MwKj000007tQ2xKAE, status Ended",
+        ));
+    let found = hits(&archive, &[&format!("session:{SESSION_B}")]);
+    assert_eq!(found.len() as u64, n);
+
+    // The transcript export's rows of the same entries carry the sender
+    // and related records Data Cloud lacks: the fuller view is each
+    // entry's next version, and neither show nor search counts it twice.
+    let r = ingest(&archive, &[&fixture(WEEK1)]);
+    assert_eq!(r["entries_changed"], n, "{r}");
+    let j = super::show_json(&archive, CONV_B);
+    let entries = j["entries"].as_array().unwrap();
+    assert_eq!(entries.len() as u64, n);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["version"] == 2 && !e["role"].is_null())
+    );
+    let found = hits(&archive, &[&format!("conversation:{CONV_B}")]);
+    assert_eq!(found.len() as u64, n, "one hit per entry: {found:?}");
+    convault(&archive)
+        .args(["verify", "--rederive"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn data_cloud_rows_of_archived_entries_are_sightings_not_versions() {
+    use fixture_data::CONV_B;
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let dmo = tmp.path().join("data-cloud.zip");
+    super::write_zip(&dmo, &fixture_data::data_cloud_b());
+    let r = ingest(&archive, &[&dmo]);
+    let n = r["entries_read"].as_u64().unwrap();
+    assert_eq!(r["entries_unchanged"], n, "{r}");
+    assert_eq!(r["entries_new"], 0);
+    assert_eq!(r["entries_changed"], 0);
+    let conn = db(&archive);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM entry_sightings WHERE export_id = 2"
+        ),
+        n as i64
+    );
+    assert_eq!(
+        hits(&archive, &[&format!("conversation:{CONV_B}")]).len() as u64,
+        n
+    );
+    convault(&archive)
+        .args(["verify", "--rederive"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn data_cloud_entries_no_record_resolves_are_kept_under_the_id_with_a_warning() {
+    use fixture_data::CONVERSATION_RECORD_B;
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let entries_only = &fixture_data::data_cloud_b()[..1];
+    let dmo = tmp.path().join("entries-only.zip");
+    super::write_zip(&dmo, entries_only);
+    let out = convault(&archive)
+        .args(["ingest"])
+        .arg(&dmo)
+        .assert()
+        .success();
+    let stderr = super::stderr_of(&out);
+    assert!(
+        stderr.contains("no Conversation record in the archive maps to a conversation identifier")
+            && stderr.contains(CONVERSATION_RECORD_B),
+        "{stderr}"
+    );
+    let conn = db(&archive);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM conversations"),
+        1,
+        "kept, never dropped"
+    );
+    convault(&archive)
+        .args(["show", CONVERSATION_RECORD_B])
+        .assert()
+        .success();
+    convault(&archive)
+        .args(["verify", "--rederive"])
         .assert()
         .success();
 }

@@ -923,3 +923,138 @@ pub fn all() -> Vec<(&'static str, Vec<Member>)> {
         ("transcripts-2026-11-16.zip", week2()),
     ]
 }
+
+/// Conversation B's `Conversation` record Id, as Data Cloud names it.
+pub const CONVERSATION_RECORD_B: &str = "0dwKj0000000002AAA";
+
+fn csv_of(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        let _ = w.write_record(r);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn strings(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|c| c.to_string()).collect()
+}
+
+/// Conversation B as Data Cloud exports it: the Conversation Entry DMO
+/// (`ssot__` prefixes, `__c` suffixes, ISO times, no sender, no related
+/// records, its ConversationId the Conversation record's Id), then the
+/// Conversation and Messaging Session DMOs that join it. The entries come
+/// first, so they must wait for the record that names their conversation.
+pub fn data_cloud_b() -> Vec<Member> {
+    let mut entries = vec![strings(&[
+        "ssot__Id__c",
+        "ssot__ConversationId__c",
+        "ssot__ConversationEntryType__c",
+        "ssot__PayloadText__c",
+        "ssot__ClientDateTime__c",
+        "ssot__TranscriptedDateTime__c",
+        "ssot__ConversationEntryStatus__c",
+        "ssot__EngagementParticipantId__c",
+    ])];
+    for r in conversation_b() {
+        entries.push(vec![
+            r.id.to_owned(),
+            CONVERSATION_RECORD_B.to_owned(),
+            r.entry_type.to_owned(),
+            r.payload.to_string(),
+            iso(r.ms - 250),
+            iso(r.ms),
+            "Delivered".to_owned(),
+            "0ptKj0000000001AAA".to_owned(),
+        ]);
+    }
+    let conversations = vec![
+        strings(&[
+            "ssot__Id__c",
+            "ssot__ExternalRecordId__c",
+            "ssot__StartDateTime__c",
+            "ssot__EndDateTime__c",
+            "ssot__ConversationState__c",
+        ]),
+        strings(&[
+            CONVERSATION_RECORD_B,
+            CONV_B,
+            "2026-11-09T10:15:00.000Z",
+            "2026-11-09T10:40:00.000Z",
+            "Closed",
+        ]),
+    ];
+    let sessions = vec![
+        strings(&[
+            "std__Id__c",
+            "std__ConversationId__c",
+            "std__MessagingSessionStartTime__c",
+            "std__MessagingSessionEndTime__c",
+            "std__MessagingSessionStatus__c",
+            "std__EngagementChannelType__c",
+            "std__OwnerId__c",
+            "std__Origin__c",
+        ]),
+        strings(&[
+            SESSION_B,
+            CONVERSATION_RECORD_B,
+            "2026-11-09T10:15:00.000Z",
+            "2026-11-09T10:40:00.000Z",
+            "Ended",
+            "WhatsApp",
+            "005Kj000001YusufAA",
+            "InboundInitiated",
+        ]),
+    ];
+    vec![
+        Member {
+            name: "ssot__ConversationEntry__dlm.csv",
+            bytes: csv_of(&entries),
+        },
+        Member {
+            name: "ssot__Conversation__dlm.csv",
+            bytes: csv_of(&conversations),
+        },
+        Member {
+            name: "ssot__MessagingSession__dlm.csv",
+            bytes: csv_of(&sessions),
+        },
+    ]
+}
+
+/// Conversation B in a layout no built-in profile knows (a vendor's
+/// archive tool, say): renamed columns, the sender in
+/// three columns, ISO times.
+pub fn unfamiliar_layout_b() -> Vec<u8> {
+    let mut rows = vec![strings(&[
+        "MsgRef", "Thread", "Kind", "Body", "Who", "WhoId", "SentAt",
+    ])];
+    for r in conversation_b() {
+        rows.push(vec![
+            r.id.to_owned(),
+            r.conv.to_owned(),
+            r.entry_type.to_owned(),
+            r.payload.to_string(),
+            r.sender["role"].as_str().unwrap_or("").to_owned(),
+            r.sender["subject"].as_str().unwrap_or("").to_owned(),
+            iso(r.ms),
+        ]);
+    }
+    csv_of(&rows)
+}
+
+/// A profile that reads [`unfamiliar_layout_b`], in TOML.
+pub const UNFAMILIAR_PROFILE_TOML: &str = r#"
+# Our archiving vendor's layout.
+[[profile]]
+name = "vendor-archive"
+reads = "entries"
+required = ["identifier", "conversation", "payload"]
+[profile.columns]
+identifier = ["MsgRef"]
+conversation = ["Thread"]
+entry_type = ["Kind"]
+payload = ["Body"]
+sender_role = ["Who"]
+sender_subject = ["WhoId"]
+server_timestamp = ["SentAt"]
+"#;

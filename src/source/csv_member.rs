@@ -1,155 +1,32 @@
-//! Shape 1: off-platform `ConversationEntry` rows in CSV, as the weekly
-//! Conversation Transcript Export writes them.
+//! CSV members, read through profiles (`crate::profile`): the header row
+//! picks the profile, which says whether the rows are entries (shape 1, the
+//! weekly Conversation Transcript Export; Data Cloud's Conversation Entry
+//! DMO) or records (the Data Export Service's objects, Data Cloud's
+//! Conversation and Messaging Session DMOs). Columns a profile does not map
+//! stay in the archived original file.
 //!
-//! Recognised by its header: it must name the entry identifier, the
-//! conversation identifier, and an entry type or payload column. Header
-//! names match case-insensitively with `_`, `-` and spaces ignored, so
-//! `conversation_identifier`, `conversationIdentifier` and the docs'
-//! misspelling `conversation_identifer` are one column. Columns it does not
-//! map stay in the archived original file.
-//!
-//! Every data row becomes an entry or a quarantined row with its line
-//! number and reason; the reader never stops early on a bad row.
+//! Every data row becomes an entry, a record or a quarantined row with its
+//! line number and reason; the reader never stops early on a bad row.
 
 use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::data_export::{self, ObjectRecord};
 use super::lines::LineProbe;
+use super::records::ObjectRecord;
 use super::{MemberError, MemberOutcome, RowSink};
-use crate::entry::{Entry, RawEntry};
+use crate::entry::Entry;
+use crate::profile::{Profiles, Reads};
 
-/// The shape name recorded in `members.shape`.
+/// The shape name of the weekly transcript export's rows.
 pub const SHAPE: &str = "transcript-csv";
 
-/// A field of [`RawEntry`] and the header names that map to it (normalised:
-/// lowercase ASCII letters and digits only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Identifier,
-    Conversation,
-    EntryType,
-    Payload,
-    Sender,
-    ClientTs,
-    ServerTs,
-    Related,
-    MessageText,
-}
-
-const ALIASES: &[(Field, &[&str])] = &[
-    (
-        Field::Identifier,
-        &[
-            "identifier",
-            "entryidentifier",
-            "conversationentryidentifier",
-        ],
-    ),
-    (
-        Field::Conversation,
-        &["conversationidentifier", "conversationidentifer"],
-    ),
-    (Field::EntryType, &["entrytype"]),
-    (Field::Payload, &["entrypayload", "payload"]),
-    (Field::Sender, &["sender"]),
-    (Field::ClientTs, &["clienttimestamp"]),
-    (
-        Field::ServerTs,
-        &[
-            "transcriptedtimestamp",
-            "serverreceivedtimestamp",
-            "servertimestamp",
-        ],
-    ),
-    (Field::Related, &["relatedrecords"]),
-    (Field::MessageText, &["messagetext"]),
-];
-
-/// Which columns hold which field; several columns may map to one field
-/// (the first non-empty value wins).
-#[derive(Debug, Default)]
-pub struct Columns {
-    map: Vec<(Field, usize)>,
-    width: usize,
-}
-
-/// Lowercase ASCII letters and digits of a header name, BOM dropped.
-pub fn normalise_header(h: &str) -> String {
-    h.trim_start_matches('\u{feff}')
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-impl Columns {
-    /// The column mapping, if `headers` look like shape 1.
-    pub fn recognise(headers: &[String]) -> Option<Columns> {
-        let mut map = Vec::new();
-        for (i, h) in headers.iter().enumerate() {
-            let norm = normalise_header(h);
-            if let Some((field, _)) = ALIASES
-                .iter()
-                .find(|(_, names)| names.contains(&norm.as_str()))
-            {
-                map.push((*field, i));
-            }
-        }
-        let has = |f: Field| map.iter().any(|(g, _)| *g == f);
-        let ok = has(Field::Identifier)
-            && has(Field::Conversation)
-            && (has(Field::EntryType) || has(Field::Payload));
-        ok.then_some(Columns {
-            map,
-            width: headers.len(),
-        })
-    }
-
-    fn get<'a>(&self, field: Field, row: &[&'a str]) -> Option<&'a str> {
-        let mut found = None;
-        for (f, i) in &self.map {
-            if *f == field {
-                let v = row.get(*i).copied();
-                if v.is_some_and(|v| !v.is_empty()) {
-                    return v;
-                }
-                found = found.or(v);
-            }
-        }
-        found
-    }
-
-    /// The raw entry in `row` (one string per column).
-    pub fn raw_entry<'a>(&self, row: &[&'a str]) -> RawEntry<'a> {
-        RawEntry {
-            identifier: self.get(Field::Identifier, row).unwrap_or(""),
-            conversation: self.get(Field::Conversation, row).unwrap_or(""),
-            entry_type: self.get(Field::EntryType, row),
-            payload: self.get(Field::Payload, row),
-            sender: self.get(Field::Sender, row),
-            client_timestamp: self.get(Field::ClientTs, row),
-            server_timestamp: self.get(Field::ServerTs, row),
-            related_records: self.get(Field::Related, row),
-            message_text: self.get(Field::MessageText, row),
-        }
-    }
-}
-
-/// What a CSV member's header says it holds.
-enum Mode {
-    /// Conversation entries (shape 1).
-    Entries(Columns),
-    /// Rows of a Data Export Service object (shape 4).
-    Records(data_export::Object),
-}
-
-/// Reads a CSV member named `name`: its header decides whether it is shape
-/// 1 (entries) or a Data Export Service object (records).
+/// Reads a CSV member named `name`: its header picks the profile among
+/// `profiles`; with none, the member is quarantined naming its columns.
 pub fn read(
     reader: impl Read,
     name: &str,
+    profiles: &Profiles,
     sink: &mut dyn RowSink,
 ) -> Result<MemberOutcome, MemberError> {
     let (reader, lines) = LineProbe::new(reader);
@@ -168,20 +45,12 @@ pub fn read(
         .iter()
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
-    let (mode, width, shape) = match Columns::recognise(&headers) {
-        Some(columns) => {
-            let width = columns.width;
-            (Mode::Entries(columns), width, SHAPE)
-        }
-        None => match data_export::recognise(&headers, name) {
-            Some(object) => (Mode::Records(object), headers.len(), object.shape),
-            None => {
-                return Ok(MemberOutcome::Quarantined {
-                    reason: unrecognised_reason(&headers),
-                });
-            }
-        },
+    let Some(mapping) = profiles.recognise(&headers, name) else {
+        return Ok(MemberOutcome::Quarantined {
+            reason: unrecognised_reason(&headers, profiles),
+        });
     };
+    let width = mapping.width;
     let mut rows = 0u64;
     while read_record(&mut csv, &mut record)? {
         rows += 1;
@@ -214,12 +83,12 @@ pub fn read(
             )?;
             continue;
         }
-        let read = match &mode {
-            Mode::Entries(columns) => {
-                Entry::from_raw(&columns.raw_entry(&fields)).map(|e| sink.entry(line, e))
+        let read = match mapping.profile.reads {
+            Reads::Entries => {
+                Entry::from_raw(&mapping.raw_entry(&fields)).map(|e| sink.entry(line, e))
             }
-            Mode::Records(object) => {
-                ObjectRecord::from_row(*object, &headers, &fields).map(|r| sink.record(line, r))
+            Reads::Records => {
+                ObjectRecord::from_row(&mapping, &headers, &fields).map(|r| sink.record(line, r))
             }
         };
         match read {
@@ -227,7 +96,10 @@ pub fn read(
             Err(reason) => sink.quarantine_row(line, reason, Some(raw_fields(&record)))?,
         }
     }
-    Ok(MemberOutcome::Read { shape, rows })
+    Ok(MemberOutcome::Read {
+        shape: mapping.profile.name.clone(),
+        rows,
+    })
 }
 
 /// Reads one record; I/O errors (damage underneath) stop the member.
@@ -254,7 +126,7 @@ fn raw_fields(record: &ByteRecord) -> String {
     serde_json::to_string(&fields).unwrap_or_default()
 }
 
-fn unrecognised_reason(headers: &[String]) -> String {
+fn unrecognised_reason(headers: &[String], profiles: &Profiles) -> String {
     const SHOWN: usize = 12;
     let mut cols: Vec<String> = headers
         .iter()
@@ -264,8 +136,10 @@ fn unrecognised_reason(headers: &[String]) -> String {
     if headers.len() > SHOWN {
         cols.push(format!("and {} more", headers.len() - SHOWN));
     }
+    let names: Vec<&str> = profiles.all().map(|p| p.name.as_str()).collect();
     format!(
-        "not a recognised export file: the first row has neither the transcript columns (identifier, conversation_identifier, entry_type/entry_payload) nor those of a Data Export object (Conversation, ConversationParticipant, MessagingSession, MessagingEndUser, MessagingChannel, VoiceCall, ConversationEntry) (it has {})",
+        "not a recognised export file: its first row has the required columns of no profile ({}); it has {}. A profile given with --profile can map these columns (docs/profiles.md)",
+        names.join(", "),
         cols.join(", ")
     )
 }
@@ -275,9 +149,19 @@ mod tests {
     use super::*;
     use crate::source::testing::Collect;
 
+    fn builtin() -> Profiles {
+        Profiles::builtin().unwrap()
+    }
+
+    fn transcript(headers: &[String]) -> bool {
+        builtin()
+            .recognise(headers, "entries.csv")
+            .is_some_and(|m| m.profile.name == SHAPE)
+    }
+
     fn run(csv: &str) -> (MemberOutcome, Collect) {
         let mut sink = Collect::default();
-        let outcome = match read(csv.as_bytes(), "entries.csv", &mut sink) {
+        let outcome = match read(csv.as_bytes(), "entries.csv", &builtin(), &mut sink) {
             Ok(o) => o,
             Err(e) => panic!("{e:?}"),
         };
@@ -298,9 +182,9 @@ mod tests {
                 h.to_owned(),
                 "entry_type".to_owned(),
             ];
-            assert!(Columns::recognise(&headers).is_some(), "{h}");
+            assert!(transcript(&headers), "{h}");
         }
-        assert!(Columns::recognise(&["identifier".into(), "entry_type".into()]).is_none());
+        assert!(!transcript(&["identifier".into(), "entry_type".into()]));
     }
 
     #[test]
@@ -312,7 +196,7 @@ mod tests {
         assert_eq!(
             outcome,
             MemberOutcome::Read {
-                shape: SHAPE,
+                shape: SHAPE.into(),
                 rows: 2
             }
         );
@@ -366,7 +250,7 @@ mod tests {
             let mut input = b"identifier,conversation_identifier,entry_type,entry_payload,client_timestamp,sender,related_records\n".to_vec();
             input.extend(bytes);
             let mut sink = Collect::default();
-            let _ = read(&input[..], "entries.csv", &mut sink);
+            let _ = read(&input[..], "entries.csv", &builtin(), &mut sink);
         }
 
         /// Whatever the text (quotes, commas, newlines, any script) and
@@ -400,8 +284,8 @@ mod tests {
             }
             let out = w.into_inner().unwrap();
             let mut sink = Collect::default();
-            let outcome = read(&out[..], "entries.csv", &mut sink).unwrap();
-            proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE, rows: texts.len() as u64 });
+            let outcome = read(&out[..], "entries.csv", &builtin(), &mut sink).unwrap();
+            proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE.into(), rows: texts.len() as u64 });
             proptest::prop_assert!(sink.quarantined.is_empty(), "{:?}", sink.quarantined);
             proptest::prop_assert_eq!(sink.entries.len(), texts.len());
             for (i, (line, e)) in sink.entries.iter().enumerate() {
