@@ -567,6 +567,22 @@ mod tests {
         assert!(!m.raw_entry(&row).conversation_is_record);
     }
 
+    /// The examples in docs/profiles.md are profiles that parse.
+    #[test]
+    fn the_documented_examples_parse() {
+        let doc = include_str!("../docs/profiles.md");
+        let blocks: Vec<&str> = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2);
+        for b in blocks {
+            let parsed = parse(Path::new("doc.toml"), b);
+            assert!(parsed.is_ok(), "{b}\n{parsed:?}");
+        }
+    }
+
     #[test]
     fn the_builtin_profiles_parse_and_are_distinct() {
         let all = Profiles::builtin().unwrap();

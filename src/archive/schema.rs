@@ -305,4 +305,31 @@ mod tests {
         assert_eq!(r.time, "2026-11-06T21:20:00.000Z");
         assert!(crate::ledger::verify::verify(&records, None).ok);
     }
+
+    #[test]
+    fn records_from_before_profiles_get_their_mapped_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, &path, 4).unwrap();
+        // A Data Export Service file whose headers were upper case.
+        conn.execute_batch(
+            r#"INSERT INTO exports (id, ingested_at_ms, convault_version) VALUES (1, 1794000000000, '0.1.0');
+               INSERT INTO files (id, export_id, path, bytes, sha256, container) VALUES (1, 1, 'WE_1.ZIP', 10, 'ab', 'zip');
+               INSERT INTO members (id, file_id, name, status, shape) VALUES (1, 1, 'MessagingSession.csv', 'read', 'des-messaging-session');
+               INSERT INTO records (object, record_id, conversation_ref, fields, content_hash, export_id, member_id)
+                 VALUES ('MessagingSession', '0Mw1', '0dw1',
+                   '{"CASEID":"500x","CONVERSATIONID":"0dw1","ID":"0Mw1","MESSAGINGCHANNELID":"0Mj1","MESSAGINGENDUSERID":"0PA1","Extra":"e"}',
+                   'h', 1, 1);"#,
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let mapped: String = conn
+            .query_row("SELECT mapped FROM records", [], |r| r.get(0))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&mapped).unwrap();
+        assert_eq!(v["CaseId"], "500x", "{mapped}");
+        assert_eq!(v["MessagingEndUserId"], "0PA1");
+        assert_eq!(v["Extra"], "e");
+    }
 }
