@@ -92,7 +92,6 @@ pub struct Profile {
     pub reads: Reads,
     /// For a records profile: the object its rows are.
     pub object: String,
-    pub builtin: bool,
     /// Lowercased file stems that prefer this profile.
     file_names: Vec<String>,
     prefixes: Vec<String>,
@@ -129,7 +128,7 @@ fn strip_suffix_ci<'a>(s: &'a str, affix: &str) -> Option<&'a str> {
 
 impl Profile {
     /// Checks `spec`; the reason when it cannot be used.
-    pub fn compile(spec: Spec, builtin: bool) -> Result<Profile, String> {
+    pub fn compile(spec: Spec) -> Result<Profile, String> {
         let name = spec.name.trim().to_owned();
         if name.is_empty()
             || !name
@@ -221,7 +220,6 @@ impl Profile {
             name,
             reads: spec.reads,
             object,
-            builtin,
             file_names: spec
                 .file_names
                 .iter()
@@ -281,9 +279,18 @@ impl Profile {
             .required
             .iter()
             .all(|options| options.iter().any(|o| mapped(o)));
+        let mut column_field = vec![None; headers.len()];
+        for (fi, cols) in by_field.iter().enumerate() {
+            for &ci in cols {
+                if let Some(slot @ None) = column_field.get_mut(ci) {
+                    *slot = Some(fi);
+                }
+            }
+        }
         fits.then_some(Mapping {
             profile: self,
             by_field,
+            column_field,
             width: headers.len(),
         })
     }
@@ -302,6 +309,8 @@ pub struct Mapping<'p> {
     /// For each of the profile's fields, the columns that fill it, in the
     /// order they are tried.
     by_field: Vec<Vec<usize>>,
+    /// For each column, the (first) field it fills.
+    column_field: Vec<Option<usize>>,
     pub width: usize,
 }
 
@@ -370,11 +379,15 @@ impl<'p> Mapping<'p> {
     /// The field a column fills, if any (its first, when several do).
     pub fn field_of(&self, index: usize) -> Option<&'p str> {
         let profile = self.profile;
-        self.by_field
-            .iter()
-            .position(|cols| cols.contains(&index))
-            .and_then(|fi| profile.fields.get(fi))
-            .map(|(name, _)| name.as_str())
+        let fi = (*self.column_field.get(index)?)?;
+        profile.fields.get(fi).map(|(name, _)| name.as_str())
+    }
+
+    /// The value of the field column `index` fills, as the profile picks
+    /// it among that field's columns.
+    pub fn value_of_column<'a>(&self, index: usize, row: &[&'a str]) -> Option<&'a str> {
+        let fi = (*self.column_field.get(index)?)?;
+        self.value(fi, row)
     }
 }
 
@@ -410,10 +423,6 @@ impl Profiles {
             }
         }
         Ok(Profiles { given, builtin })
-    }
-
-    pub fn given(&self) -> &[Profile] {
-        &self.given
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Profile> {
@@ -460,10 +469,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, String> {
     if file.profile.is_empty() {
         return Err("the file holds no profile ([[profile]] tables)".into());
     }
-    file.profile
-        .into_iter()
-        .map(|s| Profile::compile(s, false))
-        .collect()
+    file.profile.into_iter().map(Profile::compile).collect()
 }
 
 /// Reads and checks the profile files at `paths`, in order.
@@ -500,10 +506,7 @@ fn builtins() -> Result<&'static [Profile]> {
     static BUILTIN: OnceLock<Result<Vec<Profile>, String>> = OnceLock::new();
     match BUILTIN.get_or_init(|| {
         let file: SpecFile = toml::from_str(BUILTIN_TOML).map_err(|e| e.to_string())?;
-        file.profile
-            .into_iter()
-            .map(|s| Profile::compile(s, true))
-            .collect()
+        file.profile.into_iter().map(Profile::compile).collect()
     }) {
         Ok(p) => Ok(p),
         Err(_) => Err(Error::Internal("the built-in profiles do not parse")),
@@ -534,7 +537,7 @@ mod tests {
                 .map(|f| (f.to_string(), vec![format!("col {f}")]))
                 .collect(),
         };
-        let p = Profile::compile(spec, false).unwrap();
+        let p = Profile::compile(spec).unwrap();
         let headers: Vec<String> = ENTRY_FIELDS.iter().map(|f| format!("col {f}")).collect();
         let m = p.matches(&headers).unwrap();
         let row: Vec<&str> = ENTRY_FIELDS.to_vec();

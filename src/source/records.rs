@@ -76,10 +76,7 @@ impl ObjectRecord {
                 None => mapping.profile.strip(header).to_owned(),
             };
             // Where several columns fill one field, the profile's choice.
-            let value = mapping
-                .field_of(i)
-                .and_then(|f| mapping.get(f, row))
-                .unwrap_or(value);
+            let value = mapping.value_of_column(i, row).unwrap_or(value);
             mapped.entry(key).or_insert(value);
         }
         let fields = serde_json::to_string(&map).unwrap_or_default();
