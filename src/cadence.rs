@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::clock;
 use crate::error::Result;
 use crate::ledger::{self, Record, kind};
+use crate::profile::Profiles;
 
 /// How long after a Data Export request its files can be downloaded.
 pub const DOWNLOAD_WINDOW: SignedDuration = SignedDuration::from_hours(48);
@@ -86,9 +87,14 @@ impl fmt::Display for ExportKind {
 }
 
 /// Which kind of export `export_id` was, from what was read in it: Data
-/// Export Service zips are named `WE_<orgId>_<n>.ZIP`; a transcript export
-/// has members read as transcript CSVs.
-pub fn recognise_export(conn: &Connection, export_id: i64) -> Result<Option<ExportKind>> {
+/// Export Service zips are named `WE_<orgId>_<n>.ZIP`; otherwise a member
+/// read by a profile that names its export kind (`profiles`: the built-in
+/// `transcript-csv`, or a given one) says which.
+pub fn recognise_export(
+    conn: &Connection,
+    export_id: i64,
+    profiles: &Profiles,
+) -> Result<Option<ExportKind>> {
     let mut stmt = conn.prepare("SELECT path FROM files WHERE export_id = ?1")?;
     let paths = stmt
         .query_map([export_id], |r| r.get::<_, String>(0))?
@@ -96,13 +102,19 @@ pub fn recognise_export(conn: &Connection, export_id: i64) -> Result<Option<Expo
     if paths.iter().any(|p| is_data_export_name(p)) {
         return Ok(Some(ExportKind::DataExport));
     }
-    let transcripts: i64 = conn.query_row(
-        "SELECT count(*) FROM members m JOIN files f ON f.id = m.file_id
-         WHERE f.export_id = ?1 AND m.shape = 'transcript-csv'",
-        [export_id],
-        |r| r.get(0),
-    )?;
-    Ok((transcripts > 0).then_some(ExportKind::Transcripts))
+    for kind in [ExportKind::DataExport, ExportKind::Transcripts] {
+        let shapes = serde_json::to_string(&profiles.shapes_of(kind)).unwrap_or_default();
+        let read: i64 = conn.query_row(
+            "SELECT count(*) FROM members m JOIN files f ON f.id = m.file_id
+             WHERE f.export_id = ?1 AND m.shape IN (SELECT value FROM json_each(?2))",
+            rusqlite::params![export_id, shapes],
+            |r| r.get(0),
+        )?;
+        if read > 0 {
+            return Ok(Some(kind));
+        }
+    }
+    Ok(None)
 }
 
 /// `WE_<orgId>_<n>.ZIP`, in any case.

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cadence::ExportKind;
 use crate::entry::{RawEntry, is_uuid};
 use crate::error::{Error, Result};
 
@@ -62,6 +63,11 @@ pub struct Spec {
     pub reads: Reads,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
+    /// The kind of export files this profile reads come in
+    /// (`transcripts`, `data-export`): what the ledger and the cadence
+    /// rule count an export as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_names: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -92,6 +98,8 @@ pub struct Profile {
     pub reads: Reads,
     /// For a records profile: the object its rows are.
     pub object: String,
+    /// The kind of export its files mark (`transcripts`, `data-export`).
+    pub export_kind: Option<ExportKind>,
     /// Lowercased file stems that prefer this profile.
     file_names: Vec<String>,
     prefixes: Vec<String>,
@@ -154,6 +162,12 @@ impl Profile {
                     "{at}: a records profile names its `object` (for example \"MessagingSession\")"
                 ));
             }
+        };
+        let export_kind = match spec.export_kind.as_deref() {
+            None => None,
+            Some(k) => Some(ExportKind::parse(k).ok_or_else(|| {
+                format!("{at}: export_kind {k:?} is not \"transcripts\" or \"data-export\"")
+            })?),
         };
         if spec.columns.is_empty() {
             return Err(format!("{at}: `columns` maps no field"));
@@ -220,6 +234,7 @@ impl Profile {
             name,
             reads: spec.reads,
             object,
+            export_kind,
             file_names: spec
                 .file_names
                 .iter()
@@ -446,6 +461,15 @@ impl Profiles {
         None
     }
 
+    /// The names (member shapes) of the profiles whose files mark an
+    /// export as `kind`.
+    pub fn shapes_of(&self, kind: ExportKind) -> Vec<String> {
+        self.all()
+            .filter(|p| p.export_kind == Some(kind))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     /// The built-in profile named `name`.
     pub fn builtin_named(name: &str) -> Result<&'static Profile> {
         builtins()?
@@ -528,6 +552,7 @@ mod tests {
             name: "all".into(),
             reads: Reads::Entries,
             object: None,
+            export_kind: None,
             file_names: vec![],
             strip_prefixes: vec![],
             strip_suffixes: vec![],

@@ -352,7 +352,7 @@ fn write_export(
 /// the cadence, and appends the ingest's ledger record inside `tx`.
 fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Options) -> Result<()> {
     let records = ledger::read_all(tx)?;
-    let kind = cadence::recognise_export(tx, export_id)?;
+    let kind = cadence::recognise_export(tx, export_id, &profiles_of(&opts.profiles)?)?;
     let generated = cadence::generated_at(tx, export_id, report.newest_entry_ms)?;
     if let Some(back) = ledger::clock_went_back(&records, opts.now) {
         report.warnings.push(format!(

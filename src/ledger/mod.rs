@@ -203,9 +203,11 @@ pub(crate) fn backfill(conn: &Connection) -> Result<()> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Archives from before the ledger were read with the built-in profiles.
+    let builtin = crate::profile::Profiles::builtin()?;
     for (id, at_ms, c) in exports {
         let at = Timestamp::from_millisecond(at_ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        let kind = crate::cadence::recognise_export(conn, id)?;
+        let kind = crate::cadence::recognise_export(conn, id, &builtin)?;
         let details = json!({
             "backfilled": true,
             "export_id": id,

@@ -45,6 +45,7 @@ fn a_profile_maps_an_unfamiliar_layout() {
     assert!(n >= 10, "{r}");
     assert_eq!(r["entries_new"], n);
     assert_eq!(r["quarantined_total"], 0, "{}", r["quarantined"]);
+    assert!(r["export_kind"].is_null(), "no export_kind given: {r}");
     let conn = db(&archive);
     assert_eq!(
         count(
@@ -102,7 +103,7 @@ fn a_json_profile_reads_the_same() {
     let profile = tmp.path().join("vendor.json");
     std::fs::write(
         &profile,
-        r#"{"profile": [{"name": "vendor-archive", "reads": "entries",
+        r#"{"profile": [{"name": "vendor-archive", "reads": "entries", "export_kind": "transcripts",
             "required": ["identifier", "conversation", "payload"],
             "columns": {"identifier": ["MsgRef"], "conversation": ["Thread"],
                         "entry_type": ["Kind"], "payload": ["Body"]}}]}"#,
@@ -119,6 +120,9 @@ fn a_json_profile_reads_the_same() {
     );
     assert!(r["entries_read"].as_u64().unwrap() >= 10, "{r}");
     assert_eq!(r["quarantined_total"], 0);
+    // It says its files are the weekly transcript export: the ledger and
+    // the 7-day rule count the ingest as one.
+    assert_eq!(r["export_kind"], "transcripts", "{r}");
 }
 
 #[test]
