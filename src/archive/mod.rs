@@ -26,37 +26,57 @@ pub use schema::LATEST_VERSION;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 
+/// The columns [`entry_from_row`] reads, in its order, selected from
+/// `entries e LEFT JOIN conversations c ON c.id = e.conversation_id`.
+pub const ENTRY_COLUMNS: &str = "e.identifier, e.version, c.identifier, e.entry_type,
+    e.entry_type_raw, e.is_message, e.sender_role, e.sender_app_type, e.sender_subject,
+    e.client_ms, e.server_ms, e.related_records, e.payload, e.message_text, e.text,
+    e.content_hash";
+
+/// The index of `related_records` among [`ENTRY_COLUMNS`]: the caller
+/// parses it, deciding what malformed JSON means.
+pub const RELATED_COLUMN: usize = 11;
+
+/// The entry in a row selected with [`ENTRY_COLUMNS`], its related records
+/// already parsed.
+pub fn entry_from_row(
+    r: &rusqlite::Row<'_>,
+    related_records: Vec<String>,
+) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        identifier: r.get(0)?,
+        conversation: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        conversation_is_record: false,
+        entry_type: r.get(3)?,
+        entry_type_raw: r.get(4)?,
+        is_message: r.get::<_, i64>(5)? == 1,
+        sender_role: r.get(6)?,
+        sender_app_type: r.get(7)?,
+        sender_subject: r.get(8)?,
+        client_ms: r.get(9)?,
+        server_ms: r.get(10)?,
+        related_records,
+        payload: r.get(12)?,
+        message_text: r.get(13)?,
+        text: r.get(14)?,
+        content_hash: r.get(15)?,
+    })
+}
+
 /// The stored entry row `id` (`entries.id`), as an [`Entry`], to compare
 /// a newly read entry with.
 pub fn stored_entry(conn: &Connection, id: i64) -> Result<Option<Entry>> {
     conn.query_row(
-        "SELECT e.identifier, c.identifier, e.entry_type, e.entry_type_raw, e.is_message,
-                e.sender_role, e.sender_app_type, e.sender_subject, e.client_ms, e.server_ms,
-                e.related_records, e.payload, e.message_text, e.text, e.content_hash
-         FROM entries e LEFT JOIN conversations c ON c.id = e.conversation_id WHERE e.id = ?1",
+        &format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e
+             LEFT JOIN conversations c ON c.id = e.conversation_id WHERE e.id = ?1"
+        ),
         [id],
         |r| {
-            let related: String = r.get(10)?;
-            Ok(Entry {
-                identifier: r.get(0)?,
-                conversation: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                conversation_is_record: false,
-                entry_type: r.get(2)?,
-                entry_type_raw: r.get(3)?,
-                is_message: r.get(4)?,
-                sender_role: r.get(5)?,
-                sender_app_type: r.get(6)?,
-                sender_subject: r.get(7)?,
-                client_ms: r.get(8)?,
-                server_ms: r.get(9)?,
-                // Malformed JSON here is `verify`'s to report; an empty
-                // list only makes the comparison stricter.
-                related_records: serde_json::from_str(&related).unwrap_or_default(),
-                payload: r.get(11)?,
-                message_text: r.get(12)?,
-                text: r.get(13)?,
-                content_hash: r.get(14)?,
-            })
+            let related: String = r.get(RELATED_COLUMN)?;
+            // Malformed JSON here is `verify`'s to report; an empty list
+            // only makes the comparison stricter.
+            entry_from_row(r, serde_json::from_str(&related).unwrap_or_default())
         },
     )
     .optional()

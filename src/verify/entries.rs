@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::{Findings, Level, Options, Selection};
-use crate::entry::{Entry, normalize_entry_type};
+use crate::archive::{ENTRY_COLUMNS, RELATED_COLUMN, entry_from_row};
+use crate::entry::normalize_entry_type;
 use crate::error::Result;
 use crate::ledger::{Record, kind};
 use crate::progress::count_bar;
@@ -205,9 +206,7 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
     )?;
     let bar = count_bar(total, "entries", opts.progress);
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.identifier, e.version, c.identifier, e.entry_type, e.entry_type_raw, e.is_message,
-                e.sender_role, e.sender_app_type, e.sender_subject, e.client_ms, e.server_ms,
-                e.related_records, e.payload, e.message_text, e.text, e.content_hash
+        "SELECT {ENTRY_COLUMNS}
          FROM entries e LEFT JOIN conversations c ON c.id = e.conversation_id
          WHERE {} ORDER BY e.id",
         sel.entries_where()
@@ -222,7 +221,7 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
         let identifier: String = r.get(0)?;
         let version: i64 = r.get(1)?;
         let item = format!("entry {identifier} version {version}");
-        let related_text: String = r.get(11)?;
+        let related_text: String = r.get(RELATED_COLUMN)?;
         let related: Vec<String> = match serde_json::from_str(&related_text) {
             Ok(v) => v,
             Err(e) => {
@@ -230,32 +229,14 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
                 continue;
             }
         };
-        let payload: Option<String> = r.get(12)?;
-        let payload_json = match payload.as_deref().map(serde_json::from_str::<Value>) {
+        let entry = entry_from_row(r, related)?;
+        let payload_json = match entry.payload.as_deref().map(serde_json::from_str::<Value>) {
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
                 f.fail("entry-hash", &item, "payload as JSON", e);
                 continue;
             }
-        };
-        let entry = Entry {
-            identifier: identifier.clone(),
-            conversation: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            conversation_is_record: false,
-            entry_type: r.get(3)?,
-            entry_type_raw: r.get(4)?,
-            sender_role: r.get(6)?,
-            sender_app_type: r.get(7)?,
-            sender_subject: r.get(8)?,
-            client_ms: r.get(9)?,
-            server_ms: r.get(10)?,
-            related_records: related,
-            payload,
-            message_text: r.get(13)?,
-            text: r.get(14)?,
-            is_message: r.get::<_, i64>(5)? == 1,
-            content_hash: r.get(15)?,
         };
         let hash = entry.canonical_hash(payload_json.as_ref());
         if hash != entry.content_hash {
