@@ -332,7 +332,11 @@ fn data_cloud_entries_wait_for_their_conversation_record_and_join_it() {
     super::write_zip(&dmo, &fixture_data::data_cloud_b());
     let r = ingest(&archive, &[&dmo]);
     let n = r["entries_read"].as_u64().unwrap();
-    assert!(n >= 10, "{r}");
+    assert_eq!(
+        n,
+        fixture_data::ENTRIES_B as u64,
+        "every row of B is read: {r}"
+    );
     assert_eq!(r["entries_new"], n);
     assert_eq!(r["records_read"], 2, "{r}");
     assert_eq!(r["quarantined_total"], 0, "{}", r["quarantined"]);
