@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::cadence::ExportKind;
+use crate::export::ExportKind;
 
 /// A verified, searchable, tamper-evident archive of Salesforce
 /// conversation exports.

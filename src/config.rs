@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cadence::ExportKind;
 use crate::error::{Error, Result};
+use crate::export::ExportKind;
 
 /// The configuration file's name inside the archive directory.
 pub const FILE_NAME: &str = "config.toml";

@@ -12,6 +12,7 @@
 //! - [`ingest`]: one export into the archive, in one transaction.
 //! - [`search`] and [`transcript`]: reading the archive back.
 //! - [`ledger`]: the hash-chained record of requests, ingests and overrides.
+//! - [`export`]: what an export is: its kind, how it is recognised, when it was generated.
 //! - [`cadence`]: the once-per-interval export rule, derived from the ledger.
 //! - [`lock`]: one writer at a time. [`config`]: `config.toml` and triggers.
 //! - [`clock`]: the current time and the acting user.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod exit;
+pub mod export;
 pub mod hashing;
 pub mod ingest;
 pub mod ledger;

@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cadence::ExportKind;
 use crate::entry::{RawEntry, is_uuid};
 use crate::error::{Error, Result};
+use crate::export::ExportKind;
 
 /// The built-in profiles, as shipped.
 pub const BUILTIN_TOML: &str = include_str!("profiles/builtin.toml");

@@ -30,7 +30,7 @@ use crate::lock::WriterLock;
 use crate::profile::{LoadedFile, Profiles};
 use crate::progress::{ProgressReader, bytes_bar};
 use crate::source::{self, Container};
-use crate::{cadence, clock, ledger};
+use crate::{cadence, clock, export, ledger};
 
 /// At most this many quarantined items are listed in a report; the archive
 /// keeps all of them and the report says how many there were.
@@ -352,8 +352,9 @@ fn write_export(
 /// the cadence, and appends the ingest's ledger record inside `tx`.
 fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Options) -> Result<()> {
     let records = ledger::read_all(tx)?;
-    let kind = cadence::recognise_export(tx, export_id, &profiles_of(&opts.profiles)?)?;
-    let generated = cadence::generated_at(tx, export_id, report.newest_entry_ms)?;
+    let profiles = profiles_of(&opts.profiles)?;
+    let kind = export::recognise_export(tx, export_id, |k| profiles.shapes_of(k))?;
+    let generated = export::generated_at(tx, export_id, report.newest_entry_ms)?;
     if let Some(back) = ledger::clock_went_back(&records, opts.now) {
         report.warnings.push(format!(
             "the clock reads {}, earlier than the newest ledger record ({}): check the system clock; this ingest is recorded with the clock's time",
@@ -373,7 +374,7 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "export_kind": report.export_kind,
         "generated_at": report.generated_at,
         "generated_from": generated.map(|(_, from)| from),
-        "files": cadence::export_files_json(tx, export_id)?,
+        "files": export::export_files_json(tx, export_id)?,
         "members_read": report.members_read,
         "entries_read": report.entries_read,
         "entries_new": report.entries_new,

@@ -207,13 +207,13 @@ pub(crate) fn backfill(conn: &Connection) -> Result<()> {
     let builtin = crate::profile::Profiles::builtin()?;
     for (id, at_ms, c) in exports {
         let at = Timestamp::from_millisecond(at_ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        let kind = crate::cadence::recognise_export(conn, id, &builtin)?;
+        let kind = crate::export::recognise_export(conn, id, |k| builtin.shapes_of(k))?;
         let details = json!({
             "backfilled": true,
             "export_id": id,
             "export_kind": kind.map(|k| k.as_str()),
             "generated_at": Value::Null,
-            "files": crate::cadence::export_files_json(conn, id)?,
+            "files": crate::export::export_files_json(conn, id)?,
             "entries_read": c[0],
             "entries_new": c[1],
             "entries_unchanged": c[2],
