@@ -131,6 +131,12 @@ pub enum Error {
     #[error("stopped after an earlier error")]
     Stopped,
 
+    /// Something stored in the archive cannot be read back as written.
+    #[error(
+        "the archive's {what} is damaged ({detail}); nothing was written. Run `convault verify` to list every failure"
+    )]
+    Damaged { what: String, detail: String },
+
     /// A broken invariant inside convault: a bug, never bad input.
     #[error("internal error: {0}; nothing was written. Please report this")]
     Internal(&'static str),
@@ -155,6 +161,7 @@ impl Error {
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Refused { .. } => ExitCode::Cadence,
+            Error::Damaged { .. } => ExitCode::Integrity,
             _ => ExitCode::Error,
         }
     }

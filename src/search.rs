@@ -5,12 +5,19 @@
 //! `refund AND` or a lone `"` search for those characters' words, never
 //! raise a syntax error. Every version of an entry is searchable; a
 //! version that a later one replaced is marked `superseded`.
+//!
+//! Newest first without sorting the matches: entry ids (and so the index's
+//! rowids) follow time ([`crate::archive::rekey`]), so the hits stream out
+//! of the index in `rowid DESC` order and the query stops at the limit;
+//! `after:` and `before:` are rowid ranges. Its cost grows with the limit,
+//! not with the number of matches.
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::archive::rekey;
 use crate::error::{Error, Result};
 
 /// One search hit.
@@ -54,6 +61,32 @@ pub enum Filter {
     EndUser(String),
     /// `channel:TEXT`: part of a channel's name or developer name.
     Channel(String),
+    /// `after:DATE|TIME`: at or after this UTC millisecond (a date is its
+    /// day's first millisecond, UTC).
+    After(i64),
+    /// `before:DATE|TIME`: strictly before this UTC millisecond.
+    Before(i64),
+}
+
+/// A time given to `after:` or `before:`: a date `2026-11-09` (the start of
+/// that day, UTC) or an RFC 3339 time `2026-11-09T10:00:00Z`.
+fn parse_time(key: &str, value: &str) -> Result<i64> {
+    if let Ok(date) = value.parse::<jiff::civil::Date>()
+        && value.len() == 10
+    {
+        return date
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| Error::Usage(format!("{key}:{value}: {e}")));
+    }
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "{key}:{value} is not a date or time: give a date (2026-11-09, the whole day in UTC) or an RFC 3339 time with its offset (2026-11-09T10:00:00Z)"
+            ))
+        })
 }
 
 /// Words to find and conditions to meet.
@@ -65,28 +98,50 @@ pub struct Query {
 
 impl Query {
     /// Splits the command line's terms: `key:value` with a known key is a
-    /// filter (the key in any case), anything else a word.
-    pub fn parse(terms: &[String]) -> Query {
+    /// filter (the key in any case), anything else a word. A time filter
+    /// whose value is not a time is a usage error.
+    pub fn parse(terms: &[String]) -> Result<Query> {
         let mut q = Query::default();
         for term in terms.iter().flat_map(|t| t.split_whitespace()) {
-            let filter = term.split_once(':').and_then(|(k, v)| {
-                let v = v.to_owned();
-                (!v.is_empty()).then_some(())?;
-                Some(match k.to_ascii_lowercase().as_str() {
-                    "conversation" => Filter::Conversation(v),
-                    "session" => Filter::Session(v),
-                    "case" => Filter::Case(v),
-                    "enduser" => Filter::EndUser(v),
-                    "channel" => Filter::Channel(v),
-                    _ => return None,
-                })
-            });
+            let filter = match term.split_once(':') {
+                Some((k, v)) if !v.is_empty() => {
+                    let key = k.to_ascii_lowercase();
+                    let v = v.to_owned();
+                    match key.as_str() {
+                        "conversation" => Some(Filter::Conversation(v)),
+                        "session" => Some(Filter::Session(v)),
+                        "case" => Some(Filter::Case(v)),
+                        "enduser" => Some(Filter::EndUser(v)),
+                        "channel" => Some(Filter::Channel(v)),
+                        "after" => Some(Filter::After(parse_time(&key, &v)?)),
+                        "before" => Some(Filter::Before(parse_time(&key, &v)?)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             match filter {
                 Some(f) => q.filters.push(f),
                 None => q.words.push(term.to_owned()),
             }
         }
-        q
+        Ok(q)
+    }
+
+    /// The rowid range `[lo, hi)` the time filters allow; `None` when
+    /// there are none. Entries with no time (negative ids) are outside
+    /// every time range.
+    fn rowid_range(&self) -> Option<(i64, i64)> {
+        let mut range: Option<(i64, i64)> = None;
+        for f in &self.filters {
+            let (lo, hi) = range.unwrap_or((0, i64::MAX));
+            range = Some(match f {
+                Filter::After(ms) => (lo.max(rekey::key(*ms)), hi),
+                Filter::Before(ms) => (lo, hi.min(rekey::key(*ms))),
+                _ => continue,
+            });
+        }
+        range
     }
 }
 
@@ -103,10 +158,11 @@ fn by_sessions(conn: &Connection, sessions: &[String]) -> Result<BTreeSet<i64>> 
          WHERE s.object = 'MessagingSession' AND s.record_id IN (SELECT value FROM json_each(?1))",
         &list,
     )?;
+    // The related-records index: a probe per session, not a scan.
     out.extend(ids(
         conn,
-        "SELECT DISTINCT e.conversation_id FROM entries e, json_each(e.related_records) j
-         WHERE j.value IN (SELECT value FROM json_each(?1))",
+        "SELECT conversation_id FROM entry_related
+         WHERE record_id IN (SELECT value FROM json_each(?1))",
         &list,
     )?);
     Ok(out)
@@ -200,20 +256,27 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
             )?);
             Ok(out)
         }
+        Filter::After(_) | Filter::Before(_) => Err(Error::Internal(
+            "a time filter was taken for a conversation filter",
+        )),
     }
 }
 
 /// The newest `limit` entries matching every word of `query` in
-/// conversations meeting every filter (with no words: all their entries).
+/// conversations meeting every filter (with no words: all their entries),
+/// within its time range.
 pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> {
     let fts = fts_query(&query.words);
     if fts.is_none() && query.filters.is_empty() {
         return Err(Error::Usage(
-            "search needs at least one word or filter (conversation:, session:, case:, enduser:, channel:)".into(),
+            "search needs at least one word or filter (conversation:, session:, case:, enduser:, channel:, after:, before:)".into(),
         ));
     }
     let mut scope: Option<BTreeSet<i64>> = None;
     for f in &query.filters {
+        if matches!(f, Filter::After(_) | Filter::Before(_)) {
+            continue;
+        }
         let found = conversations_for(conn, f)?;
         scope = Some(match scope {
             None => found,
@@ -223,59 +286,75 @@ pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> 
     let scope_json = scope
         .as_ref()
         .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
-    let in_scope = if scope.is_some() {
-        "AND e.conversation_id IN (SELECT value FROM json_each(?3))"
+    let (lo, hi) = query.rowid_range().unwrap_or((i64::MIN, i64::MAX));
+    let sql = search_sql(fts.is_some(), scope.is_some());
+    let mut stmt = conn.prepare(&sql)?;
+    let hits = stmt
+        .query_map(
+            rusqlite::named_params! {
+                ":fts": fts,
+                ":limit": limit,
+                ":scope": scope_json,
+                ":lo": lo,
+                ":hi": hi,
+            },
+            |r| {
+                let time_ms: Option<i64> = r.get(4)?;
+                Ok(Hit {
+                    conversation: r.get(0)?,
+                    entry: r.get(1)?,
+                    version: r.get(2)?,
+                    superseded: r.get(3)?,
+                    time: time_ms.map(crate::timestamp::rfc3339),
+                    time_ms,
+                    role: r.get(5)?,
+                    entry_type: r.get(6)?,
+                    text: r.get(7)?,
+                    snippet: r.get(8)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(hits)
+}
+
+/// The hit query: newest first by rowid (time), `[:lo, :hi)` the rowid
+/// range, `:scope` a JSON array of conversation ids when filtered.
+fn search_sql(words: bool, scoped: bool) -> String {
+    let in_scope = if scoped {
+        "AND e.conversation_id IN (SELECT value FROM json_each(:scope))"
     } else {
-        "AND ?3 IS NULL"
+        "AND :scope IS NULL"
     };
     // A version whose text a later version repeats (a fuller view from
     // another source, say) is one hit, at the later version.
     let distinct = "AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier
                                    AND n.version > e.version AND n.text IS e.text)";
-    let sql = match fts {
-        Some(_) => format!(
-            "SELECT c.identifier, e.identifier, e.version,
-                EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
-                coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, ''),
-                snippet(entries_fts, 0, '[', ']', '…', 16)
+    let columns = "c.identifier, e.identifier, e.version,
+        EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
+        coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, '')";
+    if words {
+        format!(
+            "SELECT {columns}, snippet(entries_fts, 0, '[', ']', '…', 16)
              FROM entries_fts
              JOIN entries e ON e.id = entries_fts.rowid
              JOIN conversations c ON c.id = e.conversation_id
-             WHERE entries_fts MATCH ?1 {in_scope} {distinct}
-             ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
-             LIMIT ?2"
-        ),
-        None => format!(
-            "SELECT c.identifier, e.identifier, e.version,
-                EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
-                coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, ''),
-                substr(coalesce(e.text, e.entry_type), 1, 120)
+             WHERE entries_fts MATCH :fts
+               AND entries_fts.rowid >= :lo AND entries_fts.rowid < :hi
+               {in_scope} {distinct}
+             ORDER BY entries_fts.rowid DESC
+             LIMIT :limit"
+        )
+    } else {
+        format!(
+            "SELECT {columns}, substr(coalesce(e.text, e.entry_type), 1, 120)
              FROM entries e
              JOIN conversations c ON c.id = e.conversation_id
-             WHERE ?1 IS NULL {in_scope} {distinct}
-             ORDER BY coalesce(e.server_ms, e.client_ms) DESC, e.id DESC
-             LIMIT ?2"
-        ),
-    };
-    let mut stmt = conn.prepare(&sql)?;
-    let hits = stmt
-        .query_map(params![fts, limit, scope_json], |r| {
-            let time_ms: Option<i64> = r.get(4)?;
-            Ok(Hit {
-                conversation: r.get(0)?,
-                entry: r.get(1)?,
-                version: r.get(2)?,
-                superseded: r.get(3)?,
-                time: time_ms.map(crate::timestamp::rfc3339),
-                time_ms,
-                role: r.get(5)?,
-                entry_type: r.get(6)?,
-                text: r.get(7)?,
-                snippet: r.get(8)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(hits)
+             WHERE :fts IS NULL AND e.id >= :lo AND e.id < :hi {in_scope} {distinct}
+             ORDER BY e.id DESC
+             LIMIT :limit"
+        )
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +375,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let q = Query::parse(&terms);
+        let q = Query::parse(&terms).unwrap();
         assert_eq!(q.words, ["refund", "time:10", "enduser:"]);
         assert_eq!(
             q.filters,

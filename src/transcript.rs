@@ -8,7 +8,9 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::archive::sightings::Seen;
 use crate::error::{Error, Result};
+use crate::export::ExportKind;
 use crate::timestamp::rfc3339;
 
 /// One line of a transcript.
@@ -26,6 +28,22 @@ pub struct Line {
     /// This entry's version shown (the latest), and how many exist.
     pub version: i64,
     pub versions: i64,
+    /// Deleted at the source: the latest export of a complete kind (the
+    /// transcript export holds all of history) holds no version of this
+    /// entry, though an earlier one of that kind did. Omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent: Option<Absence>,
+    #[serde(skip)]
+    seqs: Vec<u32>,
+}
+
+/// An entry or conversation the latest complete export lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Absence {
+    /// The latest export of its kind, which lacks it.
+    pub absent_from_export: i64,
+    /// The latest export of that kind that held it.
+    pub last_held_by_export: i64,
 }
 
 /// A conversation with its entries in time order.
@@ -35,6 +53,10 @@ pub struct Transcript {
     /// What the Data Export Service says of it (omitted when nothing).
     #[serde(skip_serializing_if = "Context::is_empty")]
     pub context: Context,
+    /// The whole conversation is missing from the latest complete export
+    /// (deleted at the source); its entries are kept. Omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent: Option<Absence>,
     pub entries: Vec<Line>,
 }
 
@@ -188,7 +210,8 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
     let mut stmt = conn.prepare(
         "SELECT e.identifier, e.entry_type, e.is_message, coalesce(e.server_ms, e.client_ms),
                 e.sender_role, e.sender_app_type, e.sender_subject, e.text, e.version,
-                (SELECT count(*) FROM entries v WHERE v.identifier = e.identifier)
+                (SELECT count(*) FROM entries v WHERE v.identifier = e.identifier),
+                (SELECT group_concat(v.seq) FROM entries v WHERE v.identifier = e.identifier)
          FROM entries e
          WHERE e.conversation_id = ?1
            AND e.version = (SELECT max(v.version) FROM entries v WHERE v.identifier = e.identifier)
@@ -209,12 +232,71 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
                 text: r.get(7)?,
                 version: r.get(8)?,
                 versions: r.get(9)?,
+                absent: None,
+                seqs: r
+                    .get::<_, String>(10)?
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect(),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Transcript {
+    let mut t = Transcript {
         conversation: identifier.to_owned(),
         context: context(conn, identifier, conversation_id)?,
+        absent: None,
         entries,
-    })
+    };
+    mark_absent(conn, conversation_id, &mut t)?;
+    Ok(t)
+}
+
+/// Marks what the latest export of each complete kind lacks that an
+/// earlier export of that kind held: the conversation as a whole, and
+/// each entry (no version of it held). Earlier exports' sightings are
+/// read newest first, only as far back as needed.
+fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> Result<()> {
+    let Ok(conv) = u32::try_from(conversation_id) else {
+        return Ok(());
+    };
+    for kind in ExportKind::ALL.into_iter().filter(|k| k.is_complete()) {
+        let exports: Vec<i64> = conn
+            .prepare("SELECT id FROM exports WHERE kind = ?1 ORDER BY id DESC")?
+            .query_map([kind.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((&latest, earlier)) = exports.split_first() else {
+            continue;
+        };
+        let Some(now) = Seen::load(conn, latest)? else {
+            continue;
+        };
+        let mut loaded: Vec<Option<Seen>> = Vec::new();
+        let mut earlier_held = |held: &dyn Fn(&Seen) -> bool| -> Result<Option<i64>> {
+            for (i, &export) in earlier.iter().enumerate() {
+                if loaded.len() <= i {
+                    loaded.push(Seen::load(conn, export)?);
+                }
+                if loaded[i].as_ref().is_some_and(held) {
+                    return Ok(Some(export));
+                }
+            }
+            Ok(None)
+        };
+        let absence = |last| Absence {
+            absent_from_export: latest,
+            last_held_by_export: last,
+        };
+        if !now.conversations.contains(conv) {
+            t.absent = earlier_held(&|s| s.conversations.contains(conv))?.map(absence);
+        }
+        for line in &mut t.entries {
+            if line.seqs.iter().any(|&s| now.entries.contains(s)) {
+                continue;
+            }
+            let seqs = line.seqs.clone();
+            line.absent =
+                earlier_held(&move |s| seqs.iter().any(|&q| s.entries.contains(q)))?.map(absence);
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,9 @@
 
 pub mod db;
 pub mod objects;
+pub mod rekey;
 mod schema;
+pub mod sightings;
 
 use std::path::{Path, PathBuf};
 
@@ -96,31 +98,86 @@ pub fn conversation_of_record(conn: &Connection, record_id: &str) -> Result<Opti
     .map_err(Into::into)
 }
 
-/// Adds the entries with `id > after` to the full-text index.
+/// Adds the entry versions with `seq >= first_seq` to the full-text index.
 ///
 /// Every writer that inserts entries calls this in the same transaction:
 /// the index has no insert trigger (see the schema), so this is what keeps
-/// `entries_fts` in step with `entries`. One statement lets FTS5 build its
-/// segments in memory and write each once.
-pub fn index_new_entries(tx: &rusqlite::Transaction<'_>, after: i64) -> Result<u64> {
-    let last: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
+/// `entries_fts` in step with `entries`. The new versions are taken in
+/// chunks of consecutive `seq` (bounding the statement journal and the
+/// sort), each in rowid order: FTS5 appends to its pending terms only
+/// while rowids ascend, and flushes a segment whenever one goes back.
+pub fn index_new_entries(tx: &rusqlite::Transaction<'_>, first_seq: i64) -> Result<u64> {
     let mut stmt = tx.prepare(
         "INSERT INTO entries_fts (rowid, text)
-         SELECT id, text FROM entries WHERE id > ?1 AND id <= ?2 AND text IS NOT NULL ORDER BY id",
+         SELECT id, text FROM entries WHERE seq >= ?1 AND seq < ?2 AND text IS NOT NULL ORDER BY id",
     )?;
     let mut n = 0;
-    let mut from = after;
-    // In chunks: each statement's rollback journal stays small.
-    while from < last {
-        let to = from.saturating_add(INDEX_CHUNK).min(last);
+    for (from, to) in seq_chunks(tx, first_seq)? {
         n += stmt.execute([from, to])? as u64;
-        from = to;
     }
     Ok(n)
 }
 
+/// `[from, to)` ranges of `seq` covering every version from `first_seq`
+/// on, [`INDEX_CHUNK`] at a time.
+pub fn seq_chunks(conn: &Connection, first_seq: i64) -> Result<Vec<(i64, i64)>> {
+    let last: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM entries", [], |r| {
+        r.get(0)
+    })?;
+    let mut out = Vec::new();
+    let mut from = first_seq.max(1);
+    while from <= last {
+        let to = from.saturating_add(INDEX_CHUNK).min(last + 1);
+        out.push((from, to));
+        from = to;
+    }
+    Ok(out)
+}
+
 /// Entries indexed per statement by [`index_new_entries`].
 const INDEX_CHUNK: i64 = 100_000;
+
+/// The next free `seq`.
+pub fn next_seq(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM entries", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// For an export of a complete kind (`exports.kind`; the transcript
+/// export holds all of history), records what the previous export of the
+/// same kind held that it lacks: `previous_export_id`, `entries_missing`
+/// and `conversations_missing`. Other exports keep them `NULL`.
+pub fn record_missing(conn: &Connection, export_id: i64) -> Result<Option<sightings::Missing>> {
+    let kind: Option<String> =
+        conn.query_row("SELECT kind FROM exports WHERE id = ?1", [export_id], |r| {
+            r.get(0)
+        })?;
+    let complete = kind
+        .as_deref()
+        .and_then(crate::export::ExportKind::parse)
+        .is_some_and(|k| k.is_complete());
+    if !complete {
+        return Ok(None);
+    }
+    let previous: Option<i64> = conn.query_row(
+        "SELECT max(id) FROM exports WHERE kind = ?1 AND id < ?2",
+        rusqlite::params![kind, export_id],
+        |r| r.get(0),
+    )?;
+    let (Some(previous), Some(this)) = (previous, sightings::Seen::load(conn, export_id)?) else {
+        return Ok(None);
+    };
+    let m = sightings::missing(conn, previous, &this)?;
+    conn.execute(
+        "UPDATE exports SET previous_export_id = ?2, entries_missing = ?3, conversations_missing = ?4
+         WHERE id = ?1",
+        rusqlite::params![export_id, previous, m.entries as i64, m.conversations as i64],
+    )?;
+    Ok(Some(m))
+}
 
 /// Where the archive lives when neither `--archive` nor `CONVAULT_ARCHIVE` says.
 pub const DEFAULT_DIR: &str = "convault-archive";

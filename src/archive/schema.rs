@@ -196,6 +196,63 @@ CREATE TABLE export_profiles (
     PRIMARY KEY (export_id, position)
 ) STRICT;
 "#,
+    // 6: a year of weekly exports (docs/archive-format.md, "Schema 6").
+    //    Entries are re-keyed by time, so the full-text index's rowids
+    //    follow time and newest-first search streams; `seq` numbers every
+    //    version densely; sightings become one bitmap per export; related
+    //    records get an index; the FTS table is declared so that Datasette
+    //    and sqlite-utils find it; exports record their kind and what they
+    //    lacked. The rows are moved by `rekey::to_v6`.
+    r#"
+DROP TRIGGER entries_fts_delete;
+DROP TRIGGER entries_fts_update;
+DROP TABLE entries_fts;
+ALTER TABLE entries RENAME TO entries_v5;
+CREATE TABLE entries (
+    -- The time key: coalesce(server_ms, client_ms) << 20, plus the order
+    -- of storing within that millisecond; negative for entries with no time.
+    id              INTEGER PRIMARY KEY,
+    -- 1, 2, 3, ... in the order versions were stored: the bitmaps' numbers.
+    seq             INTEGER NOT NULL UNIQUE CHECK (seq >= 1),
+    identifier      TEXT NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    entry_type      TEXT NOT NULL,
+    entry_type_raw  TEXT NOT NULL,
+    is_message      INTEGER NOT NULL CHECK (is_message IN (0, 1)),
+    sender_role     TEXT,
+    sender_app_type TEXT,
+    sender_subject  TEXT,
+    client_ms       INTEGER,
+    server_ms       INTEGER,
+    related_records TEXT NOT NULL,
+    payload         TEXT,
+    message_text    TEXT,
+    text            TEXT,
+    content_hash    TEXT NOT NULL,
+    export_id       INTEGER NOT NULL REFERENCES exports(id),
+    member_id       INTEGER NOT NULL REFERENCES members(id),
+    line            INTEGER,
+    UNIQUE (identifier, version)
+) STRICT;
+CREATE TABLE export_sightings (
+    export_id          INTEGER PRIMARY KEY REFERENCES exports(id),
+    entries            BLOB NOT NULL,
+    conversations      BLOB NOT NULL,
+    entry_count        INTEGER NOT NULL,
+    conversation_count INTEGER NOT NULL
+) STRICT;
+CREATE TABLE entry_related (
+    record_id       TEXT NOT NULL,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    PRIMARY KEY (record_id, conversation_id)
+) STRICT, WITHOUT ROWID;
+ALTER TABLE exports ADD COLUMN kind TEXT;
+ALTER TABLE exports ADD COLUMN previous_export_id INTEGER;
+ALTER TABLE exports ADD COLUMN entries_missing INTEGER;
+ALTER TABLE exports ADD COLUMN conversations_missing INTEGER;
+DELETE FROM verify_cursor WHERE scope = 'entries';
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -243,6 +300,8 @@ fn after_migration(tx: &Connection, version: i64) -> Result<()> {
         2 => crate::ledger::backfill(tx),
         // Records stored before profiles get their mapped fields.
         5 => crate::source::records::backfill_mapped(tx),
+        // Entries move to their time keys, sightings become bitmaps.
+        6 => super::rekey::to_v6(tx),
         _ => Ok(()),
     }
 }

@@ -95,6 +95,23 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
             .unwrap_or_default();
         s.push_str(&format!("  a {kind} export{generated}\n"));
     }
+    if let (Some(prev), Some(entries), Some(convs)) = (
+        r.compared_with_export,
+        r.entries_missing,
+        r.conversations_missing,
+    ) {
+        if entries == 0 && convs == 0 {
+            s.push_str(&format!(
+                "  holds everything export {prev} (the previous export of its kind) held\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "  missing at the source since export {prev}: {} in {} (kept in the archive; `convault show` marks them)\n",
+                plural(entries, "entry", "entries"),
+                plural(convs, "whole conversation", "whole conversations"),
+            ));
+        }
+    }
     if let Some(seq) = r.ledger_record {
         s.push_str(&format!("  recorded as ledger record {seq}\n"));
     }

@@ -14,7 +14,8 @@ pub fn run(archive: &Archive, words: &[String], limit: u32, json: bool) -> Resul
     let conn = archive
         .open_read_only()
         .with_context(|| format!("search {}", archive.root().display()))?;
-    let hits = search::search(&conn, &search::Query::parse(words), limit).context("search")?;
+    let query = search::Query::parse(words)?;
+    let hits = search::search(&conn, &query, limit).context("search")?;
     if json {
         print_json(&hits)?;
         return Ok(ExitCode::Ok);

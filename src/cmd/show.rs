@@ -35,6 +35,12 @@ pub fn render(t: &Transcript) -> String {
         s.push_str(&format!(", {a} to {b}"));
     }
     s.push('\n');
+    if let Some(a) = t.absent {
+        s.push_str(&format!(
+            "deleted at the source: export {} (the latest of its kind) does not hold this conversation; export {} did. Every entry is kept here.\n",
+            a.absent_from_export, a.last_held_by_export
+        ));
+    }
     s.push_str(&render_context(&t.context));
     let role_width = t
         .entries
@@ -50,7 +56,7 @@ pub fn render(t: &Transcript) -> String {
         let mut lines = text.lines();
         let head = lines.next().unwrap_or("");
         let marker = if l.is_message { "" } else { "* " };
-        let edited = if l.versions > 1 {
+        let mut edited = if l.versions > 1 {
             format!(
                 "  [edited: version {} of {}, earlier versions archived]",
                 l.version, l.versions
@@ -58,6 +64,12 @@ pub fn render(t: &Transcript) -> String {
         } else {
             String::new()
         };
+        if let Some(a) = l.absent.filter(|_| t.absent.is_none()) {
+            edited.push_str(&format!(
+                "  [deleted at the source: not in export {}, last in export {}]",
+                a.absent_from_export, a.last_held_by_export
+            ));
+        }
         let head = if l.is_message || !head.is_empty() {
             head.to_owned()
         } else {

@@ -90,6 +90,13 @@ pub struct Report {
     /// Data Export Service rows read, and those not archived before.
     pub records_read: u64,
     pub records_new: u64,
+    /// For a complete export (the transcript export holds all of
+    /// history): the previous export of the same kind, and the entries and
+    /// conversations it held that this one does not (deleted at the
+    /// source). `null` for other exports and for the first of a kind.
+    pub compared_with_export: Option<i64>,
+    pub entries_missing: Option<u64>,
+    pub conversations_missing: Option<u64>,
     pub quarantined_total: u64,
     /// The first [`MAX_LISTED_QUARANTINE`] quarantined items.
     pub quarantined: Vec<QuarantineItem>,
@@ -313,8 +320,7 @@ fn write_export(
     let export_id = insert_export(tx, opts.now)?;
     let profiles = profiles_of(&opts.profiles)?;
     keep_profiles(tx, export_id, &opts.profiles)?;
-    let last_entry: i64 =
-        tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
+    let first_seq = crate::archive::next_seq(tx)?;
     let mut files = Vec::with_capacity(new_inputs.len());
     for input in new_inputs {
         files.push((
@@ -344,7 +350,7 @@ fn write_export(
     writer.resolve_pending()?;
     writer.finish()?;
     bar.finish_and_clear();
-    crate::archive::index_new_entries(tx, last_entry)?;
+    crate::archive::index_new_entries(tx, first_seq)?;
     Ok(export_id)
 }
 
@@ -369,6 +375,15 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
     }
     report.export_kind = kind.map(|k| k.as_str().to_owned());
     report.generated_at = generated.map(|(t, _)| clock::rfc3339_ms(t));
+    tx.execute(
+        "UPDATE exports SET kind = ?2 WHERE id = ?1",
+        params![export_id, report.export_kind],
+    )?;
+    if let Some(m) = crate::archive::record_missing(tx, export_id)? {
+        report.compared_with_export = Some(m.previous_export);
+        report.entries_missing = Some(m.entries);
+        report.conversations_missing = Some(m.conversations);
+    }
     let details = serde_json::json!({
         "export_id": export_id,
         "export_kind": report.export_kind,
@@ -383,6 +398,9 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "conversations_new": report.conversations_new,
         "records_read": report.records_read,
         "records_new": report.records_new,
+        "compared_with_export": report.compared_with_export,
+        "entries_missing": report.entries_missing,
+        "conversations_missing": report.conversations_missing,
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });

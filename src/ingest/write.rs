@@ -3,9 +3,12 @@
 //!
 //! Versioning rule (docs/archive-format.md): an entry whose identifier is
 //! new is version 1; one whose identifier exists with the same content hash
-//! is unchanged (a sighting is recorded when another export saw it first);
-//! one with a different hash becomes the next version beside the old ones.
-//! Nothing is ever updated in place but the member and export summaries.
+//! is unchanged; one with a different hash becomes the next version beside
+//! the old ones. Whatever the case, the version the export contained goes
+//! into the export's sightings bitmap ([`Seen`]), stored once at the end.
+//! A new version gets the next `seq` and an id keyed by its time
+//! ([`rekey`]). Nothing is ever updated in place but the member and export
+//! summaries.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -14,6 +17,8 @@ use rusqlite::{Statement, Transaction, params};
 
 use super::read::{Event, Row};
 use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
+use crate::archive::rekey;
+use crate::archive::sightings::Seen;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::source::MemberOutcome;
@@ -30,7 +35,7 @@ pub(super) struct Writer<'t, 'r> {
     member: Option<(i64, String)>,
     insert_entry: Statement<'t>,
     find_versions: Statement<'t>,
-    insert_sighting: Statement<'t>,
+    insert_related: Statement<'t>,
     insert_conversation: Statement<'t>,
     find_conversation: Statement<'t>,
     insert_quarantine: Statement<'t>,
@@ -43,6 +48,13 @@ pub(super) struct Writer<'t, 'r> {
     /// Entries waiting for a `Conversation` record to name their
     /// conversation.
     pending: Pending,
+    /// The `seq` the next stored version gets.
+    next_seq: i64,
+    /// The versions and conversations this export contained.
+    seen: Seen,
+    /// The last related record indexed for a conversation: a
+    /// conversation's entries mostly name the same session.
+    last_related: Option<(String, i64)>,
 }
 
 impl<'t, 'r> Writer<'t, 'r> {
@@ -59,22 +71,20 @@ impl<'t, 'r> Writer<'t, 'r> {
             files,
             file: None,
             member: None,
-            // New identifiers (most rows of a first ingest) cost one
-            // statement: the insert of version 1, which the unique index
-            // turns into a no-op when the identifier is already there.
             insert_entry: tx.prepare(
                 "INSERT INTO entries (identifier, version, conversation_id, entry_type, entry_type_raw,
                     is_message, sender_role, sender_app_type, sender_subject, client_ms, server_ms,
-                    related_records, payload, message_text, text, content_hash, export_id, member_id, line)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-                 ON CONFLICT (identifier, version) DO NOTHING",
+                    related_records, payload, message_text, text, content_hash, export_id, member_id, line,
+                    id, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                    ?20, ?21)",
             )?,
             find_versions: tx.prepare(
-                "SELECT id, version, content_hash, export_id, text FROM entries WHERE identifier = ?1",
+                "SELECT id, version, content_hash, seq, text FROM entries WHERE identifier = ?1",
             )?,
-            insert_sighting: tx.prepare(
-                "INSERT OR IGNORE INTO entry_sightings (entry_id, export_id, member_id, line)
-                 VALUES (?1, ?2, ?3, ?4)",
+            insert_related: tx.prepare(
+                "INSERT INTO entry_related (record_id, conversation_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
             )?,
             insert_conversation: tx.prepare(
                 "INSERT INTO conversations (identifier, first_export_id) VALUES (?1, ?2)
@@ -94,6 +104,9 @@ impl<'t, 'r> Writer<'t, 'r> {
             last_conversation: None,
             last_resolved: None,
             pending: Pending::default(),
+            next_seq: crate::archive::next_seq(tx)?,
+            seen: Seen::default(),
+            last_related: None,
         })
     }
 
@@ -341,12 +354,10 @@ impl<'t, 'r> Writer<'t, 'r> {
         }
         let conversation_id = self.conversation_id(&e.conversation)?;
         let line = line.map(|l| l as i64);
-        if self.insert_version(e, related, 1, conversation_id, member_id, line)? {
-            self.report.entries_new += 1;
-            return Ok(());
-        }
         let mut max_version = 0i64;
-        let mut same: Option<(i64, i64)> = None;
+        // The version this entry is (exact hash, or a text-only view), and
+        // the others, as (id, seq).
+        let mut same: Option<i64> = None;
         let mut others: Vec<(i64, i64)> = Vec::new();
         {
             let mut rows = self.find_versions.query([&e.identifier])?;
@@ -354,50 +365,45 @@ impl<'t, 'r> Writer<'t, 'r> {
                 let version: i64 = row.get(1)?;
                 max_version = max_version.max(version);
                 let hash: String = row.get(2)?;
-                let id_export = (row.get(0)?, row.get(3)?);
+                let (id, seq): (i64, i64) = (row.get(0)?, row.get(3)?);
                 if hash == e.content_hash
                     || (same.is_none()
                         && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref()))
                 {
-                    same = Some(id_export);
+                    same = Some(seq);
                 } else {
-                    others.push(id_export);
+                    others.push((id, seq));
                 }
             }
         }
+        if max_version == 0 {
+            self.report.entries_new += 1;
+            return self.insert_version(e, related, 1, conversation_id, member_id, line);
+        }
         // A source with fewer columns sees the same entry: no new version.
         if same.is_none() {
-            for (id, export) in others {
+            for (id, seq) in others {
                 if crate::archive::stored_entry(self.tx, id)?
                     .is_some_and(|stored| e.is_narrower_view_of(&stored))
                 {
-                    same = Some((id, export));
+                    same = Some(seq);
                     break;
                 }
             }
         }
-        if let Some((entry_id, first_export)) = same {
+        if let Some(seq) = same {
             self.report.entries_unchanged += 1;
-            if first_export != self.export_id {
-                self.insert_sighting
-                    .execute(params![entry_id, self.export_id, member_id, line])?;
-            }
-            return Ok(());
+            return self.seen.add(seq, conversation_id);
         }
         self.report.entries_changed += 1;
-        if !self.insert_version(
+        self.insert_version(
             e,
             related,
             max_version + 1,
             conversation_id,
             member_id,
             line,
-        )? {
-            // Only a concurrent writer could have taken this version, and
-            // the transaction holds the write lock: never silently drop it.
-            return Err(Error::Internal("a new entry version was already taken"));
-        }
-        Ok(())
+        )
     }
 
     /// Stores a Data Export Service row; the same row (same content) seen
@@ -421,7 +427,8 @@ impl<'t, 'r> Writer<'t, 'r> {
         Ok(())
     }
 
-    /// Inserts `e` as `version`; false when that version already exists.
+    /// Inserts `e` as `version`, with the next `seq` and an id keyed by
+    /// its time, and indexes its related records.
     #[allow(clippy::too_many_arguments)]
     fn insert_version(
         &mut self,
@@ -431,8 +438,10 @@ impl<'t, 'r> Writer<'t, 'r> {
         conversation_id: i64,
         member_id: i64,
         line: Option<i64>,
-    ) -> Result<bool> {
-        let n = self.insert_entry.execute(params![
+    ) -> Result<()> {
+        let id = rekey::next_id(self.tx, e.server_ms.or(e.client_ms))?;
+        let seq = self.next_seq;
+        self.insert_entry.execute(params![
             e.identifier,
             version,
             conversation_id,
@@ -452,12 +461,29 @@ impl<'t, 'r> Writer<'t, 'r> {
             self.export_id,
             member_id,
             line,
+            id,
+            seq,
         ])?;
-        Ok(n == 1)
+        self.next_seq += 1;
+        self.seen.add(seq, conversation_id)?;
+        for record in &e.related_records {
+            if self
+                .last_related
+                .as_ref()
+                .is_some_and(|(r, c)| r == record && *c == conversation_id)
+            {
+                continue;
+            }
+            self.insert_related
+                .execute(params![record, conversation_id])?;
+            self.last_related = Some((record.clone(), conversation_id));
+        }
+        Ok(())
     }
 
-    /// Records the export's counts.
+    /// Records the export's counts and what it contained.
     pub(super) fn finish(&mut self) -> Result<()> {
+        self.seen.store(self.tx, self.export_id)?;
         let r = &self.report;
         self.tx.execute(
             "UPDATE exports SET entries_read = ?2, entries_new = ?3, entries_unchanged = ?4,

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::{Findings, Level, Options, Selection};
+use crate::archive::sightings::Seen;
 use crate::archive::{ENTRY_COLUMNS, RELATED_COLUMN, entry_from_row};
 use crate::entry::normalize_entry_type;
 use crate::error::Result;
@@ -28,6 +29,8 @@ pub(super) fn check(
         contents(conn, opts, sel, f)?;
         if sel.sampled.is_none() {
             versions(conn, sel, f)?;
+            missing_counts(conn, sel, f)?;
+            related(conn, f)?;
         }
     } else {
         f.checked.entries += count(
@@ -64,10 +67,9 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     };
     let entries = per_export(
-        "SELECT export_id, sum(version = 1), sum(version > 1) FROM entries GROUP BY export_id",
+        "SELECT export_id, sum(version = 1), sum(version > 1), min(seq), max(seq), count(*)
+         FROM entries GROUP BY export_id",
     )?;
-    let sightings =
-        per_export("SELECT export_id, count(*) FROM entry_sightings GROUP BY export_id")?;
     let conversations =
         per_export("SELECT first_export_id, count(*) FROM conversations GROUP BY first_export_id")?;
     let quarantine = per_export("SELECT export_id, count(*) FROM quarantine GROUP BY export_id")?;
@@ -102,7 +104,11 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
     ] in rows
     {
         let (v1, vn) = (get(&entries, id, 0), get(&entries, id, 1));
-        let sightings = get(&sightings, id, 0);
+        let added = (
+            get(&entries, id, 2),
+            get(&entries, id, 3),
+            get(&entries, id, 4),
+        );
         let convs = get(&conversations, id, 0);
         let (q, files) = (get(&quarantine, id, 0), get(&files, id, 0));
         f.checked.exports += 1;
@@ -123,18 +129,183 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         same("quarantined", quarantined, q);
         same("records_new", records_new, get(&records, id, 0));
         same("entries_read", read, new + unchanged + changed);
-        // Unchanged entries seen again inside the same export leave no
-        // sighting, so sightings can only be fewer.
-        if sightings > unchanged {
-            f.fail(
-                "export-counts",
-                &item,
-                format!("at most {unchanged} sightings (entries_unchanged)"),
-                format!("{sightings} sightings"),
-            );
-        }
+        same_sightings(conn, id, added, new + changed, unchanged, f)?;
         if files == 0 {
             f.fail("export-counts", &item, "at least 1 file", "0 files");
+        }
+    }
+    Ok(())
+}
+
+/// Export `id`'s sightings bitmap against its rows: it holds every version
+/// the export added (those have consecutive `seq`, one writer at a time),
+/// its counts are its cardinalities, and beyond what it added it holds at
+/// most the entries it counted unchanged.
+fn same_sightings(
+    conn: &Connection,
+    id: i64,
+    (min_seq, max_seq, added): (i64, i64, i64),
+    stored: i64,
+    unchanged: i64,
+    f: &mut Findings,
+) -> Result<()> {
+    let item = format!("export {id}");
+    let seen = match Seen::load(conn, id) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            f.fail("sightings", &item, "its sightings bitmap", "none");
+            return Ok(());
+        }
+        Err(e) => {
+            f.fail("sightings", &item, "a readable sightings bitmap", e);
+            return Ok(());
+        }
+    };
+    let (recorded_entries, recorded_conversations): (i64, i64) = conn.query_row(
+        "SELECT entry_count, conversation_count FROM export_sightings WHERE export_id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if recorded_entries != seen.entries.len() as i64
+        || recorded_conversations != seen.conversations.len() as i64
+    {
+        f.fail(
+            "sightings",
+            &item,
+            format!(
+                "{recorded_entries} entries, {recorded_conversations} conversations (as recorded)"
+            ),
+            format!(
+                "{} entries, {} conversations in the bitmaps",
+                seen.entries.len(),
+                seen.conversations.len()
+            ),
+        );
+    }
+    if added > 0 {
+        let range = u32::try_from(min_seq).unwrap_or(0)..=u32::try_from(max_seq).unwrap_or(0);
+        let held = seen.entries.range_cardinality(range) as i64;
+        if added != max_seq - min_seq + 1 || held != added || added != stored {
+            f.fail(
+                "sightings",
+                &item,
+                format!("the {stored} versions it added, with consecutive seq, all in its bitmap"),
+                format!(
+                    "{added} versions, seq {min_seq} to {max_seq}, {held} of them in its bitmap"
+                ),
+            );
+        }
+    }
+    let again = seen.entries.len() as i64 - added;
+    if again > unchanged {
+        f.fail(
+            "sightings",
+            &item,
+            format!("at most {unchanged} versions seen again (entries_unchanged)"),
+            format!("{again} versions seen again"),
+        );
+    }
+    let (versions, top_seq, conversations, top_conversation): (i64, i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM entries), (SELECT coalesce(max(seq), 0) FROM entries),
+                (SELECT count(*) FROM conversations), (SELECT coalesce(max(id), 0) FROM conversations)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    // Every number names a stored version (seq are 1..n) or conversation.
+    let beyond = |b: &roaring::RoaringBitmap, top: i64, all: i64| {
+        b.max().is_some_and(|m| i64::from(m) > top) || b.min() == Some(0) || top != all
+    };
+    if beyond(&seen.entries, top_seq, versions)
+        || beyond(&seen.conversations, top_conversation, conversations)
+    {
+        f.fail(
+            "sightings",
+            &item,
+            format!("entry numbers within 1 to {versions}, conversations within 1 to {conversations}"),
+            format!(
+                "entry numbers {:?} to {:?} (highest stored {top_seq}), conversations {:?} to {:?} (highest stored {top_conversation})",
+                seen.entries.min(),
+                seen.entries.max(),
+                seen.conversations.min(),
+                seen.conversations.max()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Every complete export's recorded `entries_missing` and
+/// `conversations_missing`, computed again from the bitmaps.
+fn missing_counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
+    // (export, the export compared against, entries and conversations
+    // missing as recorded)
+    type Row = (i64, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = conn
+        .prepare(
+            "SELECT id, previous_export_id, entries_missing, conversations_missing FROM exports
+             WHERE previous_export_id IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, previous, entries, conversations) in rows {
+        if sel.export.is_some_and(|x| x != id) {
+            continue;
+        }
+        let item = format!("export {id}");
+        let (Some(previous), Ok(Some(this))) = (previous, Seen::load(conn, id)) else {
+            continue;
+        };
+        match crate::archive::sightings::missing(conn, previous, &this) {
+            Ok(m) => {
+                let found = (Some(m.entries as i64), Some(m.conversations as i64));
+                if found != (entries, conversations) {
+                    f.fail(
+                        "export-counts",
+                        &item,
+                        format!(
+                            "entries_missing {entries:?}, conversations_missing {conversations:?} (as recorded, against export {previous})"
+                        ),
+                        format!("{}, {} from the sightings", m.entries, m.conversations),
+                    );
+                }
+            }
+            Err(e) => f.fail("sightings", &item, "readable sightings", e),
+        }
+    }
+    Ok(())
+}
+
+/// The related-records index holds exactly each entry's related records,
+/// by conversation.
+fn related(conn: &Connection, f: &mut Findings) -> Result<()> {
+    let checks: [(&str, &str); 2] = [
+        (
+            "SELECT DISTINCT 'record ' || j.value || ' of conversation ' || c.identifier
+             FROM entries e JOIN conversations c ON c.id = e.conversation_id, json_each(e.related_records) j
+             WHERE j.type = 'text' AND NOT EXISTS (
+                 SELECT 1 FROM entry_related r WHERE r.record_id = j.value AND r.conversation_id = e.conversation_id)",
+            "missing from entry_related",
+        ),
+        (
+            "SELECT 'record ' || r.record_id || ' of conversation ' || r.conversation_id FROM entry_related r
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM entries e, json_each(e.related_records) j
+                 WHERE e.conversation_id = r.conversation_id AND j.type = 'text' AND j.value = r.record_id)",
+            "in entry_related, named by no entry",
+        ),
+    ];
+    for (sql, found) in checks {
+        let items = conn
+            .prepare(sql)?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for item in items {
+            f.fail(
+                "related-index",
+                item,
+                "indexed as the entries name it",
+                found,
+            );
         }
     }
     Ok(())
@@ -163,10 +334,9 @@ fn orphans(conn: &Connection, f: &mut Findings) -> Result<()> {
         ),
         (
             "sighting-orphan",
-            "SELECT 'sighting of entry row ' || s.entry_id || ' in export ' || s.export_id
-             FROM entry_sightings s
-             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = s.entry_id)",
-            "its entry",
+            "SELECT 'sightings of export ' || s.export_id FROM export_sightings s
+             WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = s.export_id)",
+            "its export",
         ),
         (
             "file-orphan",
@@ -322,6 +492,10 @@ pub(super) fn check_exports_against_ledger(
         .prepare("SELECT id FROM exports ORDER BY id")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let kinds: HashMap<i64, Option<String>> = conn
+        .prepare("SELECT id, kind FROM exports")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     let wanted = |id: i64| opts.export.is_none_or(|x| x == id);
     for &id in exports.iter().filter(|&&id| wanted(id)) {
         let item = format!("export {id}");
@@ -334,6 +508,16 @@ pub(super) fn check_exports_against_ledger(
                 "none",
             ),
             [r] => {
+                let in_ledger_kind = r.details.get("export_kind").and_then(Value::as_str);
+                let kind = kinds.get(&id).cloned().flatten();
+                if in_ledger_kind != kind.as_deref() {
+                    f.fail(
+                        "ledger-export",
+                        &item,
+                        format!("kind {in_ledger_kind:?}, as ledger record {} says", r.seq),
+                        format!("kind {kind:?} in the database"),
+                    );
+                }
                 let in_ledger: HashSet<String> = r
                     .details
                     .get("files")

@@ -17,9 +17,6 @@ use rusqlite::{Connection, Rows};
 use super::{Findings, Options};
 use crate::error::Result;
 
-/// Entries re-indexed per statement (bounds the statement journal).
-const CHUNK: i64 = 100_000;
-
 /// One token instance: term bytes, document, position.
 #[derive(Default)]
 struct Token {
@@ -51,15 +48,19 @@ fn order(a: &Token, b: &Token) -> Ordering {
 }
 
 pub(super) fn check(conn: &Connection, opts: &Options, f: &mut Findings) -> Result<()> {
-    // One export's entries have consecutive ids (one writer at a time).
     let only = opts
         .export
         .map_or_else(|| "1".to_owned(), |id| format!("export_id = {id}"));
-    let (lo, hi): (i64, i64) = conn.query_row(
-        &format!("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM entries WHERE {only}"),
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    // With --export, the index's tokens of other exports' documents are
+    // not compared: the export's own entry ids, sorted (8 bytes each).
+    let scope: Option<Vec<i64>> = match opts.export {
+        None => None,
+        Some(id) => Some(
+            conn.prepare("SELECT id FROM entries WHERE export_id = ?1 ORDER BY id")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+        ),
+    };
     conn.execute_batch(
         "DROP TABLE IF EXISTS temp.convault_fresh_instance;
          DROP TABLE IF EXISTS temp.convault_fresh;
@@ -71,18 +72,17 @@ pub(super) fn check(conn: &Connection, opts: &Options, f: &mut Findings) -> Resu
          CREATE VIRTUAL TABLE temp.convault_index_instance
              USING fts5vocab(main, 'entries_fts', 'instance');",
     )?;
-    let mut from = lo - 1;
-    while from < hi {
-        let to = from.saturating_add(CHUNK).min(hi);
+    // In chunks of consecutive seq, each in rowid order (as the ingest
+    // indexes): bounded statement journals and sorts.
+    for (from, to) in crate::archive::seq_chunks(conn, 1)? {
         f.checked.index_documents += conn.execute(
             &format!(
                 "INSERT INTO temp.convault_fresh (rowid, text)
                  SELECT id, text FROM entries
-                 WHERE id > ?1 AND id <= ?2 AND text IS NOT NULL AND {only}"
+                 WHERE seq >= ?1 AND seq < ?2 AND text IS NOT NULL AND {only} ORDER BY id"
             ),
             [from, to],
         )? as u64;
-        from = to;
     }
 
     // Per wrong document: tokens missing from the index, tokens extra in it.
@@ -96,7 +96,11 @@ pub(super) fn check(conn: &Connection, opts: &Options, f: &mut Findings) -> Resu
         let mut fresh_rows = fresh_stmt.query([])?;
         let (mut a, mut b) = (Token::default(), Token::default());
         // Index tokens of other exports' documents are not compared.
-        let in_scope = |t: &Token| opts.export.is_none() || (lo..=hi).contains(&t.doc);
+        let in_scope = |t: &Token| {
+            scope
+                .as_ref()
+                .is_none_or(|ids| ids.binary_search(&t.doc).is_ok())
+        };
         let mut more_a = next_in_scope(&mut index_rows, &mut a, &in_scope)?;
         let mut more_b = next(&mut fresh_rows, &mut b)?;
         while more_a || more_b {
@@ -126,15 +130,22 @@ pub(super) fn check(conn: &Connection, opts: &Options, f: &mut Findings) -> Resu
          DROP TABLE temp.convault_fresh_instance;
          DROP TABLE temp.convault_fresh;",
     )?;
+    let mut name = conn.prepare(
+        "SELECT 'entry ' || identifier || ' version ' || version || ' (row ' || id || ')'
+         FROM entries WHERE id = ?1",
+    )?;
     for (doc, (missing, extra)) in wrong {
         let kind = match (missing, extra) {
             (_, 0) => "index-missing",
             (0, _) => "index-extra",
             _ => "index-content",
         };
+        let item = name
+            .query_row([doc], |r| r.get::<_, String>(0))
+            .unwrap_or_else(|_| format!("index row {doc} (no such entry)"));
         f.fail(
             kind,
-            format!("entry row {doc}"),
+            item,
             "the tokens of its text, exactly",
             format!(
                 "{missing} tokens of its text missing from the index, {extra} tokens in the index not in its text"

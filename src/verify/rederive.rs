@@ -1,15 +1,19 @@
 //! Re-derivation: the stored originals, parsed again with today's readers,
 //! must give exactly what the database holds: the same members read the
 //! same way, the same rows quarantined, and the same entries with the same
-//! content hashes, with no entry in the database that no original gives.
+//! content hashes, with no entry in the database that no original gives;
+//! and each export's originals must give exactly the versions its
+//! sightings bitmap says it contained.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 
+use roaring::RoaringBitmap;
 use rusqlite::{Connection, Statement};
 
 use super::{Findings, Options, Selection};
 use crate::archive::Archive;
+use crate::archive::sightings::{Seen, member};
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::profile::{self, Profiles};
@@ -22,8 +26,12 @@ struct Check<'a, 'c> {
     conn: &'c Connection,
     find: &'a mut Statement<'c>,
     find_record: &'a mut Statement<'c>,
-    /// Entry rows given by some original, by id.
-    seen: &'a mut [bool],
+    /// Versions (`seq`) given by some original.
+    seen: &'a mut RoaringBitmap,
+    /// The versions the current export's originals gave, and its stored
+    /// bitmap (the version a row is stored as, when it could be several).
+    export_seen: &'a mut RoaringBitmap,
+    stored_seen: &'a RoaringBitmap,
     f: &'a mut Findings,
     quarantined: u64,
 }
@@ -57,16 +65,23 @@ impl RowSink for Check<'_, '_> {
         }
         candidates.push(entry);
         for candidate in &candidates {
-            match self.stored_as(candidate)? {
-                Stored::Row(id) => {
-                    if let Some(slot) = usize::try_from(id).ok().and_then(|i| self.seen.get_mut(i))
-                    {
-                        *slot = true;
-                    }
-                    return Ok(());
+            let matches = self.stored_as(candidate)?;
+            if let Some(&first) = matches.first() {
+                if let Some(&Stored::Row(seq)) =
+                    matches.iter().find(|m| matches!(m, Stored::Row(_)))
+                {
+                    self.seen.insert(seq);
                 }
-                Stored::Covered => return Ok(()),
-                Stored::No => {}
+                // The version the export's bitmap holds, if it holds one
+                // of those the row can be (as the ingest chose, among the
+                // versions there were then), else the first.
+                let held = matches
+                    .iter()
+                    .map(|m| m.seq())
+                    .find(|s| self.stored_seen.contains(*s))
+                    .unwrap_or(first.seq());
+                self.export_seen.insert(held);
+                return Ok(());
             }
         }
         let first = &candidates[0];
@@ -86,40 +101,53 @@ impl RowSink for Check<'_, '_> {
 }
 
 /// How a re-derived entry stands in the database.
+#[derive(Clone, Copy)]
 enum Stored {
-    /// This row holds it (same content hash).
-    Row(i64),
-    /// A narrower view of a stored version: at ingest it added no row.
-    Covered,
-    No,
+    /// This version (`seq`) holds it (same content hash).
+    Row(u32),
+    /// A narrower view of this stored version: at ingest it added no row.
+    Covered(u32),
+}
+
+impl Stored {
+    fn seq(self) -> u32 {
+        match self {
+            Stored::Row(s) | Stored::Covered(s) => s,
+        }
+    }
 }
 
 impl Check<'_, '_> {
-    fn stored_as(&mut self, entry: &Entry) -> Result<Stored> {
+    /// Every version the entry can be, in the ingest's order of
+    /// preference: the same content hash, a text-only view, a narrower
+    /// view. Empty when it is none of them.
+    fn stored_as(&mut self, entry: &Entry) -> Result<Vec<Stored>> {
+        let mut exact = Vec::new();
+        let mut views = Vec::new();
         let mut others = Vec::new();
-        let mut covered = false;
         let mut rows = self.find.query([&entry.identifier])?;
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
+            let (id, seq): (i64, i64) = (r.get(0)?, r.get(3)?);
+            let seq = member(seq, "entry number (seq)")?;
             if r.get::<_, String>(1)? == entry.content_hash {
-                return Ok(Stored::Row(id));
+                exact.push(Stored::Row(seq));
+            } else if entry.is_text_view_of(r.get::<_, Option<String>>(2)?.as_deref()) {
+                // A text-only view adds no row of its own (as at ingest).
+                views.push(Stored::Covered(seq));
+            } else {
+                others.push((id, seq));
             }
-            // A text-only view adds no row of its own (as at ingest).
-            covered |= entry.is_text_view_of(r.get::<_, Option<String>>(2)?.as_deref());
-            others.push(id);
         }
         drop(rows);
-        if covered {
-            return Ok(Stored::Covered);
-        }
-        for id in others {
+        for (id, seq) in others {
             if crate::archive::stored_entry(self.conn, id)?
                 .is_some_and(|stored| entry.is_narrower_view_of(&stored))
             {
-                return Ok(Stored::Covered);
+                views.push(Stored::Covered(seq));
             }
         }
-        Ok(Stored::No)
+        exact.extend(views);
+        Ok(exact)
     }
 }
 
@@ -142,10 +170,10 @@ pub(super) fn check(
         f.warn("re-derivation is not part of a sampled run".into());
         return Ok(());
     }
-    // Entry rows given by some original, to find the ones none gives.
-    let max_id: i64 =
-        conn.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
-    let mut seen = vec![false; usize::try_from(max_id).unwrap_or(0) + 1];
+    // Versions given by some original, to find the ones none gives.
+    let mut seen = RoaringBitmap::new();
+    // The export whose files are being read, what they gave, and its bitmap.
+    let mut current: Option<(i64, RoaringBitmap, RoaringBitmap)> = None;
     let files: Vec<(i64, String, String, String, i64)> = conn
         .prepare(&format!(
             "SELECT f.id, f.sha256, f.container, f.path, f.export_id FROM files f WHERE {} ORDER BY f.id",
@@ -154,11 +182,32 @@ pub(super) fn check(
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut find =
-        conn.prepare("SELECT id, content_hash, text FROM entries WHERE identifier = ?1")?;
+        conn.prepare("SELECT id, content_hash, text, seq FROM entries WHERE identifier = ?1")?;
     let mut find_record = conn.prepare(
         "SELECT 1 FROM records WHERE object = ?1 AND record_id = ?2 AND content_hash = ?3",
     )?;
     for (file_id, sha, container, path, export_id) in files {
+        if current.as_ref().is_none_or(|c| c.0 != export_id) {
+            if let Some((id, given, stored)) = current.take() {
+                compare_sightings(conn, id, &given, &stored, f)?;
+            }
+            let stored = match Seen::load(conn, export_id) {
+                Ok(s) => s.map(|s| s.entries).unwrap_or_default(),
+                Err(e) => {
+                    f.fail(
+                        "rederive-sightings",
+                        format!("export {export_id}"),
+                        "a readable sightings bitmap",
+                        e,
+                    );
+                    RoaringBitmap::new()
+                }
+            };
+            current = Some((export_id, RoaringBitmap::new(), stored));
+        }
+        let Some((_, export_seen, stored_seen)) = current.as_mut() else {
+            continue;
+        };
         let object = archive.objects().path_of(&sha);
         let members: Vec<MemberRow> = conn
             .prepare(
@@ -195,6 +244,8 @@ pub(super) fn check(
             find: &mut find,
             find_record: &mut find_record,
             seen: &mut seen,
+            export_seen,
+            stored_seen,
             f,
             quarantined: 0,
         };
@@ -281,19 +332,18 @@ pub(super) fn check(
             }
         }
     }
+    if let Some((id, given, stored)) = current.take() {
+        compare_sightings(conn, id, &given, &stored, f)?;
+    }
     // Entries that the checked originals should have given but did not.
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.identifier, e.version FROM entries e WHERE {} ORDER BY e.id",
+        "SELECT e.seq, e.identifier, e.version FROM entries e WHERE {} ORDER BY e.seq",
         sel.entries_where()
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let given = usize::try_from(id)
-            .ok()
-            .and_then(|i| seen.get(i))
-            .copied()
-            .unwrap_or(false);
+        let seq: i64 = r.get(0)?;
+        let given = u32::try_from(seq).is_ok_and(|s| seen.contains(s));
         if !given {
             f.fail(
                 "rederive-extra",
@@ -304,6 +354,55 @@ pub(super) fn check(
                 ),
                 "given by a stored original",
                 "given by none",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Export `export_id`'s stored sightings against the versions its
+/// originals gave: each version in one and not the other is a failure
+/// (the first few named, the rest counted).
+fn compare_sightings(
+    conn: &Connection,
+    export_id: i64,
+    given: &RoaringBitmap,
+    stored: &RoaringBitmap,
+    f: &mut Findings,
+) -> Result<()> {
+    const NAMED: usize = 20;
+    let mut name = conn.prepare_cached(
+        "SELECT 'entry ' || identifier || ' version ' || version FROM entries WHERE seq = ?1",
+    )?;
+    for (set, expected, found) in [
+        (
+            stored - given,
+            "given by one of the export's originals, as its sightings say",
+            "given by none",
+        ),
+        (
+            given - stored,
+            "in the export's sightings, as its originals give it",
+            "missing from its sightings",
+        ),
+    ] {
+        for seq in set.iter().take(NAMED) {
+            let entry: String = name
+                .query_row([seq], |r| r.get(0))
+                .unwrap_or_else(|_| format!("entry number {seq} (no such version)"));
+            f.fail(
+                "rederive-sightings",
+                format!("export {export_id}: {entry}"),
+                expected,
+                found,
+            );
+        }
+        if set.len() > NAMED as u64 {
+            f.fail(
+                "rederive-sightings",
+                format!("export {export_id}"),
+                expected,
+                format!("{} more versions: {found}", set.len() - NAMED as u64),
             );
         }
     }

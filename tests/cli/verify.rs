@@ -125,14 +125,14 @@ fn every_kind_of_tampering_is_named_at_once() {
             "UPDATE entries SET payload = replace(payload, 'refund', 'rebate')
                  WHERE id = (SELECT min(e.id) FROM entries e JOIN conversations c ON c.id = e.conversation_id
                              WHERE c.identifier = '{CONV_A}' AND e.payload LIKE '%refund%');
-             UPDATE entries SET text = 'nothing to see here' WHERE id = 2;
+             UPDATE entries SET text = 'nothing to see here' WHERE seq = 2;
              PRAGMA foreign_keys = OFF;
-             DELETE FROM entries WHERE id = (SELECT max(id) FROM entries WHERE version = 1 AND export_id = 2);
+             DELETE FROM entries WHERE seq = (SELECT max(seq) FROM entries WHERE version = 1 AND export_id = 2);
              INSERT INTO entries_fts (entries_fts, rowid, text)
-                 SELECT 'delete', id, text FROM entries WHERE id = 3;
+                 SELECT 'delete', id, text FROM entries WHERE seq = 3;
              INSERT INTO entries_fts (entries_fts, rowid, text)
-                 SELECT 'delete', id, text FROM entries WHERE id = 4;
-             INSERT INTO entries_fts (rowid, text) VALUES (4, 'words it never had');
+                 SELECT 'delete', id, text FROM entries WHERE seq = 4;
+             INSERT INTO entries_fts (rowid, text) SELECT id, 'words it never had' FROM entries WHERE seq = 4;
              INSERT INTO entries_fts (rowid, text) VALUES (99999, 'a ghost document');
              DROP TRIGGER ledger_no_update;
              UPDATE ledger SET who = 'mallory' WHERE seq = 1;"
@@ -171,9 +171,22 @@ fn every_kind_of_tampering_is_named_at_once() {
             .unwrap()
             .contains(&"ab".repeat(32))
     );
-    assert_eq!(find("index-missing")["item"], "entry row 3");
-    assert_eq!(find("index-content")["item"], "entry row 4");
-    assert_eq!(find("index-extra")["item"], "entry row 99999");
+    let row = |seq: i64| -> String {
+        db(&archive)
+            .query_row(
+                "SELECT 'entry ' || identifier || ' version ' || version || ' (row ' || id || ')'
+                 FROM entries WHERE seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(find("index-missing")["item"], row(3));
+    assert_eq!(find("index-content")["item"], row(4));
+    assert_eq!(
+        find("index-extra")["item"],
+        "index row 99999 (no such entry)"
+    );
     assert_eq!(find("ledger-changed")["item"], "ledger record 1");
     // The human form lists them too, and the run is recorded as failed.
     let out = convault(&archive).arg("verify").assert().code(3);
@@ -211,11 +224,12 @@ fn rederivation_finds_entries_the_originals_do_not_give_and_ones_they_do() {
     sql(
         &archive,
         "PRAGMA foreign_keys = OFF;
-         DELETE FROM entries WHERE id = 5;
-         INSERT INTO entries (identifier, version, conversation_id, entry_type, entry_type_raw,
+         DELETE FROM entries WHERE seq = 5;
+         INSERT INTO entries (id, seq, identifier, version, conversation_id, entry_type, entry_type_raw,
                 is_message, related_records, content_hash, export_id, member_id)
-             SELECT 'invented-entry', 1, conversation_id, 'NOTE', 'NOTE', 0, '[]', content_hash,
-                    export_id, member_id FROM entries WHERE id = 6;",
+             SELECT (SELECT max(id) + 1 FROM entries), (SELECT max(seq) + 1 FROM entries),
+                    'invented-entry', 1, conversation_id, 'NOTE', 'NOTE', 0, '[]', content_hash,
+                    export_id, member_id FROM entries WHERE seq = 6;",
     );
     let r = verify_json(&archive, &["--rederive"], 3);
     let k = kinds(&r);
@@ -265,7 +279,7 @@ fn a_sample_covers_everything_over_its_cycle() {
     flip_byte(&object(&archive, WEEK2));
     sql(
         &archive,
-        "UPDATE entries SET payload = replace(payload, 'e', 'E') WHERE id = 30",
+        "UPDATE entries SET payload = replace(payload, 'e', 'E') WHERE seq = 30",
     );
     let mut objects = 0;
     let mut entries = 0;

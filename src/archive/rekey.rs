@@ -1,0 +1,198 @@
+//! Entry ids that follow time, and the move of an older archive's rows to
+//! them (schema 6).
+//!
+//! An entry version's `id` (its rowid, and so its full-text index rowid)
+//! is its time, `coalesce(server_ms, client_ms)`, shifted left by
+//! [`TIME_SHIFT`] bits, plus the order of storing among the versions of
+//! the same millisecond. So `ORDER BY rowid DESC` is newest first, and a
+//! time range is a rowid range, in the entries table and in the index
+//! alike. Versions without a time get negative ids, the most recently
+//! stored lowest: they sort after every timed entry, in a fixed order.
+//!
+//! Invariant: a version with time `t` (clamped to `0..=MAX_KEY_MS`) has an
+//! id in `[key(t), key(t + 1))`, unless more than 2^20 versions share that
+//! millisecond; the rest are keyed after every entry stored so far (a fixed
+//! order still, only no longer by time).
+
+use rusqlite::{Connection, params};
+
+use super::sightings::Seen;
+use crate::error::Result;
+
+/// Bits of an id below its millisecond.
+pub const TIME_SHIFT: u32 = 20;
+
+/// The latest millisecond a key can hold (about the year 2248); later
+/// times share it.
+pub const MAX_KEY_MS: i64 = (1 << (63 - TIME_SHIFT)) - 1;
+
+/// The first id of millisecond `ms`.
+pub fn key(ms: i64) -> i64 {
+    ms.clamp(0, MAX_KEY_MS) << TIME_SHIFT
+}
+
+/// The id for a new version of time `ms` (None: no time), in `table`.
+pub fn next_id(conn: &Connection, ms: Option<i64>) -> Result<i64> {
+    let Some(ms) = ms else {
+        let lowest: Option<i64> = conn
+            .prepare_cached("SELECT min(id) FROM entries")?
+            .query_row([], |r| r.get(0))?;
+        return Ok(lowest.map_or(-1, |l| l.min(0) - 1));
+    };
+    let lo = key(ms);
+    let hi = lo + ((1 << TIME_SHIFT) - 1);
+    let last: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM entries WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![lo, hi], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    match last {
+        None => Ok(lo),
+        Some(l) if l < hi => Ok(l + 1),
+        // This millisecond is full: after everything stored so far.
+        Some(_) => {
+            let max: i64 = conn
+                .prepare_cached("SELECT max(id) FROM entries")?
+                .query_row([], |r| r.get(0))?;
+            Ok(max.saturating_add(1))
+        }
+    }
+}
+
+/// The second half of migration 6: every version moves from `entries_v5`
+/// to its time key (its old id becomes its `seq`), sightings become one
+/// bitmap per export, and the full-text index and the related-records
+/// index are built anew.
+pub(super) fn to_v6(tx: &Connection) -> Result<()> {
+    {
+        let mut old =
+            tx.prepare("SELECT id, coalesce(server_ms, client_ms) FROM entries_v5 ORDER BY id")?;
+        let mut copy = tx.prepare(
+            "INSERT INTO entries (id, seq, identifier, version, conversation_id, entry_type,
+                entry_type_raw, is_message, sender_role, sender_app_type, sender_subject, client_ms,
+                server_ms, related_records, payload, message_text, text, content_hash, export_id,
+                member_id, line)
+             SELECT ?1, id, identifier, version, conversation_id, entry_type, entry_type_raw,
+                is_message, sender_role, sender_app_type, sender_subject, client_ms, server_ms,
+                related_records, payload, message_text, text, content_hash, export_id, member_id, line
+             FROM entries_v5 WHERE id = ?2",
+        )?;
+        let mut rows = old.query([])?;
+        while let Some(r) = rows.next()? {
+            let (old_id, ms): (i64, Option<i64>) = (r.get(0)?, r.get(1)?);
+            copy.execute(params![next_id(tx, ms)?, old_id])?;
+        }
+    }
+    // Each export contained the versions it added and those it saw again.
+    let exports: Vec<i64> = tx
+        .prepare("SELECT id FROM exports ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    {
+        let mut contained = tx.prepare(
+            "SELECT id, conversation_id FROM entries_v5 WHERE export_id = ?1
+             UNION ALL
+             SELECT e.id, e.conversation_id FROM entry_sightings s
+             JOIN entries_v5 e ON e.id = s.entry_id WHERE s.export_id = ?1",
+        )?;
+        for &export in &exports {
+            let mut seen = Seen::default();
+            let mut rows = contained.query([export])?;
+            while let Some(r) = rows.next()? {
+                seen.add(r.get(0)?, r.get(1)?)?;
+            }
+            drop(rows);
+            seen.store(tx, export)?;
+        }
+    }
+    tx.execute_batch(FINISH_V6)?;
+    // Each export's kind, as its ledger record gives it, then what each
+    // complete export lacked of the one before it.
+    tx.execute_batch(
+        "UPDATE exports SET kind = (
+             SELECT json_extract(l.details, '$.export_kind') FROM ledger l
+             WHERE l.kind = 'export-ingested' AND json_extract(l.details, '$.export_id') = exports.id
+             ORDER BY l.seq DESC LIMIT 1);",
+    )?;
+    for export in exports {
+        super::record_missing(tx, export)?;
+    }
+    Ok(())
+}
+
+/// Old rows gone; the indexes, the full-text table (declared as Datasette
+/// expects: `content="entries"`) and its triggers made anew.
+const FINISH_V6: &str = r#"
+DROP TABLE entry_sightings;
+DROP TABLE entries_v5;
+CREATE INDEX entries_conversation ON entries(conversation_id);
+CREATE VIRTUAL TABLE entries_fts USING fts5(
+    text,
+    content="entries",
+    content_rowid="id",
+    tokenize='unicode61 remove_diacritics 2',
+    columnsize=0
+);
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('hashsize', 8388608);
+INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
+CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER entries_fts_update AFTER UPDATE OF text ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
+END;
+INSERT INTO entry_related (record_id, conversation_id)
+    SELECT DISTINCT j.value, e.conversation_id FROM entries e, json_each(e.related_records) j
+    WHERE j.type = 'text';
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_time_and_break_ties_in_storing_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE entries (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let put = |ms| {
+            let id = next_id(&conn, ms).unwrap();
+            conn.execute("INSERT INTO entries (id) VALUES (?1)", [id])
+                .unwrap();
+            id
+        };
+        let a = put(Some(1_000));
+        let b = put(Some(1_000));
+        let c = put(Some(999));
+        let d = put(Some(1_001));
+        assert_eq!(a, key(1_000));
+        assert_eq!(b, a + 1);
+        assert!(c < a && d > b);
+        // No time: below every timed entry, the later stored lower.
+        let n1 = put(None);
+        let n2 = put(None);
+        assert_eq!((n1, n2), (-1, -2));
+        // Times out of range are clamped, never wrap.
+        assert_eq!(key(-5), 0);
+        assert_eq!(key(i64::MAX), MAX_KEY_MS << TIME_SHIFT);
+        assert!(put(Some(i64::MAX)) > 0);
+    }
+
+    #[test]
+    fn a_full_millisecond_overflows_after_everything() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE entries (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let last_of_ms = key(5) + (1 << TIME_SHIFT) - 1;
+        conn.execute("INSERT INTO entries (id) VALUES (?1)", [last_of_ms])
+            .unwrap();
+        conn.execute("INSERT INTO entries (id) VALUES (?1)", [key(9)])
+            .unwrap();
+        assert_eq!(next_id(&conn, Some(5)).unwrap(), key(9) + 1);
+    }
+}

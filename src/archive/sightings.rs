@@ -1,0 +1,201 @@
+//! Which exports contained which entries, without a row per entry per
+//! export.
+//!
+//! Every entry version has a dense number, `entries.seq` (1, 2, 3, ... in
+//! the order versions were stored). Each export keeps one row in
+//! `export_sightings`: a Roaring bitmap (the portable format, readable by
+//! CRoaring, pyroaring and roaring-rs) of the `seq` of every entry version
+//! it contained, whether it added that version or saw it again, and one of
+//! the `conversations.id` of every conversation it contained. A weekly
+//! complete export sees nearly every version stored before it, so its
+//! bitmap is a few long runs: well under a byte per entry.
+//!
+//! Invariants (docs/archive-format.md):
+//! - every version an export added (`entries.export_id`) is in its bitmap;
+//! - every `seq` in a bitmap names a stored version, and every
+//!   conversation id a stored conversation;
+//! - `entry_count` and `conversation_count` are the bitmaps' cardinalities.
+
+use roaring::RoaringBitmap;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The entries and conversations one export contained.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seen {
+    /// `entries.seq` of every version contained.
+    pub entries: RoaringBitmap,
+    /// `conversations.id` of every conversation contained.
+    pub conversations: RoaringBitmap,
+}
+
+/// A `seq` or conversation id as a bitmap member.
+pub fn member(n: i64, what: &'static str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Damaged {
+        what: what.into(),
+        detail: format!("{n} is outside 1 to {}", u32::MAX),
+    })
+}
+
+impl Seen {
+    /// Records that the export contained version `seq` of an entry of
+    /// conversation `conversation_id`.
+    pub fn add(&mut self, seq: i64, conversation_id: i64) -> Result<()> {
+        self.entries.insert(member(seq, "entry number (seq)")?);
+        self.conversations
+            .insert(member(conversation_id, "conversation id")?);
+        Ok(())
+    }
+
+    /// Stores this as export `export_id`'s sightings (run-compressed).
+    pub fn store(&mut self, conn: &Connection, export_id: i64) -> Result<()> {
+        self.entries.optimize();
+        self.conversations.optimize();
+        conn.execute(
+            "INSERT INTO export_sightings (export_id, entries, conversations, entry_count, conversation_count)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                export_id,
+                serialize(&self.entries),
+                serialize(&self.conversations),
+                self.entries.len() as i64,
+                self.conversations.len() as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Export `export_id`'s sightings; `None` when it has none stored.
+    pub fn load(conn: &Connection, export_id: i64) -> Result<Option<Seen>> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = conn
+            .query_row(
+                "SELECT entries, conversations FROM export_sightings WHERE export_id = ?1",
+                [export_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(e, c)| {
+            Ok(Seen {
+                entries: deserialize(&e, export_id, "entries")?,
+                conversations: deserialize(&c, export_id, "conversations")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn serialize(b: &RoaringBitmap) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.serialized_size());
+    // Writing into a Vec cannot fail.
+    let _ = b.serialize_into(&mut out);
+    out
+}
+
+/// Reads a stored bitmap; `column` names it in the error.
+pub fn deserialize(bytes: &[u8], export_id: i64, column: &str) -> Result<RoaringBitmap> {
+    RoaringBitmap::deserialize_from(bytes).map_err(|e| Error::Damaged {
+        what: format!("export_sightings.{column} of export {export_id}"),
+        detail: e.to_string(),
+    })
+}
+
+/// What a complete export lacked that the previous export of its kind held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    /// The previous export of the same kind, compared against.
+    pub previous_export: i64,
+    /// Entries (identifiers) the previous export held, of which this one
+    /// holds no version: deleted at the source.
+    pub entries: u64,
+    /// Conversations the previous export held and this one does not.
+    pub conversations: u64,
+}
+
+/// Compares `this` with export `previous`'s sightings. An entry the
+/// previous export held in one version and this one in another (an edit
+/// or redaction) is not missing.
+pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing> {
+    let Some(prev) = Seen::load(conn, previous)? else {
+        return Ok(Missing {
+            previous_export: previous,
+            ..Missing::default()
+        });
+    };
+    let gone = &prev.entries - &this.entries;
+    let mut identifier_of = conn.prepare_cached("SELECT identifier FROM entries WHERE seq = ?1")?;
+    let mut versions_of = conn.prepare_cached("SELECT seq FROM entries WHERE identifier = ?1")?;
+    let mut entries = 0u64;
+    for seq in &gone {
+        let identifier: String = identifier_of.query_row([seq], |r| r.get(0))?;
+        let mut held_now = false;
+        // Counted once per identifier: at the lowest of its versions that
+        // the previous export held and this one lacks.
+        let mut first_gone = true;
+        let mut rows = versions_of.query([&identifier])?;
+        while let Some(r) = rows.next()? {
+            let other = member(r.get(0)?, "entry number (seq)")?;
+            held_now |= this.entries.contains(other);
+            first_gone &= !(other < seq && gone.contains(other));
+        }
+        if !held_now && first_gone {
+            entries += 1;
+        }
+    }
+    Ok(Missing {
+        previous_export: previous,
+        entries,
+        conversations: (&prev.conversations - &this.conversations).len(),
+    })
+}
+
+/// The exports, in order, that contained version `seq`.
+pub fn exports_containing(conn: &Connection, seq: i64) -> Result<Vec<i64>> {
+    let seq = member(seq, "entry number (seq)")?;
+    let mut stmt =
+        conn.prepare("SELECT export_id, entries FROM export_sightings ORDER BY export_id")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let export_id: i64 = r.get(0)?;
+        let bytes = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        if deserialize(bytes, export_id, "entries")?.contains(seq) {
+            out.push(export_id);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bitmap_survives_storage_and_stays_small_for_runs() {
+        let mut s = Seen::default();
+        for seq in 1..=100_000 {
+            s.add(seq, seq / 24 + 1).unwrap();
+        }
+        let bytes = serialize(&{
+            let mut b = s.entries.clone();
+            b.optimize();
+            b
+        });
+        // One run: a handful of bytes for 100,000 entries.
+        assert!(bytes.len() < 64, "{} bytes", bytes.len());
+        let back = deserialize(&bytes, 1, "entries").unwrap();
+        assert_eq!(back, s.entries);
+        assert!(matches!(
+            deserialize(&bytes[..bytes.len() - 1], 1, "entries"),
+            Err(Error::Damaged { .. })
+        ));
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        let mut s = Seen::default();
+        assert!(s.add(-1, 1).is_err());
+        assert!(s.add(1, i64::from(u32::MAX) + 1).is_err());
+    }
+}
