@@ -387,6 +387,61 @@ mod tests {
         );
     }
 
+    /// The plan SQLite makes for `sql` on a new archive, one line a step.
+    fn plan(sql: &str) -> String {
+        let conn = crate::archive::db::open_in_memory().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(
+                rusqlite::named_params! {":fts": "refund", ":limit": 50, ":scope": "[1]", ":lo": 0, ":hi": 9},
+                |r| r.get::<_, String>(3),
+            )
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn hits_stream_newest_first_from_the_index_without_sorting_them() {
+        for scoped in [false, true] {
+            let p = plan(&search_sql(true, scoped));
+            // The index is walked in descending rowid order (FTS5 consumes
+            // the ORDER BY) and nothing sorts the matches.
+            assert!(p.contains("SCAN entries_fts VIRTUAL TABLE"), "{p}");
+            assert!(!p.contains("TEMP B-TREE"), "{p}");
+        }
+        let p = plan(&search_sql(false, false));
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    #[test]
+    fn time_filters_are_rowid_ranges() {
+        let q = Query::parse(&[
+            "after:2026-11-09".into(),
+            "before:2026-11-10T00:00:00Z".into(),
+        ])
+        .unwrap();
+        let day = 1_794_182_400_000;
+        assert_eq!(
+            q.rowid_range(),
+            Some((rekey::key(day), rekey::key(day + 86_400_000)))
+        );
+        assert_eq!(
+            Query::parse(&["refund".into()]).unwrap().rowid_range(),
+            None
+        );
+        for bad in [
+            "after:tomorrow",
+            "before:2026-02-30",
+            "after:2026-11-09T10:00:00",
+        ] {
+            let e = Query::parse(&[bad.into()]).unwrap_err();
+            assert!(
+                e.to_string().contains("is not a date or time"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn words_are_quoted() {
         let q = fts_query(&["refund AND".into(), "\"".into()]).unwrap();

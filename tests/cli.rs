@@ -11,6 +11,8 @@ mod profiles;
 mod sources;
 #[path = "cli/verify.rs"]
 mod verify;
+#[path = "cli/weekly.rs"]
+mod weekly;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -107,9 +107,14 @@ pub fn conversation_of_record(conn: &Connection, record_id: &str) -> Result<Opti
 /// sort), each in rowid order: FTS5 appends to its pending terms only
 /// while rowids ascend, and flushes a segment whenever one goes back.
 pub fn index_new_entries(tx: &rusqlite::Transaction<'_>, first_seq: i64) -> Result<u64> {
+    // The chunk's ids, from the covering `seq` index, go into a sorted
+    // list that the outer query walks in rowid order: only ids are
+    // sorted, never texts.
     let mut stmt = tx.prepare(
         "INSERT INTO entries_fts (rowid, text)
-         SELECT id, text FROM entries WHERE seq >= ?1 AND seq < ?2 AND text IS NOT NULL ORDER BY id",
+         SELECT e.id, e.text FROM entries e
+         WHERE e.id IN (SELECT id FROM entries WHERE seq >= ?1 AND seq < ?2) AND e.text IS NOT NULL
+         ORDER BY e.id",
     )?;
     let mut n = 0;
     for (from, to) in seq_chunks(tx, first_seq)? {

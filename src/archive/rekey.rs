@@ -6,23 +6,37 @@
 //! [`TIME_SHIFT`] bits, plus the order of storing among the versions of
 //! the same millisecond. So `ORDER BY rowid DESC` is newest first, and a
 //! time range is a rowid range, in the entries table and in the index
-//! alike. Versions without a time get negative ids, the most recently
-//! stored lowest: they sort after every timed entry, in a fixed order.
+//! alike. Versions without a time get negative ids from [`NO_TIME_BASE`]
+//! up, in the order they are stored: below every timed entry, and among
+//! themselves like entries of one millisecond (the later stored, the
+//! higher).
 //!
 //! Invariant: a version with time `t` (clamped to `0..=MAX_KEY_MS`) has an
-//! id in `[key(t), key(t + 1))`, unless more than 2^20 versions share that
-//! millisecond; the rest are keyed after every entry stored so far (a fixed
-//! order still, only no longer by time).
+//! id in `[key(t), key(t + 1))`, unless more than 2^16 versions share that
+//! millisecond (timestamps given in whole seconds put a busy org's second
+//! into one millisecond); then it takes the next millisecond with room, up
+//! to [`SPILL_MS`] later, and past that an id after every entry stored so
+//! far (a fixed order still, only no longer by time).
+//!
+//! Why 16 bits: the index stores each document's rowid as a varint delta
+//! from the previous one, so every bit of headroom per millisecond costs
+//! index bytes (docs/performance.md).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sightings::Seen;
 use crate::error::Result;
 
 /// Bits of an id below its millisecond.
-pub const TIME_SHIFT: u32 = 20;
+pub const TIME_SHIFT: u32 = 16;
 
-/// The latest millisecond a key can hold (about the year 2248); later
+/// The first id of versions without a time.
+pub const NO_TIME_BASE: i64 = -(1 << 62);
+
+/// How many later milliseconds a full one spills into.
+pub const SPILL_MS: i64 = 1_000;
+
+/// The latest millisecond a key can hold (about the year 6400); later
 /// times share it.
 pub const MAX_KEY_MS: i64 = (1 << (63 - TIME_SHIFT)) - 1;
 
@@ -31,36 +45,35 @@ pub fn key(ms: i64) -> i64 {
     ms.clamp(0, MAX_KEY_MS) << TIME_SHIFT
 }
 
-/// The id for a new version of time `ms` (None: no time), in `table`.
+/// The id for a new version of time `ms` (None: no time).
 pub fn next_id(conn: &Connection, ms: Option<i64>) -> Result<i64> {
+    let mut last_in = conn.prepare_cached(
+        "SELECT id FROM entries WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT 1",
+    )?;
     let Some(ms) = ms else {
-        let lowest: Option<i64> = conn
-            .prepare_cached("SELECT min(id) FROM entries")?
-            .query_row([], |r| r.get(0))?;
-        return Ok(lowest.map_or(-1, |l| l.min(0) - 1));
+        let last: Option<i64> = last_in
+            .query_row(params![NO_TIME_BASE, -1], |r| r.get(0))
+            .optional()?;
+        return Ok(last.map_or(NO_TIME_BASE, |l| l + 1));
     };
-    let lo = key(ms);
-    let hi = lo + ((1 << TIME_SHIFT) - 1);
-    let last: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM entries WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row(params![lo, hi], |r| r.get(0))
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
-    match last {
-        None => Ok(lo),
-        Some(l) if l < hi => Ok(l + 1),
-        // This millisecond is full: after everything stored so far.
-        Some(_) => {
-            let max: i64 = conn
-                .prepare_cached("SELECT max(id) FROM entries")?
-                .query_row([], |r| r.get(0))?;
-            Ok(max.saturating_add(1))
+    let first = ms.clamp(0, MAX_KEY_MS);
+    for t in first..=first.saturating_add(SPILL_MS).min(MAX_KEY_MS) {
+        let lo = key(t);
+        let hi = lo + ((1 << TIME_SHIFT) - 1);
+        let last: Option<i64> = last_in
+            .query_row(params![lo, hi], |r| r.get(0))
+            .optional()?;
+        match last {
+            None => return Ok(lo),
+            Some(l) if l < hi => return Ok(l + 1),
+            Some(_) => {}
         }
     }
+    // Every millisecond within reach is full: after everything.
+    let max: i64 = conn
+        .prepare_cached("SELECT max(id) FROM entries")?
+        .query_row([], |r| r.get(0))?;
+    Ok(max.saturating_add(1))
 }
 
 /// The second half of migration 6: every version moves from `entries_v5`
@@ -173,10 +186,10 @@ mod tests {
         assert_eq!(a, key(1_000));
         assert_eq!(b, a + 1);
         assert!(c < a && d > b);
-        // No time: below every timed entry, the later stored lower.
+        // No time: below every timed entry, in the order stored.
         let n1 = put(None);
         let n2 = put(None);
-        assert_eq!((n1, n2), (-1, -2));
+        assert_eq!((n1, n2), (NO_TIME_BASE, NO_TIME_BASE + 1));
         // Times out of range are clamped, never wrap.
         assert_eq!(key(-5), 0);
         assert_eq!(key(i64::MAX), MAX_KEY_MS << TIME_SHIFT);
@@ -184,15 +197,27 @@ mod tests {
     }
 
     #[test]
-    fn a_full_millisecond_overflows_after_everything() {
+    fn a_full_millisecond_spills_into_the_next_then_after_everything() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE entries (id INTEGER PRIMARY KEY)")
             .unwrap();
-        let last_of_ms = key(5) + (1 << TIME_SHIFT) - 1;
-        conn.execute("INSERT INTO entries (id) VALUES (?1)", [last_of_ms])
+        let last_of = |ms: i64| key(ms) + (1 << TIME_SHIFT) - 1;
+        conn.execute("INSERT INTO entries (id) VALUES (?1)", [last_of(5)])
             .unwrap();
-        conn.execute("INSERT INTO entries (id) VALUES (?1)", [key(9)])
+        conn.execute("INSERT INTO entries (id) VALUES (?1)", [key(6)])
             .unwrap();
-        assert_eq!(next_id(&conn, Some(5)).unwrap(), key(9) + 1);
+        // Millisecond 5 is full: the next free id of millisecond 6.
+        assert_eq!(next_id(&conn, Some(5)).unwrap(), key(6) + 1);
+        // Every millisecond within reach full: after everything.
+        for t in 5..=5 + SPILL_MS {
+            conn.execute(
+                "INSERT OR IGNORE INTO entries (id) VALUES (?1)",
+                [last_of(t)],
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO entries (id) VALUES (?1)", [key(99_999)])
+            .unwrap();
+        assert_eq!(next_id(&conn, Some(5)).unwrap(), key(99_999) + 1);
     }
 }

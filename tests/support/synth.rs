@@ -319,3 +319,277 @@ pub fn write(
     }
     Ok(())
 }
+
+// ------------------------------------------------------------ weekly series
+
+/// A weekly *complete* export series, as Salesforce's Conversation
+/// Transcript Export gives it: week k holds every entry of week k−1 that
+/// still exists (conversations stay whole), in its current content, plus
+/// `per_week` new entries. Each week, each older message entry is edited
+/// with probability 1% and redacted with probability 0.1% (a changed
+/// content hash: a new version), and each older conversation is deleted
+/// at the source with probability 0.5% (gone from that week on).
+///
+/// Identifiers are random v4 UUIDs drawn from a seeded generator per entry
+/// (the same entry has the same identifier every week; nothing is
+/// sequential). An entry's text is drawn from its own seeded generator, so
+/// it is the same every week until it is edited.
+#[derive(Debug, Clone, Copy)]
+pub struct Weekly {
+    pub per_week: u64,
+    pub seed: u64,
+}
+
+/// What week k of a [`Weekly`] series holds, counted as it is written:
+/// what an ingest into an archive holding weeks 1..k−1 must report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WeekCounts {
+    pub entries: u64,
+    pub conversations: u64,
+    pub new: u64,
+    pub unchanged: u64,
+    /// Older entries whose content changed this week (edits, redactions).
+    pub changed: u64,
+    /// Entries and conversations of week k−1 that week k lacks.
+    pub missing_entries: u64,
+    pub missing_conversations: u64,
+}
+
+/// The first week's start: Monday 2026-01-05 00:00 UTC.
+const SERIES_START_MS: i64 = 1_767_571_200_000;
+const WEEK_MS: i64 = 7 * 24 * 3_600_000;
+
+/// A 64-bit hash of a few numbers (SplitMix64 finaliser over a mix).
+pub fn mix(parts: &[u64]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for &p in parts {
+        h ^= p
+            .wrapping_add(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(h << 6)
+            .wrapping_add(h >> 2);
+        h = Rng::new(h).next();
+    }
+    h
+}
+
+/// A random-looking v4 UUID, fixed by its parts.
+pub fn uuid_v4(parts: &[u64]) -> String {
+    let a = mix(parts);
+    let b = Rng::new(a).next();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Odds out of a million.
+const EDIT_PPM: u64 = 10_000;
+const REDACT_PPM: u64 = 1_000;
+const DELETE_PPM: u64 = 5_000;
+
+impl Weekly {
+    fn convs_per_week(&self) -> u64 {
+        self.per_week.div_ceil(PER_CONVERSATION).max(1)
+    }
+
+    /// Whether conversation `c` (created in week `born`) still exists in
+    /// week `week`: not deleted in any week after its first.
+    fn alive(&self, c: u64, born: u64, week: u64) -> bool {
+        (born + 1..=week).all(|w| mix(&[self.seed, 0xde1, c, w]) % 1_000_000 >= DELETE_PPM)
+    }
+
+    /// The week in `(born, week]` of entry `n`'s current content, and
+    /// whether it was a redaction: its first redaction (nothing changes a
+    /// redacted entry again), else its last edit.
+    fn last_change(&self, n: u64, born: u64, week: u64) -> Option<(u64, bool)> {
+        let mut last = None;
+        for w in born + 1..=week {
+            let r = mix(&[self.seed, 0xed1, n, w]) % 1_000_000;
+            if r < REDACT_PPM {
+                return Some((w, true));
+            } else if r < REDACT_PPM + EDIT_PPM {
+                last = Some((w, false));
+            }
+        }
+        last
+    }
+
+    /// The identifiers of the conversations week `week` deleted at the
+    /// source (held by week `week` − 1, not by week `week`).
+    pub fn deleted_in(&self, week: u64) -> Vec<String> {
+        let per_week = self.convs_per_week();
+        let mut out = Vec::new();
+        for born in 1..week {
+            for i in 0..per_week {
+                let c = (born - 1) * per_week + i;
+                if self.alive(c, born, week - 1) && !self.alive(c, born, week) {
+                    out.push(uuid_v4(&[self.seed, 0xc, c]));
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes week `week` (1, 2, ...) as a zip of members of at most
+    /// `per_member` rows, and returns what it holds.
+    pub fn write_week(&self, out: &Path, week: u64, per_member: u64) -> io::Result<WeekCounts> {
+        let file = BufWriter::with_capacity(1 << 20, File::create(out)?);
+        let mut zip = zip::ZipWriter::new(file);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        let per_week = self.convs_per_week();
+        let mut counts = WeekCounts::default();
+        let mut rows_in_member = 0u64;
+        let mut part = 0u64;
+        // Each record is written to this buffer, then into the zip.
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        for born in 1..=week {
+            for i in 0..per_week {
+                let c = (born - 1) * per_week + i;
+                if !self.alive(c, born, week) {
+                    continue;
+                }
+                counts.conversations += 1;
+                for pos in 0..PER_CONVERSATION {
+                    let n = c * PER_CONVERSATION + pos;
+                    let change = self.last_change(n, born, week);
+                    {
+                        let mut w = csv::WriterBuilder::new()
+                            .buffer_capacity(2048)
+                            .from_writer(&mut buf);
+                        if rows_in_member == 0 {
+                            part += 1;
+                            zip.start_file(format!("conversation_entries_{part:04}.csv"), opts)
+                                .map_err(io::Error::other)?;
+                            w.write_record(HEADER)?;
+                        }
+                        w.write_record(self.row(c, born, i, pos, change))?;
+                        w.flush()?;
+                    }
+                    zip.write_all(&buf)?;
+                    buf.clear();
+                    counts.entries += 1;
+                    let editable = (2..PER_CONVERSATION - 1).contains(&pos);
+                    if born == week {
+                        counts.new += 1;
+                    } else if editable && change.is_some_and(|(cw, _)| cw == week) {
+                        counts.changed += 1;
+                    } else {
+                        counts.unchanged += 1;
+                    }
+                    rows_in_member = (rows_in_member + 1) % per_member.max(1);
+                }
+            }
+            // Conversations of this week's series that week k−1 held and
+            // week k does not.
+            if week > 1 && born < week {
+                for i in 0..per_week {
+                    let c = (born - 1) * per_week + i;
+                    if self.alive(c, born, week - 1) && !self.alive(c, born, week) {
+                        counts.missing_conversations += 1;
+                        counts.missing_entries += PER_CONVERSATION;
+                    }
+                }
+            }
+        }
+        let mut file = zip.finish().map_err(io::Error::other)?;
+        file.flush()?;
+        Ok(counts)
+    }
+
+    /// One row: entry `pos` of conversation `c` (the `i`th of week
+    /// `born`), with its content as of its last change.
+    fn row(&self, c: u64, born: u64, i: u64, pos: u64, change: Option<(u64, bool)>) -> [String; 8] {
+        let n = c * PER_CONVERSATION + pos;
+        let id = uuid_v4(&[self.seed, 0xe, n]);
+        let conv = uuid_v4(&[self.seed, 0xc, c]);
+        let session = format!(
+            "0Mw{:015X}",
+            mix(&[self.seed, 0x5, c]) & 0x0FFF_FFFF_FFFF_FFFF
+        );
+        let spread = WEEK_MS / self.convs_per_week() as i64;
+        let ms = SERIES_START_MS
+            + (born as i64 - 1) * WEEK_MS
+            + i as i64 * spread
+            + pos as i64 * 7_000
+            + (mix(&[self.seed, 0x7, n]) % 997) as i64;
+        let mut rng = Rng::new(mix(&[self.seed, 0x11, n]));
+        let user = format!(
+            "v2/iamessage/UNAUTH/NA/uid:{:08x}",
+            mix(&[self.seed, 0x1, c]) as u32
+        );
+        let agent = format!("005SY{:010}AA", mix(&[self.seed, 0xa, c]) % 5_000);
+        let (entry_type, payload, sender) = match pos {
+            0 => (
+                "ROUTING_RESULT",
+                format!(
+                    r#"{{"entryType":"RoutingResult","recordId":"{session}","routingType":"Initial","failureType":"None","estimatedWaitTime":{{"estimatedWaitTimeInSeconds":{}}}}}"#,
+                    rng.below(300)
+                ),
+                r#"{"role":"Router","appType":"conversation","subject":"router"}"#.to_owned(),
+            ),
+            1 => (
+                "PARTICIPANT_CHANGED",
+                format!(
+                    r#"{{"entryType":"ParticipantChanged","entries":[{{"operation":"add","displayName":"Agent {}","participant":{{"role":"Agent","appType":"agent","subject":"{agent}"}}}}]}}"#,
+                    mix(&[self.seed, 0xa, c]) % 5_000
+                ),
+                r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
+            ),
+            p if p == PER_CONVERSATION - 1 => (
+                "SESSION_STATUS_CHANGED",
+                r#"{"entryType":"SessionStatusChanged","newStatus":"Ended","oldStatus":"Active"}"#
+                    .to_owned(),
+                r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
+            ),
+            p => {
+                let words = 6 + rng.below(18);
+                let mut text = String::with_capacity(160);
+                for k in 0..words {
+                    if k > 0 {
+                        text.push(' ');
+                    }
+                    if rng.below(40) == 0 {
+                        text.push_str(&format!("#{}", 100_000 + rng.below(900_000)));
+                    } else {
+                        text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+                    }
+                }
+                match change {
+                    Some((_, true)) => text = "This message was redacted.".to_owned(),
+                    Some((w, false)) => text.push_str(&format!(" (corrected in week {w})")),
+                    None => {}
+                }
+                let text = serde_json::to_string(&text).unwrap_or_default();
+                let sender = if p % 2 == 0 {
+                    format!(r#"{{"role":"EndUser","appType":"iamessage","subject":"{user}"}}"#)
+                } else {
+                    format!(r#"{{"role":"Agent","appType":"agent","subject":"{agent}"}}"#)
+                };
+                (
+                    "MESSAGE",
+                    format!(
+                        r#"{{"entryType":"Message","id":"{id}","abstractMessage":{{"messageType":"StaticContentMessage","id":"{id}","inReplyToMessageId":null,"references":[],"staticContent":{{"formatType":"Text","text":{text}}}}},"messageReason":null}}"#
+                    ),
+                    sender,
+                )
+            }
+        };
+        [
+            id,
+            conv,
+            entry_type.to_owned(),
+            payload,
+            sender,
+            ms.to_string(),
+            (ms - 350).to_string(),
+            format!(r#"["{session}"]"#),
+        ]
+    }
+}
