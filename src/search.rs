@@ -39,12 +39,47 @@ pub struct Hit {
 
 /// The FTS5 query for `words`: each word quoted, all required.
 pub fn fts_query(words: &[String]) -> Option<String> {
+    fts_query_with(words, &[])
+}
+
+/// The FTS5 query for `words` and `phrases` (each a run of words that
+/// must stand together, in order): every one quoted, all required.
+pub fn fts_query_with(words: &[String], phrases: &[Vec<String>]) -> Option<String> {
+    let quote = |w: &str| w.replace('"', "\"\"");
     let terms: Vec<String> = words
         .iter()
         .flat_map(|w| w.split_whitespace())
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .map(|w| format!("\"{}\"", quote(w)))
+        .chain(
+            phrases
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("\"{}\"", quote(&p.join(" ")))),
+        )
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// The terms of a search: a `"`-quoted run of words is one phrase (its
+/// words kept apart), anything else is split at white space. A quote with
+/// no closing one is an ordinary character.
+fn tokens(terms: &[String]) -> Vec<(String, bool)> {
+    let text = terms.join(" ");
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('"') {
+        let Some(len) = rest[open + 1..].find('"') else {
+            break;
+        };
+        out.extend(rest[..open].split_whitespace().map(|w| (w.to_owned(), false)));
+        let phrase = rest[open + 1..open + 1 + len].trim();
+        if !phrase.is_empty() {
+            out.push((phrase.to_owned(), true));
+        }
+        rest = &rest[open + 2 + len..];
+    }
+    out.extend(rest.split_whitespace().map(|w| (w.to_owned(), false)));
+    out
 }
 
 /// A condition on the conversation, written `key:value` among the words.
@@ -93,6 +128,8 @@ fn parse_time(key: &str, value: &str) -> Result<i64> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     pub words: Vec<String>,
+    /// `"refund policy"`: words that must stand together, in order.
+    pub phrases: Vec<Vec<String>>,
     pub filters: Vec<Filter>,
 }
 
@@ -102,7 +139,13 @@ impl Query {
     /// whose value is not a time is a usage error.
     pub fn parse(terms: &[String]) -> Result<Query> {
         let mut q = Query::default();
-        for term in terms.iter().flat_map(|t| t.split_whitespace()) {
+        for (term, phrase) in tokens(terms) {
+            if phrase {
+                q.phrases
+                    .push(term.split_whitespace().map(str::to_owned).collect());
+                continue;
+            }
+            let term = term.as_str();
             let filter = match term.split_once(':') {
                 Some((k, v)) if !v.is_empty() => {
                     let key = k.to_ascii_lowercase();
@@ -266,7 +309,7 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
 /// conversations meeting every filter (with no words: all their entries),
 /// within its time range.
 pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> {
-    let fts = fts_query(&query.words);
+    let fts = fts_query_with(&query.words, &query.phrases);
     if fts.is_none() && query.filters.is_empty() {
         return Err(Error::Usage(
             "search needs at least one word or filter (conversation:, session:, case:, enduser:, channel:, after:, before:)".into(),
@@ -440,6 +483,22 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn quoted_runs_are_phrases_and_a_lone_quote_is_a_character() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let q = Query::parse(&s(&["refund", "\"card  charged\"", "after:2026-11-09"])).unwrap();
+        assert_eq!(q.words, ["refund"]);
+        assert_eq!(q.phrases, [s(&["card", "charged"])]);
+        assert_eq!(q.filters.len(), 1);
+        assert_eq!(
+            fts_query_with(&q.words, &q.phrases).unwrap(),
+            r#""refund" "card charged""#
+        );
+        let q = Query::parse(&s(&["\"refund", "policy"])).unwrap();
+        assert_eq!(q.words, ["\"refund", "policy"]);
+        assert!(q.phrases.is_empty());
     }
 
     #[test]

@@ -424,6 +424,9 @@ fn search_is_newest_first_with_ties_and_missing_times_in_a_fixed_order() {
         hit_entries(&archive, &["refund", "after:2026-11-10"]),
         Vec::<String>::new()
     );
+    // A quoted run of words is a phrase: those words, together, in order.
+    assert_eq!(hit_entries(&archive, &["\"refund alpha\""]), [ids[0].clone()]);
+    assert!(hit_entries(&archive, &["\"alpha refund\""]).is_empty());
     // A bad time is a usage error that says what to give.
     convault(&archive)
         .args(["search", "refund", "after:yesterday"])

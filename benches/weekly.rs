@@ -1,0 +1,260 @@
+//! The weekly benchmark (issue 11): a year of weekly *complete* exports.
+//!
+//! `cargo bench --bench weekly -- [--per-week N] [--weeks K] [--dir DIR] [--sqlite3 PATH]`
+//!
+//! Week k of the series (tests/support/synth.rs, `Weekly`: random v4
+//! UUIDs; every entry of week k−1 still present, 1% of older messages
+//! edited and 0.1% redacted each week, 0.5% of older conversations deleted
+//! at the source; plus N new entries) is written as a zip and ingested
+//! into one archive that grows week by week. Per week it prints:
+//!
+//! - the ingest's wall time and peak RSS (`wait4`), and its counts checked
+//!   against what the generator wrote (new, unchanged, changed, missing);
+//! - the archive's size, and the bytes its sightings took that week;
+//! - search latency, the median of 7 process runs, for five query classes
+//!   (a common word, two words, a phrase, words with a date range,
+//!   `session:` alone), beside the `sqlite3` shell running the plain FTS
+//!   query (`ORDER BY time DESC LIMIT 50`) on the same database.
+//!
+//! The week zips are removed once ingested (the archive keeps its own
+//! copy). Record results in docs/performance.md.
+
+mod support;
+
+#[path = "../tests/support/synth.rs"]
+#[allow(dead_code)]
+mod synth;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use support::{median, timed};
+
+#[derive(Parser)]
+struct Args {
+    /// New entries each week
+    #[arg(long, default_value_t = 1_000_000)]
+    per_week: u64,
+    /// Weeks in the series
+    #[arg(long, default_value_t = 12)]
+    weeks: u64,
+    /// Timed runs of each search
+    #[arg(long, default_value_t = 7)]
+    search_runs: usize,
+    /// Where to write the exports and the archive [default: a temporary directory]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The sqlite3 shell to compare searches with
+    #[arg(long, default_value = "sqlite3")]
+    sqlite3: PathBuf,
+    /// Seed of the series
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Ignored (cargo bench passes it)
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let archive = dir.join("archive");
+    let _ = std::fs::remove_dir_all(&archive);
+    let series = synth::Weekly {
+        per_week: args.per_week,
+        seed: args.seed,
+    };
+    println!(
+        "weekly series: {} new entries a week, {} weeks, seed {}",
+        args.per_week, args.weeks, args.seed
+    );
+    let mut first_wall = None;
+    let mut prev_sightings = 0i64;
+    for week in 1..=args.weeks {
+        let zip = dir.join(format!("week-{week:02}.zip"));
+        let want = series.write_week(&zip, week, 250_000)?;
+        let zip_bytes = std::fs::metadata(&zip)?.len();
+        let run = timed(
+            Command::new(env!("CARGO_BIN_EXE_convault"))
+                .env("CONVAULT_NOW", now_of(week))
+                .arg("--archive")
+                .arg(&archive)
+                .args(["ingest", "--json"])
+                .arg(&zip),
+            None,
+        )?;
+        std::fs::remove_file(&zip)?;
+        let r: serde_json::Value = serde_json::from_slice(&run.stdout)?;
+        let got = |k: &str| r[k].as_u64().unwrap_or(0);
+        let counts_ok = got("entries_read") == want.entries
+            && got("entries_new") == want.new
+            && got("entries_unchanged") == want.unchanged
+            && got("entries_changed") == want.changed
+            && (week == 1
+                || (got("entries_missing") == want.missing_entries
+                    && got("conversations_missing") == want.missing_conversations));
+        let wall = run.wall.as_secs_f64();
+        let first = *first_wall.get_or_insert(wall);
+        let conn = rusqlite::Connection::open(archive.join("archive.sqlite"))?;
+        let sightings: i64 = conn.query_row(
+            "SELECT coalesce(sum(length(entries) + length(conversations)), 0) FROM export_sightings",
+            [],
+            |r| r.get(0),
+        )?;
+        let week_sightings = sightings - prev_sightings;
+        prev_sightings = sightings;
+        println!(
+            "week {week:>2}  ingest {wall:>7.2} s  peak RSS {:>6.1} MiB  read {} new {} unchanged {} changed {} missing {} entries / {} conversations  counts {}",
+            run.max_rss_kib as f64 / 1024.0,
+            got("entries_read"),
+            got("entries_new"),
+            got("entries_unchanged"),
+            got("entries_changed"),
+            got("entries_missing"),
+            got("conversations_missing"),
+            if counts_ok { "match the generator" } else { "DIFFER from the generator" },
+        );
+        if !counts_ok {
+            println!("          generator: {want:?}");
+        }
+        if week > 1 && want.unchanged > 0 {
+            println!(
+                "          beyond week 1's time: {:.2} µs per unchanged entry",
+                (wall - first * want.new as f64 / args.per_week.max(1) as f64).max(0.0) * 1e6
+                    / want.unchanged as f64
+            );
+        }
+        println!(
+            "          export {:.1} MB  archive {:.1} MB  sightings this week {} bytes ({:.4} bytes per unchanged entry)",
+            zip_bytes as f64 / 1e6,
+            dir_size(&archive) as f64 / 1e6,
+            week_sightings,
+            week_sightings as f64 / want.unchanged.max(1) as f64
+        );
+        searches(&args, &archive, &conn, week)?;
+    }
+    Ok(())
+}
+
+/// The clock each week's ingest runs at: the Monday after its week.
+fn now_of(week: u64) -> String {
+    let start = jiff::Timestamp::from_second(1_767_571_200).unwrap_or_default();
+    let at = start + jiff::SignedDuration::from_hours(24 * 7 * week as i64 + 9);
+    at.to_string()
+}
+
+/// Median process wall times of each search class, convault and shell.
+fn searches(
+    args: &Args,
+    archive: &Path,
+    conn: &rusqlite::Connection,
+    week: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // A session of a conversation of the middle week.
+    let session: String = conn.query_row(
+        "SELECT record_id FROM entry_related ORDER BY conversation_id
+         LIMIT 1 OFFSET (SELECT count(*) / 2 FROM entry_related)",
+        [],
+        |r| r.get(0),
+    )?;
+    let mid = (week + 1) / 2;
+    let day = |w: u64| -> String {
+        let start = jiff::Timestamp::from_second(1_767_571_200).unwrap_or_default();
+        (start + jiff::SignedDuration::from_hours(24 * 7 * (w as i64 - 1)))
+            .to_string()
+            .chars()
+            .take(10)
+            .collect()
+    };
+    let (after, before) = (day(mid), day(mid + 1));
+    let after_ms = 1_767_571_200_000i64 + (mid as i64 - 1) * 7 * 86_400_000;
+    let before_ms = after_ms + 7 * 86_400_000;
+    let time = "coalesce(e.server_ms, e.client_ms)";
+    let fts = |m: &str, extra: &str| {
+        format!(
+            "SELECT e.identifier, {time} FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid \
+             WHERE entries_fts MATCH '{m}' {extra} ORDER BY {time} DESC LIMIT 50;"
+        )
+    };
+    let classes: Vec<(&str, Vec<String>, String)> = vec![
+        ("common word", vec!["refund".into()], fts("refund", "")),
+        (
+            "two words",
+            vec!["refund".into(), "card".into()],
+            fts("refund card", ""),
+        ),
+        ("phrase", vec!["\"refund card\"".into()], fts("\"refund card\"", "")),
+        (
+            "words + dates",
+            vec![
+                "refund".into(),
+                format!("after:{after}"),
+                format!("before:{before}"),
+            ],
+            fts(
+                "refund",
+                &format!("AND {time} >= {after_ms} AND {time} < {before_ms}"),
+            ),
+        ),
+        (
+            "session: alone",
+            vec![format!("session:{session}")],
+            format!(
+                "SELECT e.identifier, {time} FROM entries e, json_each(e.related_records) j \
+                 WHERE j.value = '{session}' ORDER BY {time} DESC LIMIT 50;"
+            ),
+        ),
+    ];
+    for (name, words, sql) in classes {
+        let mut ours = Vec::new();
+        let mut hits = 0;
+        for _ in 0..args.search_runs {
+            let r = timed(
+                Command::new(env!("CARGO_BIN_EXE_convault"))
+                    .arg("--archive")
+                    .arg(archive)
+                    .args(["search", "--json", "--limit", "50"])
+                    .args(&words),
+                None,
+            )?;
+            hits = serde_json::from_slice::<Vec<serde_json::Value>>(&r.stdout)
+                .map(|v| v.len())
+                .unwrap_or(0);
+            ours.push(r.wall.as_secs_f64() * 1e3);
+        }
+        let mut peer = Vec::new();
+        for _ in 0..args.search_runs {
+            let r = timed(
+                Command::new(&args.sqlite3)
+                    .arg("-readonly")
+                    .arg(archive.join("archive.sqlite"))
+                    .arg(&sql),
+                None,
+            )?;
+            peer.push(r.wall.as_secs_f64() * 1e3);
+        }
+        println!(
+            "          search {name:<15} convault {:>8.1} ms ({hits} hits)   sqlite3 shell {:>8.1} ms",
+            median(ours),
+            median(peer)
+        );
+    }
+    Ok(())
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
