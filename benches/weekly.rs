@@ -21,15 +21,11 @@
 
 mod support;
 
-#[path = "../tests/support/synth.rs"]
-#[allow(dead_code)]
-mod synth;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
-use support::{median, timed};
+use support::{median, synth, timed};
 
 #[derive(Parser)]
 struct Args {
@@ -115,7 +111,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             got("entries_changed"),
             got("entries_missing"),
             got("conversations_missing"),
-            if counts_ok { "match the generator" } else { "DIFFER from the generator" },
+            if counts_ok {
+                "match the generator"
+            } else {
+                "DIFFER from the generator"
+            },
         );
         if !counts_ok {
             println!("          generator: {want:?}");
@@ -160,7 +160,7 @@ fn searches(
         [],
         |r| r.get(0),
     )?;
-    let mid = (week + 1) / 2;
+    let mid = week.div_ceil(2);
     let day = |w: u64| -> String {
         let start = jiff::Timestamp::from_second(1_767_571_200).unwrap_or_default();
         (start + jiff::SignedDuration::from_hours(24 * 7 * (w as i64 - 1)))
@@ -186,7 +186,11 @@ fn searches(
             vec!["refund".into(), "card".into()],
             fts("refund card", ""),
         ),
-        ("phrase", vec!["\"refund card\"".into()], fts("\"refund card\"", "")),
+        (
+            "phrase",
+            vec!["\"refund card\"".into()],
+            fts("\"refund card\"", ""),
+        ),
         (
             "words + dates",
             vec![

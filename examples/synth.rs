@@ -30,10 +30,23 @@ struct Args {
     /// Seed: the same seed gives the same bytes
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write week K of the weekly complete-export series instead
+    /// (`--entries` new entries a week; see benches/weekly.rs)
+    #[arg(long, value_name = "K")]
+    week: Option<u64>,
 }
 
 fn main() -> std::io::Result<()> {
     let a = Args::parse();
+    if let Some(week) = a.week {
+        let series = synth::Weekly {
+            per_week: a.entries,
+            seed: a.seed,
+        };
+        let counts = series.write_week(&a.out, week, a.per_member)?;
+        eprintln!("wrote week {week} to {}: {counts:?}", a.out.display());
+        return Ok(());
+    }
     synth::write(&a.out, a.csv.as_deref(), a.entries, a.per_member, a.seed)?;
     eprintln!("wrote {} entries to {}", a.entries, a.out.display());
     Ok(())

@@ -71,7 +71,11 @@ fn tokens(terms: &[String]) -> Vec<(String, bool)> {
         let Some(len) = rest[open + 1..].find('"') else {
             break;
         };
-        out.extend(rest[..open].split_whitespace().map(|w| (w.to_owned(), false)));
+        out.extend(
+            rest[..open]
+                .split_whitespace()
+                .map(|w| (w.to_owned(), false)),
+        );
         let phrase = rest[open + 1..open + 1 + len].trim();
         if !phrase.is_empty() {
             out.push((phrase.to_owned(), true));

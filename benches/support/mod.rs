@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../tests/support/synth.rs"]
-mod synth;
+pub mod synth;
 
 /// The options every benchmark takes.
 #[derive(clap::Args)]

@@ -242,6 +242,12 @@ CREATE TABLE export_sightings (
     entry_count        INTEGER NOT NULL,
     conversation_count INTEGER NOT NULL
 ) STRICT;
+CREATE TABLE row_hashes (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    row_hash        BLOB NOT NULL CHECK (length(row_hash) = 16),
+    seq             INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, row_hash)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE entry_related (
     record_id       TEXT NOT NULL,
     conversation_id INTEGER NOT NULL REFERENCES conversations(id),

@@ -13,6 +13,7 @@
 //!   rejects the whole ingest; a member or row that cannot be recognised is
 //!   quarantined and the rest is ingested.
 
+mod known;
 mod read;
 mod write;
 
@@ -213,7 +214,9 @@ fn ingest_into(
     }
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let export_id = write_export(&tx, &new_inputs, &mut report, opts)?;
+    // A dry run on a new archive rehearses in memory: nothing to look up.
+    let db_path = (!opts.dry_run || archive.exists()).then(|| archive.db_path());
+    let export_id = write_export(&tx, &new_inputs, &mut report, opts, db_path.as_deref())?;
     record(&tx, export_id, &mut report, opts)?;
     if opts.dry_run {
         report.ledger_record = None;
@@ -316,6 +319,7 @@ fn write_export(
     new_inputs: &[&Input],
     report: &mut Report,
     opts: &Options,
+    db_path: Option<&std::path::Path>,
 ) -> Result<i64> {
     let export_id = insert_export(tx, opts.now)?;
     let profiles = profiles_of(&opts.profiles)?;
@@ -331,13 +335,18 @@ fn write_export(
     let total: u64 = new_inputs.iter().map(|i| i.bytes).sum();
     let bar = bytes_bar(total, "reading", opts.progress);
     let mut writer = write::Writer::new(tx, export_id, files, report)?;
+    // Rows already archived are recognised from the last committed state.
+    let known = match db_path {
+        Some(path) => known::Known::open(path)?,
+        None => known::Known::nothing(),
+    };
     // Reading runs on its own thread; the bounded channel keeps memory
     // flat. If the writer fails, dropping the receiver stops the reader.
     std::thread::scope(|scope| -> Result<()> {
         let (sender, receiver) = mpsc::sync_channel(read::CHANNEL_DEPTH);
         let bar = &bar;
         let profiles = &profiles;
-        let reader = scope.spawn(move || read::read_all(new_inputs, profiles, bar, &sender));
+        let reader = scope.spawn(move || read::read_all(new_inputs, profiles, known, bar, &sender));
         for event in receiver {
             writer.apply(event?)?;
         }

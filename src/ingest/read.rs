@@ -16,7 +16,8 @@ use std::sync::mpsc::SyncSender;
 use indicatif::ProgressBar;
 
 use super::Input;
-use crate::entry::Entry;
+use super::known::Known;
+use crate::entry::{Entry, RawEntry, RowHash};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::profile::Profiles;
@@ -64,7 +65,13 @@ pub(super) enum Row {
         line: Option<u64>,
         entry: Box<Entry>,
         related_json: String,
+        /// The hash of its raw fields, when read from a CSV row: recorded
+        /// with the version it is stored as, so that it is known next time.
+        row_hash: Option<RowHash>,
     },
+    /// An entry row the archive holds unchanged ([`Known`]), not parsed:
+    /// version `seq` of conversation `conversation_id`.
+    Seen { seq: i64, conversation_id: i64 },
     Quarantined {
         line: Option<u64>,
         reason: String,
@@ -82,15 +89,18 @@ pub(super) enum Row {
 pub(super) fn read_all(
     inputs: &[&Input],
     profiles: &Profiles,
+    known: Known,
     bar: &ProgressBar,
     out: &SyncSender<Result<Event>>,
 ) {
+    let mut ctx = Ctx { profiles, known };
+    let ctx = &mut ctx;
     let mut base = 0;
     for (index, input) in inputs.iter().enumerate() {
         if out.send(Ok(Event::File(index))).is_err() {
             return;
         }
-        match read_input(input, profiles, bar, base, out) {
+        match read_input(input, ctx, bar, base, out) {
             Ok(()) => {}
             Err(Stop::WriterGone) => return,
             Err(Stop::Failed(e)) => {
@@ -122,7 +132,7 @@ fn send(out: &SyncSender<Result<Event>>, event: Event) -> Result<(), Stop> {
 
 fn read_input(
     input: &Input,
-    profiles: &Profiles,
+    ctx: &mut Ctx<'_>,
     bar: &ProgressBar,
     base: u64,
     out: &SyncSender<Result<Event>>,
@@ -151,7 +161,7 @@ fn read_input(
                     modified_ms,
                 },
             )?;
-            read_one(reader, profiles, out, &input.path, None)
+            read_one(reader, ctx, out, &input.path, None)
         }
         Container::Zip => {
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
@@ -160,7 +170,7 @@ fn read_input(
                     reason: format!("not a readable zip archive ({e})"),
                 })?;
             for i in 0..zip.len() {
-                read_zip_member(&mut zip, i, profiles, &input.path, out)?;
+                read_zip_member(&mut zip, i, ctx, &input.path, out)?;
             }
             Ok(())
         }
@@ -170,7 +180,7 @@ fn read_input(
 fn read_zip_member<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     index: usize,
-    profiles: &Profiles,
+    ctx: &mut Ctx<'_>,
     path: &Path,
     out: &SyncSender<Result<Event>>,
 ) -> Result<(), Stop> {
@@ -238,7 +248,7 @@ fn read_zip_member<R: Read + Seek>(
             },
         );
     }
-    read_one(&mut member, profiles, out, path, Some(&name))
+    read_one(&mut member, ctx, out, path, Some(&name))
 }
 
 /// A member's modification time in epoch milliseconds: the extended
@@ -286,7 +296,7 @@ fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
 /// member's damage (for a zip: failed CRC or broken compressed data).
 fn read_one(
     reader: impl Read,
-    profiles: &Profiles,
+    ctx: &mut Ctx<'_>,
     out: &SyncSender<Result<Event>>,
     path: &Path,
     zip_member: Option<&str>,
@@ -299,6 +309,8 @@ fn read_one(
         out,
         batch: Vec::with_capacity(BATCH),
         gone: false,
+        known: &mut ctx.known,
+        row_hash: None,
     };
     let mut hashing = HashingReader::new(reader);
     let name = match zip_member {
@@ -307,7 +319,7 @@ fn read_one(
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
     };
-    let result = source::read_member(&mut hashing, &name, profiles, &mut sink);
+    let result = source::read_member(&mut hashing, &name, ctx.profiles, &mut sink);
     if sink.gone {
         return Err(Stop::WriterGone);
     }
@@ -334,6 +346,15 @@ struct BatchSink<'a> {
     batch: Vec<Row>,
     /// The writer has gone: stop reading.
     gone: bool,
+    known: &'a mut Known,
+    /// The hash of the entry row being parsed (offered to `seen_raw`).
+    row_hash: Option<RowHash>,
+}
+
+/// What every member of an ingest is read with.
+pub(super) struct Ctx<'p> {
+    profiles: &'p Profiles,
+    known: Known,
 }
 
 impl BatchSink<'_> {
@@ -359,6 +380,24 @@ impl BatchSink<'_> {
 }
 
 impl RowSink for BatchSink<'_> {
+    fn seen_raw(&mut self, _line: Option<u64>, raw: &RawEntry<'_>) -> Result<bool> {
+        let (hash, known) = self.known.lookup(raw)?;
+        match known {
+            Some((seq, conversation_id)) => {
+                self.row_hash = None;
+                self.push(Row::Seen {
+                    seq,
+                    conversation_id,
+                })?;
+                Ok(true)
+            }
+            None => {
+                self.row_hash = Some(hash);
+                Ok(false)
+            }
+        }
+    }
+
     fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
         self.push(Row::Record {
             line,
@@ -370,10 +409,12 @@ impl RowSink for BatchSink<'_> {
         // A Vec of strings always serialises.
         let related_json =
             serde_json::to_string(&entry.related_records).unwrap_or_else(|_| "[]".into());
+        let row_hash = self.row_hash.take();
         self.push(Row::Entry {
             line,
             entry: Box::new(entry),
             related_json,
+            row_hash,
         })
     }
 
@@ -383,6 +424,7 @@ impl RowSink for BatchSink<'_> {
         reason: String,
         raw: Option<String>,
     ) -> Result<()> {
+        self.row_hash = None;
         self.push(Row::Quarantined { line, reason, raw })
     }
 }

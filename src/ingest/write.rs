@@ -19,7 +19,7 @@ use super::read::{Event, Row};
 use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
 use crate::archive::rekey;
 use crate::archive::sightings::Seen;
-use crate::entry::Entry;
+use crate::entry::{Entry, RowHash};
 use crate::error::{Error, Result};
 use crate::source::MemberOutcome;
 use crate::source::records::ObjectRecord;
@@ -36,6 +36,7 @@ pub(super) struct Writer<'t, 'r> {
     insert_entry: Statement<'t>,
     find_versions: Statement<'t>,
     insert_related: Statement<'t>,
+    insert_row_hash: Statement<'t>,
     insert_conversation: Statement<'t>,
     find_conversation: Statement<'t>,
     insert_quarantine: Statement<'t>,
@@ -81,6 +82,10 @@ impl<'t, 'r> Writer<'t, 'r> {
             )?,
             find_versions: tx.prepare(
                 "SELECT id, version, content_hash, seq, text FROM entries WHERE identifier = ?1",
+            )?,
+            insert_row_hash: tx.prepare(
+                "INSERT INTO row_hashes (conversation_id, row_hash, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
             )?,
             insert_related: tx.prepare(
                 "INSERT INTO entry_related (record_id, conversation_id) VALUES (?1, ?2)
@@ -129,9 +134,18 @@ impl<'t, 'r> Writer<'t, 'r> {
                             line,
                             entry,
                             related_json,
+                            row_hash,
                         } => {
                             let member_id = self.member_id()?;
-                            self.entry(member_id, line, *entry, &related_json)?
+                            self.entry(member_id, line, *entry, &related_json, row_hash)?
+                        }
+                        Row::Seen {
+                            seq,
+                            conversation_id,
+                        } => {
+                            self.report.entries_read += 1;
+                            self.report.entries_unchanged += 1;
+                            self.seen.add(seq, conversation_id)?
                         }
                         Row::Quarantined { line, reason, raw } => {
                             self.quarantine(line, reason, raw)?
@@ -286,7 +300,14 @@ impl<'t, 'r> Writer<'t, 'r> {
     /// a `Conversation` record's Id is filed under the identifier that
     /// record gives; while no record gives one, it waits (in a temporary
     /// file) for the rest of the export ([`Writer::resolve_pending`]).
-    fn entry(&mut self, member_id: i64, line: Option<u64>, e: Entry, related: &str) -> Result<()> {
+    fn entry(
+        &mut self,
+        member_id: i64,
+        line: Option<u64>,
+        e: Entry,
+        related: &str,
+        row_hash: Option<RowHash>,
+    ) -> Result<()> {
         let e = if e.conversation_is_record {
             match self.resolve(&e.conversation)? {
                 Some(identifier) => e.with_conversation(&identifier),
@@ -295,7 +316,13 @@ impl<'t, 'r> Writer<'t, 'r> {
         } else {
             e
         };
-        self.store_entry(member_id, line, &e, related)
+        let stored = self.store_entry(member_id, line, &e, related)?;
+        // Known next time: only a version decided by this row's own hash.
+        if let (Some(hash), Some((seq, conversation_id))) = (row_hash, stored) {
+            self.insert_row_hash
+                .execute(params![conversation_id, &hash[..], seq])?;
+        }
+        Ok(())
     }
 
     /// The conversation identifier `Conversation` record `record_id`
@@ -347,7 +374,7 @@ impl<'t, 'r> Writer<'t, 'r> {
         line: Option<u64>,
         e: &Entry,
         related: &str,
-    ) -> Result<()> {
+    ) -> Result<Option<(i64, i64)>> {
         self.report.entries_read += 1;
         if let Some(t) = e.server_ms.or(e.client_ms) {
             self.report.newest_entry_ms = Some(self.report.newest_entry_ms.map_or(t, |n| n.max(t)));
@@ -356,8 +383,9 @@ impl<'t, 'r> Writer<'t, 'r> {
         let line = line.map(|l| l as i64);
         let mut max_version = 0i64;
         // The version this entry is (exact hash, or a text-only view), and
-        // the others, as (id, seq).
+        // the others, as (id, seq); whether `same` is its own hash.
         let mut same: Option<i64> = None;
+        let mut exact = false;
         let mut others: Vec<(i64, i64)> = Vec::new();
         {
             let mut rows = self.find_versions.query([&e.identifier])?;
@@ -366,9 +394,11 @@ impl<'t, 'r> Writer<'t, 'r> {
                 max_version = max_version.max(version);
                 let hash: String = row.get(2)?;
                 let (id, seq): (i64, i64) = (row.get(0)?, row.get(3)?);
-                if hash == e.content_hash
-                    || (same.is_none()
-                        && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref()))
+                if hash == e.content_hash {
+                    same = Some(seq);
+                    exact = true;
+                } else if same.is_none()
+                    && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref())
                 {
                     same = Some(seq);
                 } else {
@@ -378,7 +408,8 @@ impl<'t, 'r> Writer<'t, 'r> {
         }
         if max_version == 0 {
             self.report.entries_new += 1;
-            return self.insert_version(e, related, 1, conversation_id, member_id, line);
+            let seq = self.insert_version(e, related, 1, conversation_id, member_id, line)?;
+            return Ok(Some((seq, conversation_id)));
         }
         // A source with fewer columns sees the same entry: no new version.
         if same.is_none() {
@@ -393,17 +424,19 @@ impl<'t, 'r> Writer<'t, 'r> {
         }
         if let Some(seq) = same {
             self.report.entries_unchanged += 1;
-            return self.seen.add(seq, conversation_id);
+            self.seen.add(seq, conversation_id)?;
+            return Ok(exact.then_some((seq, conversation_id)));
         }
         self.report.entries_changed += 1;
-        self.insert_version(
+        let seq = self.insert_version(
             e,
             related,
             max_version + 1,
             conversation_id,
             member_id,
             line,
-        )
+        )?;
+        Ok(Some((seq, conversation_id)))
     }
 
     /// Stores a Data Export Service row; the same row (same content) seen
@@ -438,7 +471,7 @@ impl<'t, 'r> Writer<'t, 'r> {
         conversation_id: i64,
         member_id: i64,
         line: Option<i64>,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let id = rekey::next_id(self.tx, e.server_ms.or(e.client_ms))?;
         let seq = self.next_seq;
         self.insert_entry.execute(params![
@@ -478,7 +511,7 @@ impl<'t, 'r> Writer<'t, 'r> {
                 .execute(params![record, conversation_id])?;
             self.last_related = Some((record.clone(), conversation_id));
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Records the export's counts and what it contained.

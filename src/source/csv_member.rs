@@ -85,7 +85,11 @@ pub fn read(
         }
         let read = match mapping.profile.reads {
             Reads::Entries => {
-                Entry::from_raw(&mapping.raw_entry(&fields)).map(|e| sink.entry(line, e))
+                let raw = mapping.raw_entry(&fields);
+                if sink.seen_raw(line, &raw)? {
+                    continue;
+                }
+                Entry::from_raw(&raw).map(|e| sink.entry(line, e))
             }
             Reads::Records => {
                 ObjectRecord::from_row(&mapping, &headers, &fields).map(|r| sink.record(line, r))

@@ -120,6 +120,11 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Receives what a member reader finds.
 pub trait RowSink {
+    /// Offered each entry row before it is parsed: true when the sink
+    /// already knows it (archived unchanged), and the reader skips it.
+    fn seen_raw(&mut self, _line: Option<u64>, _raw: &crate::entry::RawEntry<'_>) -> Result<bool> {
+        Ok(false)
+    }
     /// One entry read from `line` of the member.
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()>;
     /// A row of a Data Export Service object.

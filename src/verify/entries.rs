@@ -31,6 +31,7 @@ pub(super) fn check(
             versions(conn, sel, f)?;
             missing_counts(conn, sel, f)?;
             related(conn, f)?;
+            row_hashes(conn, f)?;
         }
     } else {
         f.checked.entries += count(
@@ -307,6 +308,39 @@ fn related(conn: &Connection, f: &mut Findings) -> Result<()> {
                 found,
             );
         }
+    }
+    Ok(())
+}
+
+/// Every known row names a stored version of its own conversation (a
+/// wrong one would let a later ingest take a changed row for an old one;
+/// `--rederive` checks each against its original row).
+fn row_hashes(conn: &Connection, f: &mut Findings) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT h.conversation_id, hex(h.row_hash), h.seq, e.conversation_id FROM row_hashes h
+         LEFT JOIN entries e ON e.seq = h.seq
+         WHERE e.seq IS NULL OR e.conversation_id != h.conversation_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (conversation, hash, seq, found) in rows {
+        f.fail(
+            "row-hash",
+            format!("known row {hash} of conversation row {conversation}"),
+            format!("entry number {seq}, a version of that conversation"),
+            match found {
+                None => "no such version".to_owned(),
+                Some(c) => format!("a version of conversation row {c}"),
+            },
+        );
     }
     Ok(())
 }

@@ -28,6 +28,10 @@ struct Check<'a, 'c> {
     find_record: &'a mut Statement<'c>,
     /// Versions (`seq`) given by some original.
     seen: &'a mut RoaringBitmap,
+    /// The hash of the entry row being parsed, and the statement that
+    /// finds what the archive recorded for it.
+    row_hash: Option<crate::entry::RowHash>,
+    find_row_hash: &'a mut Statement<'c>,
     /// The versions the current export's originals gave, and its stored
     /// bitmap (the version a row is stored as, when it could be several).
     export_seen: &'a mut RoaringBitmap,
@@ -37,6 +41,12 @@ struct Check<'a, 'c> {
 }
 
 impl RowSink for Check<'_, '_> {
+    fn seen_raw(&mut self, _line: Option<u64>, raw: &crate::entry::RawEntry<'_>) -> Result<bool> {
+        // Always parsed here; the hash only checks `row_hashes`.
+        self.row_hash = Some(raw.row_hash());
+        Ok(false)
+    }
+
     fn record(&mut self, _line: Option<u64>, r: ObjectRecord) -> Result<()> {
         let stored =
             self.find_record
@@ -54,6 +64,9 @@ impl RowSink for Check<'_, '_> {
 
     fn entry(&mut self, _line: Option<u64>, entry: Entry) -> Result<()> {
         self.f.checked.rederived_entries += 1;
+        if let Some(hash) = self.row_hash.take() {
+            self.check_row_hash(&entry, hash)?;
+        }
         // An entry named by a Conversation record's Id was filed under the
         // identifier a record gave, or under the Id when none did then.
         let mut candidates = Vec::with_capacity(2);
@@ -95,6 +108,7 @@ impl RowSink for Check<'_, '_> {
     }
 
     fn quarantine_row(&mut self, _: Option<u64>, _: String, _: Option<String>) -> Result<()> {
+        self.row_hash = None;
         self.quarantined += 1;
         Ok(())
     }
@@ -118,6 +132,55 @@ impl Stored {
 }
 
 impl Check<'_, '_> {
+    /// What `row_hashes` says this row is must be the version whose content
+    /// hash it has (a row the archive knows is never parsed again at
+    /// ingest, so a wrong record there would hide an edit).
+    fn check_row_hash(&mut self, entry: &Entry, hash: crate::entry::RowHash) -> Result<()> {
+        if entry.conversation_is_record {
+            return Ok(());
+        }
+        let recorded: Option<i64> = self
+            .find_row_hash
+            .query_row(rusqlite::params![entry.conversation, &hash[..]], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let Some(recorded) = recorded else {
+            return Ok(());
+        };
+        let exact = self.stored_as(entry)?.into_iter().find_map(|s| match s {
+            Stored::Row(seq) => Some(i64::from(seq)),
+            Stored::Covered(_) => None,
+        });
+        if exact != Some(recorded) {
+            let name = |seq: i64| {
+                self.conn
+                    .query_row(
+                        "SELECT 'version ' || version FROM entries WHERE seq = ?1",
+                        [seq],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .unwrap_or_else(|_| format!("entry number {seq} (no such version)"))
+            };
+            self.f.fail(
+                "rederive-row-hash",
+                format!("entry {} (known row)", entry.identifier),
+                match exact {
+                    Some(seq) => {
+                        format!("known as {}, the version with its content hash", name(seq))
+                    }
+                    None => "not known: no version has its content hash".to_owned(),
+                },
+                format!("known as {}", name(recorded)),
+            );
+        }
+        Ok(())
+    }
+
     /// Every version the entry can be, in the ingest's order of
     /// preference: the same content hash, a text-only view, a narrower
     /// view. Empty when it is none of them.
@@ -183,6 +246,10 @@ pub(super) fn check(
         .collect::<rusqlite::Result<_>>()?;
     let mut find =
         conn.prepare("SELECT id, content_hash, text, seq FROM entries WHERE identifier = ?1")?;
+    let mut find_row_hash = conn.prepare(
+        "SELECT h.seq FROM conversations c JOIN row_hashes h ON h.conversation_id = c.id
+         WHERE c.identifier = ?1 AND h.row_hash = ?2",
+    )?;
     let mut find_record = conn.prepare(
         "SELECT 1 FROM records WHERE object = ?1 AND record_id = ?2 AND content_hash = ?3",
     )?;
@@ -244,6 +311,8 @@ pub(super) fn check(
             find: &mut find,
             find_record: &mut find_record,
             seen: &mut seen,
+            row_hash: None,
+            find_row_hash: &mut find_row_hash,
             export_seen,
             stored_seen,
             f,

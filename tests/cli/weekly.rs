@@ -74,10 +74,49 @@ fn each_week_counts_new_unchanged_changed_and_missing_at_the_source() {
         (bytes as f64) < 2.0 * seen as f64,
         "{bytes} bytes of sightings for {seen} entries"
     );
+    // Every version was decided by its row's own content: each row is
+    // known, and later weeks recognised their unchanged rows unparsed.
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM row_hashes") as u64,
+        stored
+    );
     convault(&archive)
         .args(["verify", "--rederive"])
         .assert()
         .success();
+}
+
+#[test]
+fn a_wrong_known_row_is_found_before_it_can_hide_an_edit() {
+    let (_tmp, archive, _) = series(2);
+    // Point one known row at another version of its conversation: a full
+    // verify cannot tell (same conversation); the originals can.
+    db(&archive)
+        .execute_batch(
+            "UPDATE row_hashes SET seq = seq + 1 WHERE (conversation_id, row_hash) = (
+                 SELECT conversation_id, row_hash FROM row_hashes h
+                 WHERE EXISTS (SELECT 1 FROM entries e WHERE e.seq = h.seq + 1
+                               AND e.conversation_id = h.conversation_id)
+                 ORDER BY conversation_id, row_hash LIMIT 1);",
+        )
+        .unwrap();
+    convault(&archive).arg("verify").assert().success();
+    let k = failure_kinds(&archive, &["--rederive"]);
+    assert!(
+        k.iter().any(|(kind, _)| kind == "rederive-row-hash"),
+        "{k:?}"
+    );
+    // One pointing into another conversation: a full verify sees it.
+    db(&archive)
+        .execute_batch(
+            "UPDATE row_hashes SET seq = (SELECT min(seq) FROM entries e
+                 WHERE e.conversation_id != row_hashes.conversation_id)
+             WHERE (conversation_id, row_hash) = (
+                 SELECT conversation_id, row_hash FROM row_hashes ORDER BY conversation_id DESC LIMIT 1);",
+        )
+        .unwrap();
+    let k = failure_kinds(&archive, &[]);
+    assert!(k.iter().any(|(kind, _)| kind == "row-hash"), "{k:?}");
 }
 
 #[test]
@@ -425,7 +464,10 @@ fn search_is_newest_first_with_ties_and_missing_times_in_a_fixed_order() {
         Vec::<String>::new()
     );
     // A quoted run of words is a phrase: those words, together, in order.
-    assert_eq!(hit_entries(&archive, &["\"refund alpha\""]), [ids[0].clone()]);
+    assert_eq!(
+        hit_entries(&archive, &["\"refund alpha\""]),
+        [ids[0].clone()]
+    );
     assert!(hit_entries(&archive, &["\"alpha refund\""]).is_empty());
     // A bad time is a usage error that says what to give.
     convault(&archive)

@@ -1,0 +1,112 @@
+//! Rows the archive already holds, recognised before they are parsed.
+//!
+//! A weekly complete export repeats every earlier row, nearly all of them
+//! unchanged. `row_hashes` maps, per conversation, the hash of a row's raw
+//! fields ([`RawEntry::row_hash`]) to the version (`seq`) that row was
+//! stored as. The reader thread asks this module about each CSV entry row
+//! before parsing it: one range read per conversation (rows come grouped
+//! by conversation) answers every row of it, so an unchanged row costs a
+//! hash and a map look-up, not a JSON parse, a canonical hash and an index
+//! probe. A row it does not know is parsed and stored as before, and the
+//! writer records its hash for next time.
+//!
+//! It reads through its own read-only connection, so it sees the archive
+//! as last committed: what this ingest itself adds is not known here,
+//! and such rows take the ordinary path (which finds them).
+//!
+//! Invariant (checked by `verify --rederive`): a `row_hashes` row names
+//! the version its row was stored as, in that row's conversation. Only
+//! rows whose version was decided by their own content hash (new, edited,
+//! or the same hash as a stored version) are recorded; views of another
+//! version (text-only, narrower) always take the ordinary path.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::entry::{RawEntry, RowHash};
+use crate::error::Result;
+
+/// Page cache of the look-up connection, in KiB: it reads one small range
+/// per conversation, so it needs little (and peak memory counts).
+const CACHE_KIB: i64 = 4 * 1024;
+
+/// What the archive knows of rows, by conversation.
+pub struct Known {
+    conn: Option<Connection>,
+    /// The conversation last looked up: its identifier, its id (if it is
+    /// archived) and its rows.
+    current: Option<(String, Option<i64>, HashMap<RowHash, i64>)>,
+}
+
+impl Known {
+    /// Nothing known: every row is parsed (a dry run on a new archive).
+    pub fn nothing() -> Known {
+        Known {
+            conn: None,
+            current: None,
+        }
+    }
+
+    /// Looks rows up in the archive database at `db`, as last committed.
+    pub fn open(db: &Path) -> Result<Known> {
+        let conn = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Known {
+            conn: Some(conn),
+            current: None,
+        })
+    }
+
+    /// The row's hash, and the version (`seq`) and conversation id it is
+    /// archived as, if the archive holds it unchanged. Rows naming their
+    /// conversation by a record Id (resolved later) are never known.
+    pub fn lookup(&mut self, raw: &RawEntry<'_>) -> Result<(RowHash, Option<(i64, i64)>)> {
+        let hash = raw.row_hash();
+        let Some(conn) = &self.conn else {
+            return Ok((hash, None));
+        };
+        if raw.conversation_is_record {
+            return Ok((hash, None));
+        }
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(ident, _, _)| ident != raw.conversation)
+        {
+            let mut rows = HashMap::new();
+            let id: Option<i64> = conn
+                .prepare_cached("SELECT id FROM conversations WHERE identifier = ?1")?
+                .query_row([raw.conversation], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            if let Some(id) = id {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT row_hash, seq FROM row_hashes WHERE conversation_id = ?1",
+                )?;
+                let mut found = stmt.query([id])?;
+                while let Some(r) = found.next()? {
+                    if let Ok(h) = <RowHash>::try_from(r.get_ref(0)?.as_blob().unwrap_or_default())
+                    {
+                        rows.insert(h, r.get(1)?);
+                    }
+                }
+            }
+            self.current = Some((raw.conversation.to_owned(), id, rows));
+        }
+        let hit = self.current.as_ref().and_then(|(_, id, rows)| {
+            let id = (*id)?;
+            rows.get(&hash).map(|&seq| (seq, id))
+        });
+        Ok((hash, hit))
+    }
+}
