@@ -78,7 +78,8 @@ impl<'t, 'r> Writer<'t, 'r> {
                     related_records, payload, message_text, text, content_hash, export_id, member_id, line,
                     id, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                    ?20, ?21)",
+                    ?20, ?21)
+                 ON CONFLICT (identifier, version) DO NOTHING",
             )?,
             find_versions: tx.prepare(
                 "SELECT id, version, content_hash, seq, text FROM entries WHERE identifier = ?1",
@@ -381,6 +382,14 @@ impl<'t, 'r> Writer<'t, 'r> {
         }
         let conversation_id = self.conversation_id(&e.conversation)?;
         let line = line.map(|l| l as i64);
+        // A new identifier (most rows that reach the writer: the reader
+        // skipped the known ones) costs one statement, the insert of
+        // version 1, which the unique index makes a no-op when the
+        // identifier is already archived.
+        if let Some(seq) = self.insert_version(e, related, 1, conversation_id, member_id, line)? {
+            self.report.entries_new += 1;
+            return Ok(Some((seq, conversation_id)));
+        }
         let mut max_version = 0i64;
         // The version this entry is (exact hash, or a text-only view), and
         // the others, as (id, seq); whether `same` is its own hash.
@@ -406,11 +415,6 @@ impl<'t, 'r> Writer<'t, 'r> {
                 }
             }
         }
-        if max_version == 0 {
-            self.report.entries_new += 1;
-            let seq = self.insert_version(e, related, 1, conversation_id, member_id, line)?;
-            return Ok(Some((seq, conversation_id)));
-        }
         // A source with fewer columns sees the same entry: no new version.
         if same.is_none() {
             for (id, seq) in others {
@@ -428,14 +432,18 @@ impl<'t, 'r> Writer<'t, 'r> {
             return Ok(exact.then_some((seq, conversation_id)));
         }
         self.report.entries_changed += 1;
-        let seq = self.insert_version(
-            e,
-            related,
-            max_version + 1,
-            conversation_id,
-            member_id,
-            line,
-        )?;
+        // Only a concurrent writer could have taken this version, and the
+        // transaction holds the write lock: never silently drop it.
+        let seq = self
+            .insert_version(
+                e,
+                related,
+                max_version + 1,
+                conversation_id,
+                member_id,
+                line,
+            )?
+            .ok_or(Error::Internal("a new entry version was already taken"))?;
         Ok(Some((seq, conversation_id)))
     }
 
@@ -461,7 +469,8 @@ impl<'t, 'r> Writer<'t, 'r> {
     }
 
     /// Inserts `e` as `version`, with the next `seq` and an id keyed by
-    /// its time, and indexes its related records.
+    /// its time, and indexes its related records; its `seq`, or `None`
+    /// when that version already exists.
     #[allow(clippy::too_many_arguments)]
     fn insert_version(
         &mut self,
@@ -471,10 +480,10 @@ impl<'t, 'r> Writer<'t, 'r> {
         conversation_id: i64,
         member_id: i64,
         line: Option<i64>,
-    ) -> Result<i64> {
+    ) -> Result<Option<i64>> {
         let id = rekey::next_id(self.tx, e.server_ms.or(e.client_ms))?;
         let seq = self.next_seq;
-        self.insert_entry.execute(params![
+        let inserted = self.insert_entry.execute(params![
             e.identifier,
             version,
             conversation_id,
@@ -497,6 +506,9 @@ impl<'t, 'r> Writer<'t, 'r> {
             id,
             seq,
         ])?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         self.next_seq += 1;
         self.seen.add(seq, conversation_id)?;
         for record in &e.related_records {
@@ -511,7 +523,7 @@ impl<'t, 'r> Writer<'t, 'r> {
                 .execute(params![record, conversation_id])?;
             self.last_related = Some((record.clone(), conversation_id));
         }
-        Ok(seq)
+        Ok(Some(seq))
     }
 
     /// Records the export's counts and what it contained.
