@@ -375,10 +375,13 @@ fn search_sql(words: bool, scoped: bool) -> String {
     };
     // A version whose text a later version repeats (a fuller view from
     // another source, say) is one hit, at the later version.
-    let distinct = "AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier
+    let distinct =
+        "AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.conversation_id = e.conversation_id
+                                   AND n.identifier = e.identifier
                                    AND n.version > e.version AND n.text IS e.text)";
     let columns = "c.identifier, e.identifier, e.version,
-        EXISTS (SELECT 1 FROM entries n WHERE n.identifier = e.identifier AND n.version > e.version),
+        EXISTS (SELECT 1 FROM entries n WHERE n.conversation_id = e.conversation_id
+                AND n.identifier = e.identifier AND n.version > e.version),
         coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, '')";
     if words {
         format!(

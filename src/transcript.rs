@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::archive::sightings::Seen;
+use crate::archive::sightings::{self, Seen};
 use crate::error::{Error, Result};
 use crate::export::ExportKind;
 use crate::timestamp::rfc3339;
@@ -28,6 +28,8 @@ pub struct Line {
     /// This entry's version shown (the latest), and how many exist.
     pub version: i64,
     pub versions: i64,
+    /// The exports that contained the version shown, oldest first.
+    pub exports: Vec<i64>,
     /// Deleted at the source: the latest export of a complete kind (the
     /// transcript export holds all of history) holds no version of this
     /// entry, though an earlier one of that kind did. Omitted otherwise.
@@ -35,6 +37,9 @@ pub struct Line {
     pub absent: Option<Absence>,
     #[serde(skip)]
     seqs: Vec<u32>,
+    /// The `seq` of the version shown.
+    #[serde(skip)]
+    seq: i64,
 }
 
 /// An entry or conversation the latest complete export lacks.
@@ -210,11 +215,12 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
     let mut stmt = conn.prepare(
         "SELECT e.identifier, e.entry_type, e.is_message, coalesce(e.server_ms, e.client_ms),
                 e.sender_role, e.sender_app_type, e.sender_subject, e.text, e.version,
-                (SELECT count(*) FROM entries v WHERE v.identifier = e.identifier),
-                (SELECT group_concat(v.seq) FROM entries v WHERE v.identifier = e.identifier)
+                (SELECT count(*) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
+                (SELECT group_concat(v.seq) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
+                e.seq
          FROM entries e
          WHERE e.conversation_id = ?1
-           AND e.version = (SELECT max(v.version) FROM entries v WHERE v.identifier = e.identifier)
+           AND e.version = (SELECT max(v.version) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier)
          ORDER BY coalesce(e.server_ms, e.client_ms), e.id",
     )?;
     let entries = stmt
@@ -232,6 +238,8 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
                 text: r.get(7)?,
                 version: r.get(8)?,
                 versions: r.get(9)?,
+                exports: Vec::new(),
+                seq: r.get(11)?,
                 absent: None,
                 seqs: r
                     .get::<_, String>(10)?
@@ -248,7 +256,36 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
         entries,
     };
     mark_absent(conn, conversation_id, &mut t)?;
+    mark_exports(conn, conversation_id, &mut t)?;
     Ok(t)
+}
+
+/// Fills each line's `exports`: the exports whose sightings hold the
+/// version shown. Each export's bitmaps are read once, one at a time, and
+/// its entries bitmap only when it contained the conversation.
+fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> Result<()> {
+    let Ok(conv) = u32::try_from(conversation_id) else {
+        return Ok(());
+    };
+    let mut stmt = conn.prepare(
+        "SELECT export_id, conversations, entries FROM export_sightings ORDER BY export_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let export_id: i64 = r.get(0)?;
+        let convs = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        if !sightings::deserialize(convs, export_id, "conversations")?.contains(conv) {
+            continue;
+        }
+        let entries = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        let entries = sightings::deserialize(entries, export_id, "entries")?;
+        for line in &mut t.entries {
+            if u32::try_from(line.seq).is_ok_and(|s| entries.contains(s)) {
+                line.exports.push(export_id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Marks what the latest export of each complete kind lacks that an

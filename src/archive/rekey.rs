@@ -142,7 +142,6 @@ pub(super) fn to_v6(tx: &Connection) -> Result<()> {
 const FINISH_V6: &str = r#"
 DROP TABLE entry_sightings;
 DROP TABLE entries_v5;
-CREATE INDEX entries_conversation ON entries(conversation_id);
 CREATE VIRTUAL TABLE entries_fts USING fts5(
     text,
     content="entries",

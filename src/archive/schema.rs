@@ -233,7 +233,10 @@ CREATE TABLE entries (
     export_id       INTEGER NOT NULL REFERENCES exports(id),
     member_id       INTEGER NOT NULL REFERENCES members(id),
     line            INTEGER,
-    UNIQUE (identifier, version)
+    -- Versions are found by conversation first: new conversations get
+    -- increasing ids, so a week's new entries append to this index instead
+    -- of touching every leaf (random UUIDs first would).
+    UNIQUE (conversation_id, identifier, version)
 ) STRICT;
 CREATE TABLE export_sightings (
     export_id          INTEGER PRIMARY KEY REFERENCES exports(id),

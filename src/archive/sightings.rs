@@ -124,16 +124,19 @@ pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing>
         });
     };
     let gone = &prev.entries - &this.entries;
-    let mut identifier_of = conn.prepare_cached("SELECT identifier FROM entries WHERE seq = ?1")?;
-    let mut versions_of = conn.prepare_cached("SELECT seq FROM entries WHERE identifier = ?1")?;
+    let mut identifier_of =
+        conn.prepare_cached("SELECT conversation_id, identifier FROM entries WHERE seq = ?1")?;
+    let mut versions_of = conn
+        .prepare_cached("SELECT seq FROM entries WHERE conversation_id = ?1 AND identifier = ?2")?;
     let mut entries = 0u64;
     for seq in &gone {
-        let identifier: String = identifier_of.query_row([seq], |r| r.get(0))?;
+        let (conversation, identifier): (i64, String) =
+            identifier_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut held_now = false;
         // Counted once per identifier: at the lowest of its versions that
         // the previous export held and this one lacks.
         let mut first_gone = true;
-        let mut rows = versions_of.query([&identifier])?;
+        let mut rows = versions_of.query(rusqlite::params![conversation, &identifier])?;
         while let Some(r) = rows.next()? {
             let other = member(r.get(0)?, "entry number (seq)")?;
             held_now |= this.entries.contains(other);

@@ -79,10 +79,11 @@ impl<'t, 'r> Writer<'t, 'r> {
                     id, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
                     ?20, ?21)
-                 ON CONFLICT (identifier, version) DO NOTHING",
+                 ON CONFLICT (conversation_id, identifier, version) DO NOTHING",
             )?,
             find_versions: tx.prepare(
-                "SELECT id, version, content_hash, seq, text FROM entries WHERE identifier = ?1",
+                "SELECT id, version, content_hash, seq, text FROM entries
+                 WHERE conversation_id = ?1 AND identifier = ?2",
             )?,
             insert_row_hash: tx.prepare(
                 "INSERT INTO row_hashes (conversation_id, row_hash, seq) VALUES (?1, ?2, ?3)
@@ -397,7 +398,9 @@ impl<'t, 'r> Writer<'t, 'r> {
         let mut exact = false;
         let mut others: Vec<(i64, i64)> = Vec::new();
         {
-            let mut rows = self.find_versions.query([&e.identifier])?;
+            let mut rows = self
+                .find_versions
+                .query(params![conversation_id, &e.identifier])?;
             while let Some(row) = rows.next()? {
                 let version: i64 = row.get(1)?;
                 max_version = max_version.max(version);

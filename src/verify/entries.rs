@@ -474,13 +474,13 @@ fn versions(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> 
     let only = match sel.export {
         None => String::new(),
         Some(_) => format!(
-            "WHERE e.identifier IN (SELECT e.identifier FROM entries e WHERE {})",
+            "WHERE (e.conversation_id, e.identifier) IN (SELECT e.conversation_id, e.identifier FROM entries e WHERE {})",
             sel.entries_where()
         ),
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT e.identifier, count(*), max(e.version) FROM entries e {only}
-         GROUP BY e.identifier HAVING count(*) != max(e.version)"
+         GROUP BY e.conversation_id, e.identifier HAVING count(*) != max(e.version)"
     ))?;
     let rows = stmt
         .query_map([], |r| {

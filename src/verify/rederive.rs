@@ -188,7 +188,9 @@ impl Check<'_, '_> {
         let mut exact = Vec::new();
         let mut views = Vec::new();
         let mut others = Vec::new();
-        let mut rows = self.find.query([&entry.identifier])?;
+        let mut rows = self
+            .find
+            .query(rusqlite::params![entry.conversation, entry.identifier])?;
         while let Some(r) = rows.next()? {
             let (id, seq): (i64, i64) = (r.get(0)?, r.get(3)?);
             let seq = member(seq, "entry number (seq)")?;
@@ -245,7 +247,10 @@ pub(super) fn check(
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut find =
-        conn.prepare("SELECT id, content_hash, text, seq FROM entries WHERE identifier = ?1")?;
+        conn.prepare(
+            "SELECT e.id, e.content_hash, e.text, e.seq FROM conversations c
+             JOIN entries e ON e.conversation_id = c.id WHERE c.identifier = ?1 AND e.identifier = ?2",
+        )?;
     let mut find_row_hash = conn.prepare(
         "SELECT h.seq FROM conversations c JOIN row_hashes h ON h.conversation_id = c.id
          WHERE c.identifier = ?1 AND h.row_hash = ?2",

@@ -135,6 +135,18 @@ fn a_conversation_deleted_at_the_source_is_kept_and_marked() {
         .clone();
     let t: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(t["entries"].as_array().unwrap().len(), 24, "kept whole");
+    // Each version shown was contained by every export from its first up
+    // to the one before the deletion, and by none since.
+    for e in t["entries"].as_array().unwrap() {
+        let exports: Vec<i64> = e["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect();
+        let first = *exports.first().expect("held by some export");
+        assert_eq!(exports, (first..week as i64).collect::<Vec<_>>(), "{e}");
+    }
     // The latest transcripts export (4) lacks it; the week before its
     // deletion was the last to hold it.
     assert_eq!(t["absent"]["absent_from_export"], 4);
