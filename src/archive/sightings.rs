@@ -153,23 +153,6 @@ pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing>
     })
 }
 
-/// The exports, in order, that contained version `seq`.
-pub fn exports_containing(conn: &Connection, seq: i64) -> Result<Vec<i64>> {
-    let seq = member(seq, "entry number (seq)")?;
-    let mut stmt =
-        conn.prepare("SELECT export_id, entries FROM export_sightings ORDER BY export_id")?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let export_id: i64 = r.get(0)?;
-        let bytes = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        if deserialize(bytes, export_id, "entries")?.contains(seq) {
-            out.push(export_id);
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,7 +199,42 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
     let ms = 1_794_215_700_000 + conv_n as i64 * 600_000 + pos as i64 * 7_000 + (n % 997) as i64;
     let user = format!("v2/iamessage/UNAUTH/NA/uid:{:08x}", conv_n ^ seed);
     let agent = format!("005SY{:010}AA", conv_n % 5_000);
-    let (entry_type, payload, sender) = match pos {
+    let (entry_type, payload, sender) = content(
+        pos,
+        &id,
+        &session,
+        conv_n % 5_000,
+        &agent,
+        &user,
+        rng,
+        |_| {},
+    );
+    [
+        id,
+        conv,
+        entry_type.to_owned(),
+        payload,
+        sender,
+        ms.to_string(),
+        (ms - 350).to_string(),
+        format!(r#"["{session}"]"#),
+    ]
+}
+
+/// Entry `pos` of a conversation: its type, payload and sender. Message
+/// text comes from `rng`, then `edit` may change it.
+#[allow(clippy::too_many_arguments)]
+fn content(
+    pos: u64,
+    id: &str,
+    session: &str,
+    agent_no: u64,
+    agent: &str,
+    user: &str,
+    rng: &mut Rng,
+    edit: impl FnOnce(&mut String),
+) -> (&'static str, String, String) {
+    match pos {
         0 => (
             "ROUTING_RESULT",
             format!(
@@ -211,8 +246,7 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
         1 => (
             "PARTICIPANT_CHANGED",
             format!(
-                r#"{{"entryType":"ParticipantChanged","entries":[{{"operation":"add","displayName":"Agent {}","participant":{{"role":"Agent","appType":"agent","subject":"{agent}"}}}}]}}"#,
-                conv_n % 5_000
+                r#"{{"entryType":"ParticipantChanged","entries":[{{"operation":"add","displayName":"Agent {agent_no}","participant":{{"role":"Agent","appType":"agent","subject":"{agent}"}}}}]}}"#
             ),
             r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
         ),
@@ -235,6 +269,7 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
                     text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
                 }
             }
+            edit(&mut text);
             let text = serde_json::to_string(&text).unwrap_or_default();
             let sender = if p % 2 == 0 {
                 format!(r#"{{"role":"EndUser","appType":"iamessage","subject":"{user}"}}"#)
@@ -249,17 +284,7 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
                 sender,
             )
         }
-    };
-    [
-        id,
-        conv,
-        entry_type.to_owned(),
-        payload,
-        sender,
-        ms.to_string(),
-        (ms - 350).to_string(),
-        format!(r#"["{session}"]"#),
-    ]
+    }
 }
 
 /// Writes `entries` synthetic entries as a zip at `out` (members of at most
@@ -525,62 +550,20 @@ impl Weekly {
             mix(&[self.seed, 0x1, c]) as u32
         );
         let agent = format!("005SY{:010}AA", mix(&[self.seed, 0xa, c]) % 5_000);
-        let (entry_type, payload, sender) = match pos {
-            0 => (
-                "ROUTING_RESULT",
-                format!(
-                    r#"{{"entryType":"RoutingResult","recordId":"{session}","routingType":"Initial","failureType":"None","estimatedWaitTime":{{"estimatedWaitTimeInSeconds":{}}}}}"#,
-                    rng.below(300)
-                ),
-                r#"{"role":"Router","appType":"conversation","subject":"router"}"#.to_owned(),
-            ),
-            1 => (
-                "PARTICIPANT_CHANGED",
-                format!(
-                    r#"{{"entryType":"ParticipantChanged","entries":[{{"operation":"add","displayName":"Agent {}","participant":{{"role":"Agent","appType":"agent","subject":"{agent}"}}}}]}}"#,
-                    mix(&[self.seed, 0xa, c]) % 5_000
-                ),
-                r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
-            ),
-            p if p == PER_CONVERSATION - 1 => (
-                "SESSION_STATUS_CHANGED",
-                r#"{"entryType":"SessionStatusChanged","newStatus":"Ended","oldStatus":"Active"}"#
-                    .to_owned(),
-                r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
-            ),
-            p => {
-                let words = 6 + rng.below(18);
-                let mut text = String::with_capacity(160);
-                for k in 0..words {
-                    if k > 0 {
-                        text.push(' ');
-                    }
-                    if rng.below(40) == 0 {
-                        text.push_str(&format!("#{}", 100_000 + rng.below(900_000)));
-                    } else {
-                        text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
-                    }
-                }
-                match change {
-                    Some((_, true)) => text = "This message was redacted.".to_owned(),
-                    Some((w, false)) => text.push_str(&format!(" (corrected in week {w})")),
-                    None => {}
-                }
-                let text = serde_json::to_string(&text).unwrap_or_default();
-                let sender = if p % 2 == 0 {
-                    format!(r#"{{"role":"EndUser","appType":"iamessage","subject":"{user}"}}"#)
-                } else {
-                    format!(r#"{{"role":"Agent","appType":"agent","subject":"{agent}"}}"#)
-                };
-                (
-                    "MESSAGE",
-                    format!(
-                        r#"{{"entryType":"Message","id":"{id}","abstractMessage":{{"messageType":"StaticContentMessage","id":"{id}","inReplyToMessageId":null,"references":[],"staticContent":{{"formatType":"Text","text":{text}}}}},"messageReason":null}}"#
-                    ),
-                    sender,
-                )
-            }
-        };
+        let (entry_type, payload, sender) = content(
+            pos,
+            &id,
+            &session,
+            mix(&[self.seed, 0xa, c]) % 5_000,
+            &agent,
+            &user,
+            &mut rng,
+            |text| match change {
+                Some((_, true)) => *text = "This message was redacted.".to_owned(),
+                Some((w, false)) => text.push_str(&format!(" (corrected in week {w})")),
+                None => {}
+            },
+        );
         [
             id,
             conv,
