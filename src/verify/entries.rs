@@ -76,6 +76,18 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
     let quarantine = per_export("SELECT export_id, count(*) FROM quarantine GROUP BY export_id")?;
     let files = per_export("SELECT export_id, count(*) FROM files GROUP BY export_id")?;
     let records = per_export("SELECT export_id, count(*) FROM records GROUP BY export_id")?;
+    // What every bitmap's numbers must fall within, from the same passes.
+    let (conversations_stored, top_conversation): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(max(id), 0) FROM conversations",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let totals = Totals {
+        versions: entries.values().map(|v| v[4]).sum(),
+        top_seq: entries.values().map(|v| v[3]).max().unwrap_or(0),
+        conversations: conversations_stored,
+        top_conversation,
+    };
     let get = |m: &HashMap<i64, Vec<i64>>, id: i64, i: usize| {
         m.get(&id).and_then(|v| v.get(i)).copied().unwrap_or(0)
     };
@@ -130,7 +142,7 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         same("quarantined", quarantined, q);
         same("records_new", records_new, get(&records, id, 0));
         same("entries_read", read, new + unchanged + changed);
-        same_sightings(conn, id, added, new + changed, unchanged, f)?;
+        same_sightings(conn, id, added, new + changed, unchanged, &totals, f)?;
         if files == 0 {
             f.fail("export-counts", &item, "at least 1 file", "0 files");
         }
@@ -142,12 +154,23 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
 /// the export added (those have consecutive `seq`, one writer at a time),
 /// its counts are its cardinalities, and beyond what it added it holds at
 /// most the entries it counted unchanged.
+/// How many versions and conversations are stored, and their highest
+/// numbers: a bitmap may name none beyond them.
+#[derive(Clone, Copy)]
+struct Totals {
+    versions: i64,
+    top_seq: i64,
+    conversations: i64,
+    top_conversation: i64,
+}
+
 fn same_sightings(
     conn: &Connection,
     id: i64,
     (min_seq, max_seq, added): (i64, i64, i64),
     stored: i64,
     unchanged: i64,
+    totals: &Totals,
     f: &mut Findings,
 ) -> Result<()> {
     let item = format!("export {id}");
@@ -206,12 +229,12 @@ fn same_sightings(
             format!("{again} versions seen again"),
         );
     }
-    let (versions, top_seq, conversations, top_conversation): (i64, i64, i64, i64) = conn.query_row(
-        "SELECT (SELECT count(*) FROM entries), (SELECT coalesce(max(seq), 0) FROM entries),
-                (SELECT count(*) FROM conversations), (SELECT coalesce(max(id), 0) FROM conversations)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
+    let Totals {
+        versions,
+        top_seq,
+        conversations,
+        top_conversation,
+    } = *totals;
     // Every number names a stored version (seq are 1..n) or conversation.
     let beyond = |b: &roaring::RoaringBitmap, top: i64, all: i64| {
         b.max().is_some_and(|m| i64::from(m) > top) || b.min() == Some(0) || top != all
