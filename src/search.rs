@@ -197,23 +197,30 @@ impl Query {
 /// entries that name the session among their related records.
 fn by_sessions(conn: &Connection, sessions: &[String]) -> Result<BTreeSet<i64>> {
     let list = serde_json::to_string(sessions).unwrap_or_else(|_| "[]".into());
-    let mut out = ids(
-        conn,
-        "SELECT c.id FROM records s
-         JOIN records cv ON cv.object = 'Conversation' AND cv.record_id = s.conversation_ref
-         JOIN conversations c ON c.identifier = cv.conversation_identifier
-         WHERE s.object = 'MessagingSession' AND s.record_id IN (SELECT value FROM json_each(?1))",
-        &list,
-    )?;
-    // The related-records index: a probe per session, not a scan.
-    out.extend(ids(
-        conn,
-        "SELECT conversation_id FROM entry_related
-         WHERE record_id IN (SELECT value FROM json_each(?1))",
-        &list,
-    )?);
+    let mut out = ids(conn, SESSION_RECORDS, &list)?;
+    out.extend(ids(conn, SESSION_ENTRIES, &list)?);
     Ok(out)
 }
+
+/// Conversations (`conversations.id`) of the sessions in the JSON array
+/// `?1`, through the sessions' and conversations' records (index look-ups
+/// by object and record id).
+const SESSION_RECORDS: &str = "SELECT c.id FROM records s
+     JOIN records cv ON cv.object = 'Conversation' AND cv.record_id = s.conversation_ref
+     JOIN conversations c ON c.identifier = cv.conversation_identifier
+     WHERE s.object = 'MessagingSession' AND s.record_id IN (SELECT value FROM json_each(?1))";
+
+/// The same through the entries that name the sessions among their
+/// related records: the related-records index, a probe per session.
+const SESSION_ENTRIES: &str = "SELECT conversation_id FROM entry_related
+     WHERE record_id IN (SELECT value FROM json_each(?1))";
+
+/// The sessions of case `?1` (the index `records_case`; a session's
+/// versions may repeat it, which `by_sessions` does not mind). No
+/// DISTINCT: to avoid its sort, SQLite would read every session in
+/// `(object, record_id)` order instead.
+const CASE_SESSIONS: &str = "SELECT record_id FROM records
+     WHERE object = 'MessagingSession' AND json_extract(mapped, '$.CaseId') = ?1";
 
 fn ids(conn: &Connection, sql: &str, arg: &str) -> Result<BTreeSet<i64>> {
     Ok(conn
@@ -247,12 +254,7 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
         ),
         Filter::Session(id) => by_sessions(conn, std::slice::from_ref(id)),
         Filter::Case(id) => {
-            let sessions = strings(
-                conn,
-                "SELECT DISTINCT record_id FROM records
-                 WHERE object = 'MessagingSession' AND json_extract(mapped, '$.CaseId') = ?1",
-                id,
-            )?;
+            let sessions = strings(conn, CASE_SESSIONS, id)?;
             by_sessions(conn, &sessions)
         }
         Filter::EndUser(text) => {
@@ -461,6 +463,35 @@ mod tests {
         }
         let p = plan(&search_sql(false, false));
         assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    #[test]
+    fn session_and_case_filters_use_indexes_not_scans() {
+        let conn = crate::archive::db::open_in_memory().unwrap();
+        for (sql, index) in [
+            (SESSION_RECORDS, "records_object_id"),
+            (SESSION_ENTRIES, "PRIMARY KEY"),
+            (CASE_SESSIONS, "records_case"),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let p = stmt
+                .query_map(["[\"0Mw1\"]"], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(p.contains(index), "{sql}\n{p}");
+            for table in ["records", "entries", "entry_related", "conversations"] {
+                for alias in ["", " s", " cv", " c"] {
+                    let scan = format!("SCAN {table}{alias}");
+                    assert!(
+                        !p.lines()
+                            .any(|l| l.trim_start_matches(['|', '`', '-', ' ']) == scan),
+                        "{sql}\n{p}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

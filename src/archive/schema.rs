@@ -256,6 +256,8 @@ CREATE TABLE entry_related (
     conversation_id INTEGER NOT NULL REFERENCES conversations(id),
     PRIMARY KEY (record_id, conversation_id)
 ) STRICT, WITHOUT ROWID;
+-- `case:` finds sessions by their case without reading every session.
+CREATE INDEX records_case ON records(json_extract(mapped, '$.CaseId'), object);
 ALTER TABLE exports ADD COLUMN kind TEXT;
 ALTER TABLE exports ADD COLUMN previous_export_id INTEGER;
 ALTER TABLE exports ADD COLUMN entries_missing INTEGER;
