@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::support::synth::{WeekCounts, Weekly};
-use super::{convault, count, db, fixture, ingest};
+use super::{convault, count, db, fixture, ingest, show_json};
 
 const SERIES: Weekly = Weekly {
     per_week: 2_400,
@@ -102,10 +102,7 @@ fn a_wrong_known_row_is_found_before_it_can_hide_an_edit() {
         .unwrap();
     convault(&archive).arg("verify").assert().success();
     let k = failure_kinds(&archive, &["--rederive"]);
-    assert!(
-        k.iter().any(|(kind, _)| kind == "rederive-row-hash"),
-        "{k:?}"
-    );
+    assert_kind(&k, "rederive-row-hash");
     // One pointing into another conversation: a full verify sees it.
     db(&archive)
         .execute_batch(
@@ -126,14 +123,7 @@ fn a_conversation_deleted_at_the_source_is_kept_and_marked() {
         .flat_map(|w| SERIES.deleted_in(w).into_iter().map(move |c| (w, c)))
         .collect();
     let (week, conversation) = deleted.first().expect("a deleted conversation").clone();
-    let out = convault(&archive)
-        .args(["show", "--json", &conversation])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let t: Value = serde_json::from_slice(&out).unwrap();
+    let t = show_json(&archive, &conversation);
     assert_eq!(t["entries"].as_array().unwrap().len(), 24, "kept whole");
     // Each version shown was contained by every export from its first up
     // to the one before the deletion, and by none since.
@@ -174,14 +164,7 @@ fn a_conversation_deleted_at_the_source_is_kept_and_marked() {
             |r| r.get(0),
         )
         .unwrap();
-    let out = convault(&archive)
-        .args(["show", "--json", &kept])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let t: Value = serde_json::from_slice(&out).unwrap();
+    let t = show_json(&archive, &kept);
     assert!(t.get("absent").is_none(), "{t}");
     assert!(t["entries"][0].get("absent").is_none());
 }
@@ -218,6 +201,11 @@ fn tamper_sightings(
         )
         .unwrap();
     }
+}
+
+/// `kind` is among the failures `k`.
+fn assert_kind(k: &[(String, String)], kind: &str) {
+    assert!(k.iter().any(|(x, _)| x == kind), "{kind} not in {k:?}");
 }
 
 fn failure_kinds(archive: &Path, args: &[&str]) -> Vec<(String, String)> {
@@ -282,10 +270,7 @@ fn tampered_sightings_are_found_by_verify_and_by_the_originals() {
         b.remove(seq as u32 + 1);
     });
     let k = failure_kinds(&archive, &["--rederive"]);
-    assert!(
-        k.iter().any(|(kind, _)| kind == "rederive-sightings"),
-        "{k:?}"
-    );
+    assert_kind(&k, "rederive-sightings");
     // Damaged bytes: named, never a crash.
     db(&archive)
         .execute(
