@@ -59,11 +59,14 @@ pub enum Command {
     /// Search message text and event descriptions, newest first
     ///
     /// Every word must match (prefixes are not expanded); case and
-    /// diacritics are ignored. Words are taken literally: FTS5 operators
-    /// and quotes have no special meaning. Filters narrow the conversations:
-    /// conversation:ID, session:0Mw..., case:500..., enduser:TEXT (name or
-    /// platform key), channel:TEXT; with filters only, every entry of the
-    /// matching conversations is listed.
+    /// diacritics are ignored. Words in double quotes are a phrase
+    /// ('"card charged"'); otherwise words are taken literally: FTS5
+    /// operators have no special meaning. after:DATE|TIME (inclusive) and
+    /// before:DATE|TIME (exclusive) bound the time: a date is a whole UTC
+    /// day (2026-11-09), a time is RFC 3339 (2026-11-09T10:00:00Z). Filters
+    /// narrow the conversations: conversation:ID, session:0Mw...,
+    /// case:500..., enduser:TEXT (name or platform key), channel:TEXT; with
+    /// filters only, every matching entry is listed.
     Search {
         /// Print a JSON array on stdout
         #[arg(long)]
