@@ -23,7 +23,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::archive::Mode;
 
 use crate::entry::{RawEntry, RowHash};
 use crate::error::Result;
@@ -49,15 +51,12 @@ impl Known {
         }
     }
 
-    /// Looks rows up in the archive database at `db`, as last committed.
+    /// Looks rows up in the archive database at `db`, as last committed,
+    /// through a reader's connection (the archive's one `open`) with a
+    /// smaller page cache.
     pub fn open(db: &Path) -> Result<Known> {
-        let conn = Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.pragma_update(None, "query_only", true)?;
+        let conn = crate::archive::db::open(db, Mode::ReadOnly)?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Known {
             conn: Some(conn),
             current: None,
@@ -84,11 +83,7 @@ impl Known {
             let id: Option<i64> = conn
                 .prepare_cached("SELECT id FROM conversations WHERE identifier = ?1")?
                 .query_row([raw.conversation], |r| r.get(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
+                .optional()?;
             if let Some(id) = id {
                 let mut stmt = conn.prepare_cached(
                     "SELECT row_hash, seq FROM row_hashes WHERE conversation_id = ?1",

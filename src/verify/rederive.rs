@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 
 use roaring::RoaringBitmap;
-use rusqlite::{Connection, Statement};
+use rusqlite::{Connection, OptionalExtension, Statement};
 
 use super::{Findings, Options, Selection};
 use crate::archive::Archive;
@@ -144,11 +144,7 @@ impl Check<'_, '_> {
             .query_row(rusqlite::params![entry.conversation, &hash[..]], |r| {
                 r.get(0)
             })
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+            .optional()?;
         let Some(recorded) = recorded else {
             return Ok(());
         };

@@ -209,6 +209,20 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
         rng,
         |_| {},
     );
+    record(id, conv, entry_type, payload, sender, ms, &session)
+}
+
+/// One CSV record of [`HEADER`]: the client time is 350 ms before the
+/// server's, and the session is the one related record.
+fn record(
+    id: String,
+    conv: String,
+    entry_type: &str,
+    payload: String,
+    sender: String,
+    ms: i64,
+    session: &str,
+) -> [String; 8] {
     [
         id,
         conv,
@@ -564,15 +578,6 @@ impl Weekly {
                 None => {}
             },
         );
-        [
-            id,
-            conv,
-            entry_type.to_owned(),
-            payload,
-            sender,
-            ms.to_string(),
-            (ms - 350).to_string(),
-            format!(r#"["{session}"]"#),
-        ]
+        record(id, conv, entry_type, payload, sender, ms, &session)
     }
 }
