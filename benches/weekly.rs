@@ -73,17 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let zip = dir.join(format!("week-{week:02}.zip"));
         let want = series.write_week(&zip, week, 250_000)?;
         let zip_bytes = std::fs::metadata(&zip)?.len();
-        let run = timed(
-            Command::new(env!("CARGO_BIN_EXE_convault"))
-                .env("CONVAULT_NOW", now_of(week))
-                .arg("--archive")
-                .arg(&archive)
-                .args(["ingest", "--json"])
-                .arg(&zip),
-            None,
-        )?;
-        std::fs::remove_file(&zip)?;
-        let r: serde_json::Value = serde_json::from_slice(&run.stdout)?;
+        let (run, r) = ingest(&archive, &zip, week)?;
         let got = |k: &str| r[k].as_u64().unwrap_or(0);
         let counts_ok = got("entries_read") == want.entries
             && got("entries_new") == want.new
@@ -135,6 +125,92 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             week_sightings as f64 / want.unchanged.max(1) as f64
         );
         searches(&args, &archive, &conn, week)?;
+    }
+    if let Some(first) = first_wall {
+        parts(&args, &series, &dir, &archive, first)?;
+    }
+    Ok(())
+}
+
+/// Ingests `zip` into `archive` with the clock of week `week`, then
+/// removes it; the run and the ingest's JSON report.
+fn ingest(
+    archive: &Path,
+    zip: &Path,
+    week: u64,
+) -> Result<(support::Run, serde_json::Value), Box<dyn std::error::Error>> {
+    let run = timed(
+        Command::new(env!("CARGO_BIN_EXE_convault"))
+            .env("CONVAULT_NOW", now_of(week))
+            .arg("--archive")
+            .arg(archive)
+            .args(["ingest", "--json"])
+            .arg(zip),
+        None,
+    )?;
+    std::fs::remove_file(zip)?;
+    let report = serde_json::from_slice(&run.stdout)?;
+    Ok((run, report))
+}
+
+/// What each part of a week costs at the archive's final size, each
+/// ingested alone: the last week again (other member sizes, so other
+/// bytes: every entry unchanged); the next week's edits, redactions and
+/// deletions without its new conversations; then its new conversations
+/// without the changes. A part's cost is its wall time less its unchanged
+/// entries at the first figure's rate.
+fn parts(
+    args: &Args,
+    series: &synth::Weekly,
+    dir: &Path,
+    archive: &Path,
+    first_wall: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let k = args.weeks;
+    println!("the parts of a week at week {k}'s size, each ingested alone:");
+    let zip = dir.join("again.zip");
+    // Other member sizes than the weekly zips' (250,000), so other bytes.
+    series.write_week(&zip, k, (args.per_week * k / 3).clamp(1, 200_000))?;
+    let (run, r) = ingest(archive, &zip, k + 1)?;
+    let got = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap_or(0);
+    let unchanged = got(&r, "entries_unchanged");
+    let wall = run.wall.as_secs_f64();
+    let per_unchanged = wall / unchanged.max(1) as f64;
+    println!(
+        "  week {k} again          {wall:>7.2} s  peak RSS {:>6.1} MiB  unchanged {unchanged} (new {}, changed {}): {:.2} µs per unchanged entry",
+        run.max_rss_kib as f64 / 1024.0,
+        got(&r, "entries_new"),
+        got(&r, "entries_changed"),
+        per_unchanged * 1e6
+    );
+    let only = |new, changes| synth::Parts { new, changes };
+    for (name, part) in [
+        ("changes alone", only(false, true)),
+        ("new alone", only(true, false)),
+    ] {
+        let zip = dir.join("part.zip");
+        let want = series.write_week_parts(&zip, k + 1, 250_000, part)?;
+        let (run, r) = ingest(archive, &zip, k + 1)?;
+        let wall = run.wall.as_secs_f64();
+        let unchanged = got(&r, "entries_unchanged");
+        let cost = wall - unchanged as f64 * per_unchanged;
+        let (new, changed) = (got(&r, "entries_new"), got(&r, "entries_changed"));
+        let counts_ok = new == want.new && changed == want.changed && unchanged == want.unchanged;
+        println!(
+            "  week {} {name:<14} {wall:>7.2} s  peak RSS {:>6.1} MiB  new {new} changed {changed} unchanged {unchanged} missing {} (counts {}): beyond the unchanged {cost:.2} s{}",
+            k + 1,
+            run.max_rss_kib as f64 / 1024.0,
+            got(&r, "entries_missing"),
+            if counts_ok { "match" } else { "DIFFER" },
+            if part.new {
+                format!(", {:.2}× week 1's {first_wall:.2} s", cost / first_wall)
+            } else {
+                format!(
+                    ", {:.1} µs per changed entry",
+                    cost * 1e6 / changed.max(1) as f64
+                )
+            }
+        );
     }
     Ok(())
 }

@@ -68,19 +68,17 @@ pub fn entry_from_row(
 /// The stored entry row `id` (`entries.id`), as an [`Entry`], to compare
 /// a newly read entry with.
 pub fn stored_entry(conn: &Connection, id: i64) -> Result<Option<Entry>> {
-    conn.query_row(
-        &format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries e
-             LEFT JOIN conversations c ON c.id = e.conversation_id WHERE e.id = ?1"
-        ),
-        [id],
-        |r| {
-            let related: String = r.get(RELATED_COLUMN)?;
-            // Malformed JSON here is `verify`'s to report; an empty list
-            // only makes the comparison stricter.
-            entry_from_row(r, serde_json::from_str(&related).unwrap_or_default())
-        },
-    )
+    // Cached: an ingest asks this of every edited entry.
+    conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries e
+         LEFT JOIN conversations c ON c.id = e.conversation_id WHERE e.id = ?1"
+    ))?
+    .query_row([id], |r| {
+        let related: String = r.get(RELATED_COLUMN)?;
+        // Malformed JSON here is `verify`'s to report; an empty list
+        // only makes the comparison stricter.
+        entry_from_row(r, serde_json::from_str(&related).unwrap_or_default())
+    })
     .optional()
     .map_err(Into::into)
 }

@@ -37,9 +37,12 @@ const CACHE_KIB: i64 = 4 * 1024;
 /// What the archive knows of rows, by conversation.
 pub struct Known {
     conn: Option<Connection>,
-    /// The conversation last looked up: its identifier, its id (if it is
-    /// archived) and its rows.
-    current: Option<(String, Option<i64>, HashMap<RowHash, i64>)>,
+    /// The conversation last looked up: its identifier and its id (if it
+    /// is archived).
+    current: Option<(String, Option<i64>)>,
+    /// Its rows: their hashes and the versions (`seq`) they were stored as.
+    /// (Kept between conversations: cleared, not reallocated.)
+    rows: HashMap<RowHash, i64>,
 }
 
 impl Known {
@@ -48,6 +51,7 @@ impl Known {
         Known {
             conn: None,
             current: None,
+            rows: HashMap::default(),
         }
     }
 
@@ -60,6 +64,7 @@ impl Known {
         Ok(Known {
             conn: Some(conn),
             current: None,
+            rows: HashMap::default(),
         })
     }
 
@@ -77,9 +82,9 @@ impl Known {
         if self
             .current
             .as_ref()
-            .is_none_or(|(ident, _, _)| ident != raw.conversation)
+            .is_none_or(|(ident, _)| ident != raw.conversation)
         {
-            let mut rows = HashMap::new();
+            self.rows.clear();
             let id: Option<i64> = conn
                 .prepare_cached("SELECT id FROM conversations WHERE identifier = ?1")?
                 .query_row([raw.conversation], |r| r.get(0))
@@ -90,18 +95,20 @@ impl Known {
                 )?;
                 let mut found = stmt.query([id])?;
                 while let Some(r) = found.next()? {
+                    // Anything but a 16-byte blob is no known row: parsed.
                     if let Ok(h) = <RowHash>::try_from(r.get_ref(0)?.as_blob().unwrap_or_default())
                     {
-                        rows.insert(h, r.get(1)?);
+                        self.rows.insert(h, r.get(1)?);
                     }
                 }
             }
-            self.current = Some((raw.conversation.to_owned(), id, rows));
+            self.current = Some((raw.conversation.to_owned(), id));
         }
-        let hit = self.current.as_ref().and_then(|(_, id, rows)| {
-            let id = (*id)?;
-            rows.get(&hash).map(|&seq| (seq, id))
-        });
+        let hit = self
+            .current
+            .as_ref()
+            .and_then(|(_, id)| *id)
+            .and_then(|id| self.rows.get(&hash).map(|&seq| (seq, id)));
         Ok((hash, hit))
     }
 }

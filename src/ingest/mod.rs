@@ -335,11 +335,14 @@ fn write_export(
     let total: u64 = new_inputs.iter().map(|i| i.bytes).sum();
     let bar = bytes_bar(total, "reading", opts.progress);
     let mut writer = write::Writer::new(tx, export_id, files, report)?;
-    // Rows already archived are recognised from the last committed state.
-    let known = match db_path {
-        Some(path) => known::Known::open(path)?,
-        None => known::Known::nothing(),
-    };
+    // Rows already archived are recognised from the last committed state,
+    // by each row worker through its own connection.
+    let known = (0..read::row_workers())
+        .map(|_| match db_path {
+            Some(path) => known::Known::open(path),
+            None => Ok(known::Known::nothing()),
+        })
+        .collect::<Result<Vec<_>>>()?;
     // Reading runs on its own thread; the bounded channel keeps memory
     // flat. If the writer fails, dropping the receiver stops the reader.
     std::thread::scope(|scope| -> Result<()> {

@@ -3,15 +3,22 @@
 //! writer as a stream of [`Event`]s.
 //!
 //! It runs on its own thread so that decompressing, CSV and JSON parsing
-//! and hashing overlap with the database writes. The channel is bounded,
-//! so at most a few thousand parsed entries are in flight whatever the
-//! export's size. Events arrive in input order; a member's `MemberStart`
-//! always comes before its rows and its `MemberEnd` after them.
+//! and hashing overlap with the database writes. That thread only
+//! inflates, hashes and splits CSV members into rows; batches of rows go to
+//! a pool of row workers (one per core, each with its own [`Known`]), which
+//! recognise known rows and parse the others. The writer receives each
+//! batch's result in the order the rows were read ([`Event::Later`]).
+//!
+//! Memory stays bounded whatever the export's size: the event channel and
+//! the pool's queue are bounded, so at most a few thousand rows are in
+//! flight. Events arrive in input order; a member's `MemberStart` always
+//! comes before its rows and its `MemberEnd` after them.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
 
@@ -22,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::profile::Profiles;
 use crate::progress::ProgressReader;
+use crate::source::csv_member::{CsvMember, Handoff, RawRow};
 use crate::source::records::ObjectRecord;
 use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
 
@@ -43,6 +51,9 @@ pub(super) enum Event {
     },
     /// Parsed rows of the current member.
     Rows(Vec<Row>),
+    /// Rows of the current member that a row worker is processing: the
+    /// writer waits for them here, which keeps them in order.
+    Later(Receiver<Result<Vec<Row>>>),
     /// The current member was read to its end (its CRC checked).
     MemberEnd {
         bytes: u64,
@@ -84,31 +95,86 @@ pub(super) enum Row {
     },
 }
 
+/// Row workers an ingest starts: one per core (at most four; the writer
+/// needs one too, and more than that only adds connections).
+pub(super) fn row_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// A batch of a CSV member's rows for a row worker, and where its result
+/// goes.
+struct Job<'p> {
+    member: Arc<CsvMember<'p>>,
+    rows: Vec<RawRow>,
+    reply: SyncSender<Result<Vec<Row>>>,
+}
+
 /// Reads every input in order and sends its events; an error is sent as
 /// the last message. Returns early, quietly, when the writer has gone.
+/// Starts one row worker for each of `known`.
 pub(super) fn read_all(
     inputs: &[&Input],
     profiles: &Profiles,
-    known: Known,
+    known: Vec<Known>,
     bar: &ProgressBar,
     out: &SyncSender<Result<Event>>,
 ) {
-    let mut ctx = Ctx { profiles, known };
-    let ctx = &mut ctx;
-    let mut base = 0;
-    for (index, input) in inputs.iter().enumerate() {
-        if out.send(Ok(Event::File(index))).is_err() {
-            return;
+    let (jobs, queue) = mpsc::sync_channel::<Job<'_>>(known.len().max(1));
+    let queue = Mutex::new(queue);
+    std::thread::scope(|scope| {
+        for k in known {
+            let queue = &queue;
+            scope.spawn(move || work(queue, k));
         }
-        match read_input(input, ctx, bar, base, out) {
-            Ok(()) => {}
-            Err(Stop::WriterGone) => return,
-            Err(Stop::Failed(e)) => {
-                let _ = out.send(Err(e));
+        // `jobs` is dropped when reading ends, which stops the workers.
+        let mut ctx = Ctx { profiles, jobs };
+        let ctx = &mut ctx;
+        let mut base = 0;
+        for (index, input) in inputs.iter().enumerate() {
+            if out.send(Ok(Event::File(index))).is_err() {
                 return;
             }
+            match read_input(input, ctx, bar, base, out) {
+                Ok(()) => {}
+                Err(Stop::WriterGone) => return,
+                Err(Stop::Failed(e)) => {
+                    let _ = out.send(Err(e));
+                    return;
+                }
+            }
+            base += input.bytes;
         }
-        base += input.bytes;
+    });
+}
+
+/// A row worker: processes batches until reading ends. Each batch's rows
+/// go back through its own reply channel (which the writer waits on, in
+/// order), or the error that stopped them.
+fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known) {
+    loop {
+        // The lock is held only while waiting for the next job.
+        let job = match queue.lock() {
+            Ok(q) => q.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let mut rows = RowBuf {
+            rows: Vec::with_capacity(job.rows.len()),
+            known: Some(&mut known),
+            row_hash: None,
+        };
+        let result = job
+            .rows
+            .iter()
+            .try_for_each(|raw| job.member.process(&raw.fields, raw.line, &mut rows))
+            .map(|()| rows.rows)
+            .map_err(|e| match e {
+                MemberError::Sink(e) => e,
+                // Processing reads nothing: only the sink can fail.
+                MemberError::Read(_) => Error::Internal("a row worker read from the member"),
+            });
+        // The writer may have gone: then nobody waits for this.
+        let _ = job.reply.send(result);
     }
 }
 
@@ -305,12 +371,16 @@ fn read_one(
         Some(name) => damaged(path, name, e),
         None => Error::io(path, e),
     };
+    // API pages come here; a CSV member's rows all go to the pool.
     let mut sink = BatchSink {
         out,
-        batch: Vec::with_capacity(BATCH),
+        rows: RowBuf::default(),
         gone: false,
-        known: &mut ctx.known,
-        row_hash: None,
+    };
+    let mut pool = Pool {
+        out,
+        jobs: &ctx.jobs,
+        gone: false,
     };
     let mut hashing = HashingReader::new(reader);
     let name = match zip_member {
@@ -319,8 +389,14 @@ fn read_one(
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
     };
-    let result = source::read_member(&mut hashing, &name, ctx.profiles, &mut sink);
-    if sink.gone {
+    let result = source::read_member(
+        &mut hashing,
+        &name,
+        ctx.profiles,
+        &mut sink,
+        Some(&mut pool),
+    );
+    if sink.gone || pool.gone {
         return Err(Stop::WriterGone);
     }
     let outcome = match result {
@@ -340,55 +416,61 @@ fn read_one(
     )
 }
 
-/// Collects rows into batches for the channel.
-struct BatchSink<'a> {
+/// What every member of an ingest is read with.
+pub(super) struct Ctx<'p> {
+    profiles: &'p Profiles,
+    /// The row workers' queue.
+    jobs: SyncSender<Job<'p>>,
+}
+
+/// Hands a CSV member's batches of rows to the row workers, and tells the
+/// writer where each batch's result will come from.
+struct Pool<'a, 'p> {
     out: &'a SyncSender<Result<Event>>,
-    batch: Vec<Row>,
-    /// The writer has gone: stop reading.
+    jobs: &'a SyncSender<Job<'p>>,
+    /// The writer (or every worker) has gone: stop reading.
     gone: bool,
-    known: &'a mut Known,
+}
+
+impl<'p> Handoff<'p> for Pool<'_, 'p> {
+    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: Vec<RawRow>) -> Result<(), MemberError> {
+        let (reply, result) = mpsc::sync_channel(1);
+        let job = Job {
+            member: Arc::clone(member),
+            rows,
+            reply,
+        };
+        if self.jobs.send(job).is_err() || self.out.send(Ok(Event::Later(result))).is_err() {
+            self.gone = true;
+            return Err(MemberError::Sink(Error::Stopped));
+        }
+        Ok(())
+    }
+}
+
+/// Rows as a sink makes them: with a [`Known`], rows the archive holds
+/// unchanged become [`Row::Seen`] without being parsed.
+#[derive(Default)]
+struct RowBuf<'k> {
+    rows: Vec<Row>,
+    known: Option<&'k mut Known>,
     /// The hash of the entry row being parsed (offered to `seen_raw`).
     row_hash: Option<RowHash>,
 }
 
-/// What every member of an ingest is read with.
-pub(super) struct Ctx<'p> {
-    profiles: &'p Profiles,
-    known: Known,
-}
-
-impl BatchSink<'_> {
-    fn push(&mut self, row: Row) -> Result<()> {
-        self.batch.push(row);
-        if self.batch.len() >= BATCH {
-            self.flush().map_err(|_| Error::Stopped)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), Stop> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        if self.out.send(Ok(Event::Rows(rows))).is_err() {
-            self.gone = true;
-            return Err(Stop::WriterGone);
-        }
-        Ok(())
-    }
-}
-
-impl RowSink for BatchSink<'_> {
+impl RowSink for RowBuf<'_> {
     fn seen_raw(&mut self, _line: Option<u64>, raw: &RawEntry<'_>) -> Result<bool> {
-        let (hash, known) = self.known.lookup(raw)?;
-        match known {
+        let Some(known) = self.known.as_deref_mut() else {
+            return Ok(false);
+        };
+        let (hash, found) = known.lookup(raw)?;
+        match found {
             Some((seq, conversation_id)) => {
                 self.row_hash = None;
-                self.push(Row::Seen {
+                self.rows.push(Row::Seen {
                     seq,
                     conversation_id,
-                })?;
+                });
                 Ok(true)
             }
             None => {
@@ -399,10 +481,11 @@ impl RowSink for BatchSink<'_> {
     }
 
     fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
-        self.push(Row::Record {
+        self.rows.push(Row::Record {
             line,
             record: Box::new(record),
-        })
+        });
+        Ok(())
     }
 
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
@@ -410,12 +493,13 @@ impl RowSink for BatchSink<'_> {
         let related_json =
             serde_json::to_string(&entry.related_records).unwrap_or_else(|_| "[]".into());
         let row_hash = self.row_hash.take();
-        self.push(Row::Entry {
+        self.rows.push(Row::Entry {
             line,
             entry: Box::new(entry),
             related_json,
             row_hash,
-        })
+        });
+        Ok(())
     }
 
     fn quarantine_row(
@@ -425,6 +509,168 @@ impl RowSink for BatchSink<'_> {
         raw: Option<String>,
     ) -> Result<()> {
         self.row_hash = None;
-        self.push(Row::Quarantined { line, reason, raw })
+        self.rows.push(Row::Quarantined { line, reason, raw });
+        Ok(())
+    }
+}
+
+/// Collects the rows read on the reading thread into batches for the
+/// channel.
+struct BatchSink<'a> {
+    out: &'a SyncSender<Result<Event>>,
+    rows: RowBuf<'static>,
+    /// The writer has gone: stop reading.
+    gone: bool,
+}
+
+impl BatchSink<'_> {
+    fn full(&mut self) -> Result<()> {
+        if self.rows.rows.len() >= BATCH {
+            self.flush().map_err(|_| Error::Stopped)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.rows.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.rows.rows, Vec::with_capacity(BATCH));
+        if self.out.send(Ok(Event::Rows(rows))).is_err() {
+            self.gone = true;
+            return Err(Stop::WriterGone);
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for BatchSink<'_> {
+    fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
+        self.rows.record(line, record)?;
+        self.full()
+    }
+
+    fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+        self.rows.entry(line, entry)?;
+        self.full()
+    }
+
+    fn quarantine_row(
+        &mut self,
+        line: Option<u64>,
+        reason: String,
+        raw: Option<String>,
+    ) -> Result<()> {
+        self.rows.quarantine_row(line, reason, raw)?;
+        self.full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::archive::{Mode, db};
+
+    fn transcript(dir: &Path, rows: usize) -> PathBuf {
+        let mut csv = String::from("identifier,conversation_identifier,entry_type,entry_payload\n");
+        for i in 0..rows {
+            csv.push_str(&format!(
+                "e{i},c{},Message,\"{{\"\"text\"\": \"\"hello {i}\"\"}}\"\n",
+                i / 24
+            ));
+        }
+        let path = dir.join("entries.csv");
+        std::fs::write(&path, csv).unwrap();
+        path
+    }
+
+    fn input(path: PathBuf) -> Input {
+        Input {
+            read_from: path.clone(),
+            path,
+            container: Container::Plain,
+            bytes: 0,
+            sha256: String::new(),
+            stage: None,
+        }
+    }
+
+    /// Reads `input` with `known` (one row worker each) and returns every
+    /// event as the writer sees it: each `Later` resolved in its place.
+    fn events(input: &Input, known: Vec<Known>) -> Vec<Result<Event>> {
+        let profiles = Profiles::builtin().unwrap();
+        let (out, events) = mpsc::sync_channel(CHANNEL_DEPTH);
+        std::thread::scope(|s| {
+            let profiles = &profiles;
+            s.spawn(move || read_all(&[input], profiles, known, &ProgressBar::hidden(), &out));
+            events
+                .into_iter()
+                .map(|e| match e {
+                    Ok(Event::Later(rows)) => rows.recv().unwrap().map(Event::Rows),
+                    other => other,
+                })
+                .collect()
+        })
+    }
+
+    /// With several row workers, the writer still sees every row in the
+    /// order read, and the member's end after its last row.
+    #[test]
+    fn rows_reach_the_writer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input(transcript(dir.path(), 2000));
+        let known = (0..3).map(|_| Known::nothing()).collect();
+        let mut identifiers = Vec::new();
+        let mut ended_after = None;
+        for event in events(&input, known) {
+            match event.unwrap() {
+                Event::Rows(rows) => {
+                    for row in rows {
+                        match row {
+                            Row::Entry { entry, line, .. } => {
+                                assert_eq!(line, Some(identifiers.len() as u64 + 2));
+                                identifiers.push(entry.identifier);
+                            }
+                            _ => panic!("only entries were written"),
+                        }
+                    }
+                }
+                Event::MemberEnd { .. } => ended_after = Some(identifiers.len()),
+                _ => {}
+            }
+        }
+        let expected: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+        assert_eq!(identifiers, expected);
+        assert_eq!(ended_after, Some(2000));
+    }
+
+    /// A row worker that fails (here its archive connection finds no
+    /// `conversations` table) stops the ingest with that error, in the
+    /// place of the rows it could not process.
+    #[test]
+    fn a_row_worker_error_reaches_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("archive.sqlite");
+        let conn = db::open(&db_path, Mode::ReadWrite).unwrap();
+        let known = vec![Known::open(&db_path).unwrap()];
+        conn.execute_batch("ALTER TABLE conversations RENAME TO gone")
+            .unwrap();
+        let input = input(transcript(dir.path(), 10));
+        let events = events(&input, known);
+        let errors: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("no such table: conversations"),
+            "{errors:?}"
+        );
+        assert!(
+            !events.iter().any(|e| matches!(e, Ok(Event::Rows(_)))),
+            "no row of the failed batch reaches the writer"
+        );
     }
 }

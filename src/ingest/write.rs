@@ -129,6 +129,12 @@ impl<'t, 'r> Writer<'t, 'r> {
                 crc32,
                 modified_ms,
             } => self.start_member(name, crc32, modified_ms),
+            Event::Later(rows) => {
+                let rows = rows
+                    .recv()
+                    .map_err(|_| Error::Internal("a row worker stopped unexpectedly"))??;
+                self.apply(Event::Rows(rows))
+            }
             Event::Rows(rows) => {
                 for row in rows {
                     match row {

@@ -9,6 +9,7 @@
 //! line number and reason; the reader never stops early on a bad row.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use csv::{ByteRecord, ReaderBuilder};
 
@@ -16,18 +17,49 @@ use super::lines::LineProbe;
 use super::records::ObjectRecord;
 use super::{MemberError, MemberOutcome, RowSink};
 use crate::entry::Entry;
-use crate::profile::{Profiles, Reads};
+use crate::profile::{Mapping, Profiles, Reads};
 
 /// The shape name of the weekly transcript export's rows.
 pub const SHAPE: &str = "transcript-csv";
 
+/// Rows a [`Handoff`] is given at a time.
+pub const HANDOFF_ROWS: usize = 512;
+
+/// A recognised CSV member: its header row and the profile mapping it
+/// chose. Its rows are processed against it ([`CsvMember::process`]),
+/// where they were read or, through a [`Handoff`], on another thread.
+#[derive(Debug)]
+pub struct CsvMember<'p> {
+    mapping: Mapping<'p>,
+    headers: Vec<String>,
+}
+
+/// A data row as split from the member, not yet processed: its fields and
+/// the line it starts on.
+#[derive(Debug)]
+pub struct RawRow {
+    pub fields: ByteRecord,
+    pub line: Option<u64>,
+}
+
+/// Takes a recognised member's rows, in batches of at most
+/// [`HANDOFF_ROWS`] and in order, to have them processed elsewhere: the
+/// reader then only inflates, hashes and splits, and the parsing (the
+/// larger part) runs on other cores. Whoever takes them must keep their
+/// results in the order given.
+pub trait Handoff<'p> {
+    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: Vec<RawRow>) -> Result<(), MemberError>;
+}
+
 /// Reads a CSV member named `name`: its header picks the profile among
 /// `profiles`; with none, the member is quarantined naming its columns.
-pub fn read(
+/// Its rows go to `sink`, or with a `handoff`, to it.
+pub fn read<'p>(
     reader: impl Read,
     name: &str,
-    profiles: &Profiles,
+    profiles: &'p Profiles,
     sink: &mut dyn RowSink,
+    mut handoff: Option<&mut dyn Handoff<'p>>,
 ) -> Result<MemberOutcome, MemberError> {
     let (reader, lines) = LineProbe::new(reader);
     let mut csv = ReaderBuilder::new()
@@ -50,18 +82,53 @@ pub fn read(
             reason: unrecognised_reason(&headers, profiles),
         });
     };
-    let width = mapping.width;
+    let shape = mapping.profile.name.clone();
+    let member = Arc::new(CsvMember { mapping, headers });
     let mut rows = 0u64;
+    let mut batch = Vec::new();
     while read_record(&mut csv, &mut record)? {
         rows += 1;
         let line = record.position().and_then(|p| lines.line_at(p.byte()));
+        match handoff.as_deref_mut() {
+            None => member.process(&record, line, sink)?,
+            Some(handoff) => {
+                // A clone is sized to the row; the reading buffer stays.
+                batch.push(RawRow {
+                    fields: record.clone(),
+                    line,
+                });
+                if batch.len() >= HANDOFF_ROWS {
+                    handoff.rows(&member, std::mem::take(&mut batch))?;
+                }
+            }
+        }
+    }
+    if let Some(handoff) = handoff
+        && !batch.is_empty()
+    {
+        handoff.rows(&member, batch)?;
+    }
+    Ok(MemberOutcome::Read { shape, rows })
+}
+
+impl CsvMember<'_> {
+    /// Turns one data row read from `line` into an entry, a record or a
+    /// quarantined row, and gives it to `sink`.
+    pub fn process(
+        &self,
+        record: &ByteRecord,
+        line: Option<u64>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), MemberError> {
+        let (mapping, headers) = (&self.mapping, &self.headers);
+        let width = mapping.width;
         if record.len() != width {
             sink.quarantine_row(
                 line,
                 format!("row has {} fields, the header has {}", record.len(), width),
-                Some(raw_fields(&record)),
+                Some(raw_fields(record)),
             )?;
-            continue;
+            return Ok(());
         }
         let mut fields: Vec<&str> = Vec::with_capacity(width);
         let mut bad_utf8 = None;
@@ -79,31 +146,28 @@ pub fn read(
             sink.quarantine_row(
                 line,
                 format!("column {column:?} is not valid UTF-8"),
-                Some(raw_fields(&record)),
+                Some(raw_fields(record)),
             )?;
-            continue;
+            return Ok(());
         }
         let read = match mapping.profile.reads {
             Reads::Entries => {
                 let raw = mapping.raw_entry(&fields);
                 if sink.seen_raw(line, &raw)? {
-                    continue;
+                    return Ok(());
                 }
                 Entry::from_raw(&raw).map(|e| sink.entry(line, e))
             }
             Reads::Records => {
-                ObjectRecord::from_row(&mapping, &headers, &fields).map(|r| sink.record(line, r))
+                ObjectRecord::from_row(mapping, headers, &fields).map(|r| sink.record(line, r))
             }
         };
         match read {
             Ok(stored) => stored?,
-            Err(reason) => sink.quarantine_row(line, reason, Some(raw_fields(&record)))?,
+            Err(reason) => sink.quarantine_row(line, reason, Some(raw_fields(record)))?,
         }
+        Ok(())
     }
-    Ok(MemberOutcome::Read {
-        shape: mapping.profile.name.clone(),
-        rows,
-    })
 }
 
 /// Reads one record; I/O errors (damage underneath) stop the member.
@@ -165,7 +229,7 @@ mod tests {
 
     fn run(csv: &str) -> (MemberOutcome, Collect) {
         let mut sink = Collect::default();
-        let outcome = match read(csv.as_bytes(), "entries.csv", &builtin(), &mut sink) {
+        let outcome = match read(csv.as_bytes(), "entries.csv", &builtin(), &mut sink, None) {
             Ok(o) => o,
             Err(e) => panic!("{e:?}"),
         };
@@ -237,6 +301,88 @@ mod tests {
         assert!(sink.quarantined[2].1.contains("identifier is empty"));
     }
 
+    /// Keeps the batches handed to it.
+    #[derive(Default)]
+    struct Batches<'p>(Vec<(Arc<CsvMember<'p>>, Vec<RawRow>)>);
+
+    impl<'p> Handoff<'p> for Batches<'p> {
+        fn rows(
+            &mut self,
+            member: &Arc<CsvMember<'p>>,
+            rows: Vec<RawRow>,
+        ) -> Result<(), MemberError> {
+            self.0.push((Arc::clone(member), rows));
+            Ok(())
+        }
+    }
+
+    /// Each entry's line, identifier and content hash; each quarantined
+    /// row's line and reason.
+    type Summary = (
+        Vec<(Option<u64>, String, String)>,
+        Vec<(Option<u64>, String)>,
+    );
+
+    fn summary(sink: &Collect) -> Summary {
+        let entries = sink
+            .entries
+            .iter()
+            .map(|(l, e)| (*l, e.identifier.clone(), e.content_hash.clone()))
+            .collect();
+        (entries, sink.quarantined.clone())
+    }
+
+    /// Rows handed off in batches and processed elsewhere come out exactly
+    /// as rows processed where they were read: same entries, same
+    /// quarantined rows, same lines, same order.
+    #[test]
+    fn handed_off_rows_equal_rows_read_in_place() {
+        let mut csv = String::from("identifier,conversation_identifier,entry_type,entry_payload\n");
+        for i in 0..1300 {
+            match i % 100 {
+                7 => csv.push_str(&format!("e{i},c{}\n", i / 24)),
+                9 => csv.push_str(&format!("e{i},c{},Message,{{oops\n", i / 24)),
+                _ => csv.push_str(&format!(
+                    "e{i},c{},Message,\"{{\"\"text\"\": \"\"line {i}\"\",\n\"\"x\"\": 1}}\"\n",
+                    i / 24
+                )),
+            }
+        }
+        let profiles = builtin();
+        let (direct_outcome, direct) = run(&csv);
+        let mut batches = Batches::default();
+        let mut unused = Collect::default();
+        let outcome = read(
+            csv.as_bytes(),
+            "entries.csv",
+            &profiles,
+            &mut unused,
+            Some(&mut batches),
+        )
+        .unwrap();
+        assert_eq!(outcome, direct_outcome);
+        assert!(unused.entries.is_empty() && unused.quarantined.is_empty());
+        let sizes: Vec<usize> = batches.0.iter().map(|(_, rows)| rows.len()).collect();
+        assert_eq!(
+            sizes,
+            vec![HANDOFF_ROWS, HANDOFF_ROWS, 1300 - 2 * HANDOFF_ROWS]
+        );
+        let mut later = Collect::default();
+        for (member, rows) in &batches.0 {
+            for raw in rows {
+                member.process(&raw.fields, raw.line, &mut later).unwrap();
+            }
+        }
+        assert_eq!(summary(&later), summary(&direct));
+        assert_eq!(
+            direct.quarantined.len(),
+            26,
+            "{:?}",
+            &direct.quarantined[..3]
+        );
+        assert_eq!(direct.entries.len(), 1300 - 26);
+    }
+
     #[test]
     fn unknown_header_is_quarantined_naming_columns() {
         let (outcome, _) = run("a,b\n1,2\n");
@@ -254,7 +400,7 @@ mod tests {
             let mut input = b"identifier,conversation_identifier,entry_type,entry_payload,client_timestamp,sender,related_records\n".to_vec();
             input.extend(bytes);
             let mut sink = Collect::default();
-            let _ = read(&input[..], "entries.csv", &builtin(), &mut sink);
+            let _ = read(&input[..], "entries.csv", &builtin(), &mut sink, None);
         }
 
         /// Whatever the text (quotes, commas, newlines, any script) and
@@ -288,7 +434,7 @@ mod tests {
             }
             let out = w.into_inner().unwrap();
             let mut sink = Collect::default();
-            let outcome = read(&out[..], "entries.csv", &builtin(), &mut sink).unwrap();
+            let outcome = read(&out[..], "entries.csv", &builtin(), &mut sink, None).unwrap();
             proptest::prop_assert_eq!(outcome, MemberOutcome::Read { shape: SHAPE.into(), rows: texts.len() as u64 });
             proptest::prop_assert!(sink.quarantined.is_empty(), "{:?}", sink.quarantined);
             proptest::prop_assert_eq!(sink.entries.len(), texts.len());

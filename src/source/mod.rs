@@ -167,12 +167,14 @@ impl From<Error> for MemberError {
 /// handing its rows to `sink`. Always reads every byte, so that a caller
 /// hashing the stream (and zip's CRC check) sees all of it. `name` is the
 /// member's name (an API page may carry its conversation in it); a CSV's
-/// header picks one of `profiles`.
-pub fn read_member(
+/// header picks one of `profiles`; its rows go to `handoff` if there is
+/// one (API pages are always read here, into `sink`).
+pub fn read_member<'p>(
     reader: impl Read,
     name: &str,
-    profiles: &Profiles,
+    profiles: &'p Profiles,
     sink: &mut dyn RowSink,
+    handoff: Option<&mut dyn csv_member::Handoff<'p>>,
 ) -> Result<MemberOutcome, MemberError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = fill_at_least(&mut buffered, SNIFF_BYTES).map_err(MemberError::Read)?;
@@ -189,7 +191,7 @@ pub fn read_member(
             }
             api_json::read(&mut buffered, name, sink)?
         }
-        Sniffed::Text => csv_member::read(&mut buffered, name, profiles, sink)?,
+        Sniffed::Text => csv_member::read(&mut buffered, name, profiles, sink, handoff)?,
     };
     io::copy(&mut buffered, &mut io::sink()).map_err(MemberError::Read)?;
     Ok(outcome)

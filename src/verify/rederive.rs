@@ -488,7 +488,7 @@ fn read_one(
     check: &mut Check<'_, '_>,
 ) -> std::result::Result<(MemberOutcome, u64), String> {
     check.quarantined = 0;
-    match source::read_member(reader, name, profiles, check) {
+    match source::read_member(reader, name, profiles, check, None) {
         Ok(outcome) => Ok((outcome, check.quarantined)),
         Err(MemberError::Read(e)) => Err(e.to_string()),
         Err(MemberError::Sink(e)) => Err(e.to_string()),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::support::synth::{WeekCounts, Weekly};
+use super::support::synth::{Parts, WeekCounts, Weekly};
 use super::{convault, count, db, fixture, ingest, show_json};
 
 const SERIES: Weekly = Weekly {
@@ -46,6 +46,41 @@ fn series(weeks: u64) -> (tempfile::TempDir, PathBuf, Vec<WeekCounts>) {
         std::fs::remove_file(&zip).unwrap();
     }
     (tmp, archive, all)
+}
+
+/// The benchmark's parts of a week (benches/weekly.rs) hold what they
+/// say: the changes alone add no entry, the new conversations alone change
+/// none; the ingest counts agree with the generator.
+#[test]
+fn a_week_in_parts_counts_as_the_generator_wrote() {
+    let (tmp, archive, _) = series(2);
+    let part = |new, changes| {
+        let zip = tmp.path().join("part.zip");
+        let want = SERIES
+            .write_week_parts(&zip, 3, 1_000, Parts { new, changes })
+            .unwrap();
+        let r = ingest(&archive, &[&zip]);
+        let got = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert_eq!(got("entries_new"), want.new, "{r}");
+        assert_eq!(got("entries_changed"), want.changed, "{r}");
+        assert_eq!(got("entries_unchanged"), want.unchanged, "{r}");
+        (want, got("entries_missing"))
+    };
+    let (changes, missing) = part(false, true);
+    assert_eq!(changes.new, 0);
+    assert!(
+        changes.changed > 0 && changes.missing_entries > 0,
+        "{changes:?}"
+    );
+    assert_eq!(missing, changes.missing_entries);
+    let (new, missing) = part(true, false);
+    assert_eq!(
+        (new.new, new.changed),
+        (SERIES.per_week.next_multiple_of(24), 0)
+    );
+    // The deleted conversations are back (as week 2 held them): nothing
+    // the previous export held is missing.
+    assert_eq!(missing, 0);
 }
 
 #[test]

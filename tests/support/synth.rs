@@ -425,6 +425,22 @@ pub fn uuid_v4(parts: &[u64]) -> String {
     )
 }
 
+/// What a week's export holds besides the entries week − 1 held unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    /// The week's new conversations.
+    pub new: bool,
+    /// The week's edits, redactions and deletions at the source.
+    pub changes: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        new: true,
+        changes: true,
+    };
+}
+
 /// Odds out of a million.
 const EDIT_PPM: u64 = 10_000;
 const REDACT_PPM: u64 = 1_000;
@@ -476,6 +492,18 @@ impl Weekly {
     /// Writes week `week` (1, 2, ...) as a zip of members of at most
     /// `per_member` rows, and returns what it holds.
     pub fn write_week(&self, out: &Path, week: u64, per_member: u64) -> io::Result<WeekCounts> {
+        self.write_week_parts(out, week, per_member, Parts::ALL)
+    }
+
+    /// Writes week `week` with only some of what changed since week
+    /// `week` − 1 ([`Parts`]), to measure each part's cost alone.
+    pub fn write_week_parts(
+        &self,
+        out: &Path,
+        week: u64,
+        per_member: u64,
+        parts: Parts,
+    ) -> io::Result<WeekCounts> {
         let file = BufWriter::with_capacity(1 << 20, File::create(out)?);
         let mut zip = zip::ZipWriter::new(file);
         let opts = zip::write::SimpleFileOptions::default()
@@ -488,16 +516,19 @@ impl Weekly {
         let mut part = 0u64;
         // Each record is written to this buffer, then into the zip.
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        for born in 1..=week {
+        // Without the changes, older conversations are as week − 1 held them.
+        let as_of = if parts.changes { week } else { week - 1 };
+        let last_born = if parts.new { week } else { week - 1 };
+        for born in 1..=last_born {
             for i in 0..per_week {
                 let c = (born - 1) * per_week + i;
-                if !self.alive(c, born, week) {
+                if !self.alive(c, born, as_of.max(born)) {
                     continue;
                 }
                 counts.conversations += 1;
                 for pos in 0..PER_CONVERSATION {
                     let n = c * PER_CONVERSATION + pos;
-                    let change = self.last_change(n, born, week);
+                    let change = self.last_change(n, born, as_of);
                     {
                         let mut w = csv::WriterBuilder::new()
                             .buffer_capacity(2048)
@@ -527,7 +558,7 @@ impl Weekly {
             }
             // Conversations of this week's series that week k−1 held and
             // week k does not.
-            if week > 1 && born < week {
+            if week > 1 && born < week && parts.changes {
                 for i in 0..per_week {
                     let c = (born - 1) * per_week + i;
                     if self.alive(c, born, week - 1) && !self.alive(c, born, week) {
