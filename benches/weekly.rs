@@ -16,6 +16,11 @@
 //!   `session:` alone), beside the `sqlite3` shell running the plain FTS
 //!   query (`ORDER BY time DESC LIMIT 50`) on the same database.
 //!
+//! After the last week, the parts of a week alone at the archive's final
+//! size: the last week again (every entry unchanged), the next week's
+//! changes without its new conversations, then its new conversations
+//! without the changes; each part's cost beyond its unchanged entries.
+//!
 //! The week zips are removed once ingested (the archive keeps its own
 //! copy). Record results in docs/performance.md.
 
