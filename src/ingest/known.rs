@@ -3,14 +3,16 @@
 //! A weekly complete export repeats every earlier row, nearly all of them
 //! unchanged. `row_hashes` maps, per conversation, the hash of a row's raw
 //! fields ([`RawEntry::row_hash`]) to the version (`seq`) that row was
-//! stored as. The reader thread asks this module about each CSV entry row
-//! before parsing it: one range read per conversation (rows come grouped
-//! by conversation) answers every row of it, so an unchanged row costs a
+//! stored as. Each row worker (`ingest::read`) has its own `Known` and asks
+//! it about each CSV entry row before parsing it: one range read per
+//! conversation (rows come grouped by conversation; a conversation split
+//! between two workers' batches is read by each) answers every row of
+//! it, so an unchanged row costs a
 //! hash and a map look-up, not a JSON parse, a canonical hash and an index
 //! probe. A row it does not know is parsed and stored as before, and the
 //! writer records its hash for next time.
 //!
-//! It reads through its own read-only connection, so it sees the archive
+//! Each reads through its own read-only connection, so it sees the archive
 //! as last committed: what this ingest itself adds is not known here,
 //! and such rows take the ordinary path (which finds them).
 //!
