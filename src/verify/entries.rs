@@ -150,10 +150,6 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
     Ok(())
 }
 
-/// Export `id`'s sightings bitmap against its rows: it holds every version
-/// the export added (those have consecutive `seq`, one writer at a time),
-/// its counts are its cardinalities, and beyond what it added it holds at
-/// most the entries it counted unchanged.
 /// How many versions and conversations are stored, and their highest
 /// numbers: a bitmap may name none beyond them.
 #[derive(Clone, Copy)]
@@ -164,6 +160,10 @@ struct Totals {
     top_conversation: i64,
 }
 
+/// Export `id`'s sightings bitmap against its rows: it holds every version
+/// the export added (those have consecutive `seq`, one writer at a time),
+/// its counts are its cardinalities, and beyond what it added it holds at
+/// most the entries it counted unchanged.
 fn same_sightings(
     conn: &Connection,
     id: i64,
