@@ -37,14 +37,9 @@ pub struct Hit {
     pub snippet: String,
 }
 
-/// The FTS5 query for `words`: each word quoted, all required.
-pub fn fts_query(words: &[String]) -> Option<String> {
-    fts_query_with(words, &[])
-}
-
 /// The FTS5 query for `words` and `phrases` (each a run of words that
 /// must stand together, in order): every one quoted, all required.
-pub fn fts_query_with(words: &[String], phrases: &[Vec<String>]) -> Option<String> {
+pub fn fts_query(words: &[String], phrases: &[Vec<String>]) -> Option<String> {
     let quote = |w: &str| w.replace('"', "\"\"");
     let terms: Vec<String> = words
         .iter()
@@ -315,7 +310,7 @@ fn conversations_for(conn: &Connection, filter: &Filter) -> Result<BTreeSet<i64>
 /// conversations meeting every filter (with no words: all their entries),
 /// within its time range.
 pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> {
-    let fts = fts_query_with(&query.words, &query.phrases);
+    let fts = fts_query(&query.words, &query.phrases);
     if fts.is_none() && query.filters.is_empty() {
         return Err(Error::Usage(
             "search needs at least one word or filter (conversation:, session:, case:, enduser:, channel:, after:, before:)".into(),
@@ -531,7 +526,7 @@ mod tests {
         assert_eq!(q.phrases, [s(&["card", "charged"])]);
         assert_eq!(q.filters.len(), 1);
         assert_eq!(
-            fts_query_with(&q.words, &q.phrases).unwrap(),
+            fts_query(&q.words, &q.phrases).unwrap(),
             r#""refund" "card charged""#
         );
         let q = Query::parse(&s(&["\"refund", "policy"])).unwrap();
@@ -541,9 +536,9 @@ mod tests {
 
     #[test]
     fn words_are_quoted() {
-        let q = fts_query(&["refund AND".into(), "\"".into()]).unwrap();
+        let q = fts_query(&["refund AND".into(), "\"".into()], &[]).unwrap();
         assert_eq!(q, r#""refund" "AND" """""#);
-        assert_eq!(fts_query(&["  ".into()]), None);
+        assert_eq!(fts_query(&["  ".into()], &[]), None);
     }
 
     proptest! {
@@ -552,7 +547,7 @@ mod tests {
         fn any_words_are_valid_fts(words in proptest::collection::vec("\\PC{1,12}", 1..4)) {
             let conn = Connection::open_in_memory().unwrap();
             conn.execute_batch("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2'); INSERT INTO t VALUES ('refund please');").unwrap();
-            if let Some(q) = fts_query(&words) {
+            if let Some(q) = fts_query(&words, &[]) {
                 let r: rusqlite::Result<i64> = conn.query_row("SELECT count(*) FROM t WHERE t MATCH ?1", [q], |r| r.get(0));
                 prop_assert!(r.is_ok(), "{:?}", r);
             }
