@@ -14,7 +14,9 @@
 //! - search latency, the median of 7 process runs, for five query classes
 //!   (a common word, two words, a phrase, words with a date range,
 //!   `session:` alone), beside the `sqlite3` shell running the plain FTS
-//!   query (`ORDER BY time DESC LIMIT 50`) on the same database.
+//!   query (`ORDER BY time DESC LIMIT 50`) on the same database;
+//! - `show` of week 1's first conversation (every export's sightings are
+//!   asked about it), median of 7, beside the shell reading its entries.
 //!
 //! After the last week, the parts of a week alone at the archive's final
 //! size: the last week again (every entry unchanged), the next week's
@@ -327,6 +329,57 @@ fn searches(
             median(peer)
         );
     }
+    show(args, archive, conn)
+}
+
+/// Median process wall time of `show` for the first conversation of week 1
+/// (held by every export since, so every export's sightings are asked
+/// about it), beside the shell reading the same conversation's entries.
+fn show(
+    args: &Args,
+    archive: &Path,
+    conn: &rusqlite::Connection,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (id, conversation): (i64, String) = conn.query_row(
+        "SELECT id, identifier FROM conversations ORDER BY id LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut ours = Vec::new();
+    let mut lines = 0;
+    for _ in 0..args.search_runs {
+        let r = timed(
+            Command::new(env!("CARGO_BIN_EXE_convault"))
+                .arg("--archive")
+                .arg(archive)
+                .args(["show", "--json", &conversation]),
+            None,
+        )?;
+        lines = serde_json::from_slice::<serde_json::Value>(&r.stdout)
+            .map(|v| v["entries"].as_array().map_or(0, Vec::len))
+            .unwrap_or(0);
+        ours.push(r.wall.as_secs_f64() * 1e3);
+    }
+    let sql = format!(
+        "SELECT identifier, version, text FROM entries WHERE conversation_id = {id} \
+         ORDER BY coalesce(server_ms, client_ms), id;"
+    );
+    let mut peer = Vec::new();
+    for _ in 0..args.search_runs {
+        let r = timed(
+            Command::new(&args.sqlite3)
+                .arg("-readonly")
+                .arg(archive.join("archive.sqlite"))
+                .arg(&sql),
+            None,
+        )?;
+        peer.push(r.wall.as_secs_f64() * 1e3);
+    }
+    println!(
+        "          show (week 1's first)  convault {:>8.1} ms ({lines} entries)      sqlite3 shell {:>8.1} ms",
+        median(ours),
+        median(peer)
+    );
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::archive::sightings::{self, Seen};
+use crate::archive::stored_bitmap::StoredSeen;
 use crate::error::{Error, Result};
 use crate::export::ExportKind;
 use crate::timestamp::rfc3339;
@@ -204,6 +204,9 @@ fn context(conn: &Connection, identifier: &str, conversation_id: i64) -> Result<
 
 /// Reads conversation `identifier`; an unknown one is an error.
 pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
+    // One snapshot for the entries and every export's sightings, even if
+    // an ingest commits meanwhile.
+    let snapshot = conn.unchecked_transaction()?;
     let conversation_id: i64 = conn
         .query_row(
             "SELECT id FROM conversations WHERE identifier = ?1",
@@ -257,30 +260,33 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
     };
     mark_absent(conn, conversation_id, &mut t)?;
     mark_exports(conn, conversation_id, &mut t)?;
+    snapshot.finish()?;
     Ok(t)
 }
 
 /// Fills each line's `exports`: the exports whose sightings hold the
-/// version shown. Each export's bitmaps are read once, one at a time, and
-/// its entries bitmap only when it contained the conversation.
+/// version shown. Only each bitmap's header and the containers asked
+/// about are read (archive::stored_bitmap), and an export's entries only
+/// when it held the conversation.
 fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> Result<()> {
     let Ok(conv) = u32::try_from(conversation_id) else {
         return Ok(());
     };
-    let mut stmt = conn.prepare(
-        "SELECT export_id, conversations, entries FROM export_sightings ORDER BY export_id",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let export_id: i64 = r.get(0)?;
-        let convs = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        if !sightings::deserialize(convs, export_id, "conversations")?.contains(conv) {
+    let exports: Vec<i64> = conn
+        .prepare("SELECT export_id FROM export_sightings ORDER BY export_id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for export_id in exports {
+        let Some(seen) = StoredSeen::open(conn, export_id)? else {
+            continue;
+        };
+        if !seen.conversations.contains(conv)? {
             continue;
         }
-        let entries = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-        let entries = sightings::deserialize(entries, export_id, "entries")?;
         for line in &mut t.entries {
-            if u32::try_from(line.seq).is_ok_and(|s| entries.contains(s)) {
+            if let Ok(s) = u32::try_from(line.seq)
+                && seen.entries.contains(s)?
+            {
                 line.exports.push(export_id);
             }
         }
@@ -291,7 +297,8 @@ fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> 
 /// Marks what the latest export of each complete kind lacks that an
 /// earlier export of that kind held: the conversation as a whole, and
 /// each entry (no version of it held). Earlier exports' sightings are
-/// read newest first, only as far back as needed.
+/// opened newest first, only as far back as needed, and only the parts
+/// asked about are read.
 fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> Result<()> {
     let Ok(conv) = u32::try_from(conversation_id) else {
         return Ok(());
@@ -304,16 +311,18 @@ fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> R
         let Some((&latest, earlier)) = exports.split_first() else {
             continue;
         };
-        let Some(now) = Seen::load(conn, latest)? else {
+        let Some(now) = StoredSeen::open(conn, latest)? else {
             continue;
         };
-        let mut loaded: Vec<Option<Seen>> = Vec::new();
-        let mut earlier_held = |held: &dyn Fn(&Seen) -> bool| -> Result<Option<i64>> {
+        let mut opened: Vec<Option<StoredSeen>> = Vec::new();
+        let mut earlier_held = |held: &dyn Fn(&StoredSeen) -> Result<bool>| -> Result<Option<i64>> {
             for (i, &export) in earlier.iter().enumerate() {
-                if loaded.len() <= i {
-                    loaded.push(Seen::load(conn, export)?);
+                if opened.len() <= i {
+                    opened.push(StoredSeen::open(conn, export)?);
                 }
-                if loaded[i].as_ref().is_some_and(held) {
+                if let Some(seen) = &opened[i]
+                    && held(seen)?
+                {
                     return Ok(Some(export));
                 }
             }
@@ -323,17 +332,26 @@ fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> R
             absent_from_export: latest,
             last_held_by_export: last,
         };
-        if !now.conversations.contains(conv) {
+        if !now.conversations.contains(conv)? {
             t.absent = earlier_held(&|s| s.conversations.contains(conv))?.map(absence);
         }
         for line in &mut t.entries {
-            if line.seqs.iter().any(|&s| now.entries.contains(s)) {
+            if any_held(&now, &line.seqs)? {
                 continue;
             }
             let seqs = line.seqs.clone();
-            line.absent =
-                earlier_held(&move |s| seqs.iter().any(|&q| s.entries.contains(q)))?.map(absence);
+            line.absent = earlier_held(&move |s| any_held(s, &seqs))?.map(absence);
         }
     }
     Ok(())
+}
+
+/// Whether `seen` holds any of the versions `seqs`.
+fn any_held(seen: &StoredSeen, seqs: &[u32]) -> Result<bool> {
+    for &s in seqs {
+        if seen.entries.contains(s)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -16,6 +16,7 @@ pub mod objects;
 pub mod rekey;
 mod schema;
 pub mod sightings;
+pub mod stored_bitmap;
 
 use std::path::{Path, PathBuf};
 
