@@ -549,7 +549,14 @@ fn an_archive_written_by_schema_5_upgrades_and_verifies() {
     let r: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(r["ok"], true, "{r}");
     let after = db(&archive);
-    assert_eq!(count(&after, "PRAGMA user_version"), 6);
+    assert_eq!(count(&after, "PRAGMA user_version"), 7);
+    assert_eq!(
+        count(
+            &after,
+            "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
+        ),
+        8
+    );
     assert_eq!(count(&after, "SELECT count(*) FROM entries"), versions);
     let now: Vec<(i64, i64)> = after
         .prepare("SELECT export_id, entry_count FROM export_sightings ORDER BY export_id")
@@ -610,4 +617,56 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::set_permissions(&target, p).unwrap();
         }
     }
+}
+
+#[test]
+fn an_archive_written_by_schema_6_upgrades_and_answers_as_a_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    copy_dir(&fixture("archive-schema6"), &archive);
+    assert_eq!(count(&db(&archive), "PRAGMA user_version"), 6);
+    convault(&archive)
+        .args(["search", "refund"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("older than this convault"));
+    // The same two weeks, ingested by this build.
+    let fresh = tmp.path().join("fresh");
+    ingest(&fresh, &[&fixture("transcripts-2026-11-09.zip")]);
+    ingest(&fresh, &[&fixture("transcripts-2026-11-16.zip")]);
+    let out = convault(&archive)
+        .args(["verify", "--json", "--rederive"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let after = db(&archive);
+    assert_eq!(count(&after, "PRAGMA user_version"), 7);
+    assert_eq!(
+        count(
+            &after,
+            "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
+        ),
+        8
+    );
+    // Every transcript (exports held, edits, deletion at the source) and
+    // a search read the same from the upgraded archive as from the new.
+    let conversations: Vec<String> = after
+        .prepare("SELECT identifier FROM conversations ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(conversations.len(), 3);
+    for c in &conversations {
+        assert_eq!(show_json(&archive, c), show_json(&fresh, c), "{c}");
+    }
+    assert_eq!(
+        hit_entries(&archive, &["refund"]),
+        hit_entries(&fresh, &["refund"])
+    );
 }
