@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let first = *first_wall.get_or_insert(wall);
         let conn = rusqlite::Connection::open(archive.join("archive.sqlite"))?;
         let sightings: i64 = conn.query_row(
-            "SELECT coalesce(sum(length(entries) + length(conversations)), 0) FROM export_sightings",
+            "SELECT coalesce(sum(length(bits)), 0) FROM sighting_parts",
             [],
             |r| r.get(0),
         )?;

@@ -119,7 +119,7 @@ pub(super) fn to_v6(tx: &Connection) -> Result<()> {
                 seen.add(r.get(0)?, r.get(1)?)?;
             }
             drop(rows);
-            seen.store(tx, export)?;
+            seen.store_whole(tx, export)?;
         }
     }
     tx.execute_batch(FINISH_V6)?;

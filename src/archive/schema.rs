@@ -264,11 +264,21 @@ ALTER TABLE exports ADD COLUMN entries_missing INTEGER;
 ALTER TABLE exports ADD COLUMN conversations_missing INTEGER;
 DELETE FROM verify_cursor WHERE scope = 'entries';
 "#,
-    // 7: the full-text index merges eight segments of a level at a time
-    //    (FTS5's default is four): a tenth less time to ingest a million
-    //    new entries, and search no slower (docs/performance.md, "Full-text
-    //    merge settings").
+    // 7: each export's sightings bitmaps in parts of 2^20 values, so that
+    //    `show` reads a bounded part, not a blob that grows with the
+    //    archive; the whole bitmaps are moved into parts and dropped by
+    //    `sightings::split_into_parts`. And the full-text index merges eight
+    //    segments of a level at a time (FTS5's default is four): a tenth
+    //    less time to ingest a million new entries, search no slower
+    //    (docs/performance.md).
     r#"
+CREATE TABLE sighting_parts (
+    export_id INTEGER NOT NULL REFERENCES export_sightings(export_id),
+    bitmap    TEXT NOT NULL CHECK (bitmap IN ('entries', 'conversations')),
+    part      INTEGER NOT NULL CHECK (part >= 0),
+    bits      BLOB NOT NULL,
+    UNIQUE (export_id, bitmap, part)
+) STRICT;
 INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 8);
 "#,
 ];
@@ -320,6 +330,8 @@ fn after_migration(tx: &Connection, version: i64) -> Result<()> {
         5 => crate::source::records::backfill_mapped(tx),
         // Entries move to their time keys, sightings become bitmaps.
         6 => super::rekey::to_v6(tx),
+        // Sightings bitmaps move into parts.
+        7 => super::sightings::split_into_parts(tx),
         _ => Ok(()),
     }
 }

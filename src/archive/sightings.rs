@@ -3,24 +3,39 @@
 //!
 //! Every entry version has a dense number, `entries.seq` (1, 2, 3, ... in
 //! the order versions were stored). Each export keeps one row in
-//! `export_sightings`: a Roaring bitmap (the portable format, readable by
-//! CRoaring, pyroaring and roaring-rs) of the `seq` of every entry version
-//! it contained, whether it added that version or saw it again, and one of
-//! the `conversations.id` of every conversation it contained. A weekly
-//! complete export sees nearly every version stored before it, so its
-//! bitmap is a few long runs: well under a byte per entry.
+//! `export_sightings` (its counts) and two Roaring bitmaps (the portable
+//! format, readable by CRoaring, pyroaring and roaring-rs): one of the
+//! `seq` of every entry version it contained, whether it added that
+//! version or saw it again, and one of the `conversations.id` of every
+//! conversation it contained. A weekly complete export sees nearly every
+//! version stored before it, so its bitmap is a few long runs: well under
+//! a byte per entry.
+//!
+//! Each bitmap is stored in parts (`sighting_parts`, schema 7), one per
+//! range of [`PART_VALUES`] values, so that a reader asking about a few
+//! values (`show`) reads a part of at most 128 KiB, not a blob that grows
+//! with the archive (SQLite reads a blob at an offset by walking its chain
+//! of overflow pages from the start).
 //!
 //! Invariants (docs/archive-format.md):
 //! - every version an export added (`entries.export_id`) is in its bitmap;
 //! - every `seq` in a bitmap names a stored version, and every
 //!   conversation id a stored conversation;
-//! - `entry_count` and `conversation_count` are the bitmaps' cardinalities.
+//! - `entry_count` and `conversation_count` are the bitmaps' cardinalities;
+//! - part `p` holds only values from `p × PART_VALUES` to
+//!   `(p + 1) × PART_VALUES − 1`, and no part is empty.
 
 use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+
+/// log2 of the values one stored part covers: 16 Roaring containers, at
+/// most 128 KiB serialised.
+pub const PART_BITS: u32 = 20;
+/// The values one stored part covers.
+pub const PART_VALUES: u64 = 1 << PART_BITS;
 
 /// The entries and conversations one export contained.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,8 +64,26 @@ impl Seen {
         Ok(())
     }
 
-    /// Stores this as export `export_id`'s sightings (run-compressed).
-    pub fn store(&mut self, conn: &Connection, export_id: i64) -> Result<()> {
+    /// Stores this as export `export_id`'s sightings: its counts, and each
+    /// bitmap in parts (run-compressed).
+    pub fn store(&self, conn: &Connection, export_id: i64) -> Result<()> {
+        conn.execute(
+            "INSERT INTO export_sightings (export_id, entry_count, conversation_count)
+             VALUES (?1, ?2, ?3)",
+            params![
+                export_id,
+                self.entries.len() as i64,
+                self.conversations.len() as i64
+            ],
+        )?;
+        store_parts(conn, export_id, "entries", &self.entries)?;
+        store_parts(conn, export_id, "conversations", &self.conversations)
+    }
+
+    /// Stores this as schema 6 did: each bitmap whole in
+    /// `export_sightings`. Only schema 6's own migration writes this; the
+    /// next migration moves it into parts.
+    pub fn store_whole(&mut self, conn: &Connection, export_id: i64) -> Result<()> {
         self.entries.optimize();
         self.conversations.optimize();
         conn.execute(
@@ -69,6 +102,55 @@ impl Seen {
 
     /// Export `export_id`'s sightings; `None` when it has none stored.
     pub fn load(conn: &Connection, export_id: i64) -> Result<Option<Seen>> {
+        // Schema 6's own migration reads what it has just stored whole.
+        let parts: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sighting_parts'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !parts {
+            return Seen::load_whole(conn, export_id);
+        }
+        let stored: Option<i64> = conn
+            .query_row(
+                "SELECT export_id FROM export_sightings WHERE export_id = ?1",
+                [export_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if stored.is_none() {
+            return Ok(None);
+        }
+        let mut seen = Seen::default();
+        let mut parts = conn.prepare_cached(
+            "SELECT bitmap, part, bits FROM sighting_parts WHERE export_id = ?1 ORDER BY bitmap, part",
+        )?;
+        let mut rows = parts.query([export_id])?;
+        while let Some(r) = rows.next()? {
+            let column: String = r.get(0)?;
+            let part: i64 = r.get(1)?;
+            let bits = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let what = format!("{column} part {part}");
+            let b = deserialize(bits, export_id, &what)?;
+            check_part(&b, part, export_id, &what)?;
+            match column.as_str() {
+                "entries" => seen.entries |= b,
+                "conversations" => seen.conversations |= b,
+                _ => {
+                    return Err(Error::Damaged {
+                        what: format!("sighting_parts of export {export_id}"),
+                        detail: format!("a part of an unknown bitmap {column:?}"),
+                    });
+                }
+            }
+        }
+        Ok(Some(seen))
+    }
+}
+
+impl Seen {
+    /// Export `export_id`'s sightings as schema 6 stored them, whole.
+    fn load_whole(conn: &Connection, export_id: i64) -> Result<Option<Seen>> {
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .query_row(
                 "SELECT entries, conversations FROM export_sightings WHERE export_id = ?1",
@@ -86,6 +168,78 @@ impl Seen {
     }
 }
 
+/// Stores `b` as `column`'s parts of export `export_id`: one row per range
+/// of [`PART_VALUES`] values that holds any.
+fn store_parts(conn: &Connection, export_id: i64, column: &str, b: &RoaringBitmap) -> Result<()> {
+    let (Some(min), Some(max)) = (b.min(), b.max()) else {
+        return Ok(());
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO sighting_parts (export_id, bitmap, part, bits) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for part in (min >> PART_BITS)..=(max >> PART_BITS) {
+        let lo = part << PART_BITS;
+        let hi = lo | (PART_VALUES as u32 - 1);
+        let mut range = RoaringBitmap::new();
+        range.insert_range(lo..=hi);
+        let mut piece = b & &range;
+        if piece.is_empty() {
+            continue;
+        }
+        piece.optimize();
+        insert.execute(params![export_id, column, part, serialize(&piece)])?;
+    }
+    Ok(())
+}
+
+/// A part's values must lie in its range.
+fn check_part(b: &RoaringBitmap, part: i64, export_id: i64, what: &str) -> Result<()> {
+    let lo = part.checked_mul(PART_VALUES as i64);
+    let inside =
+        |v: u32| lo.is_some_and(|lo| (lo..lo + PART_VALUES as i64).contains(&i64::from(v)));
+    match (b.min(), b.max()) {
+        (Some(min), Some(max)) if inside(min) && inside(max) => Ok(()),
+        _ => Err(Error::Damaged {
+            what: format!("sighting_parts.{what} of export {export_id}"),
+            detail: format!(
+                "a part must hold values from {} to {} and hold at least one",
+                part.saturating_mul(PART_VALUES as i64),
+                part.saturating_add(1).saturating_mul(PART_VALUES as i64) - 1
+            ),
+        }),
+    }
+}
+
+/// Schema 7's data step: each export's whole bitmaps (schema 6) become
+/// parts, and the whole ones are dropped.
+pub(crate) fn split_into_parts(tx: &Connection) -> Result<()> {
+    let exports: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
+        .prepare(
+            "SELECT export_id, entries, conversations FROM export_sightings ORDER BY export_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (export_id, entries, conversations) in exports {
+        store_parts(
+            tx,
+            export_id,
+            "entries",
+            &deserialize(&entries, export_id, "entries")?,
+        )?;
+        store_parts(
+            tx,
+            export_id,
+            "conversations",
+            &deserialize(&conversations, export_id, "conversations")?,
+        )?;
+    }
+    tx.execute_batch(
+        "ALTER TABLE export_sightings DROP COLUMN entries;
+         ALTER TABLE export_sightings DROP COLUMN conversations;",
+    )?;
+    Ok(())
+}
+
 fn serialize(b: &RoaringBitmap) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.serialized_size());
     // Writing into a Vec cannot fail.
@@ -96,7 +250,7 @@ fn serialize(b: &RoaringBitmap) -> Vec<u8> {
 /// Reads a stored bitmap; `column` names it in the error.
 pub fn deserialize(bytes: &[u8], export_id: i64, column: &str) -> Result<RoaringBitmap> {
     RoaringBitmap::deserialize_from(bytes).map_err(|e| Error::Damaged {
-        what: format!("export_sightings.{column} of export {export_id}"),
+        what: format!("sightings ({column}) of export {export_id}"),
         detail: e.to_string(),
     })
 }

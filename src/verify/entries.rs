@@ -370,7 +370,7 @@ fn row_hashes(conn: &Connection, f: &mut Findings) -> Result<()> {
 
 /// Rows whose parent is gone, and conversations without entries.
 fn orphans(conn: &Connection, f: &mut Findings) -> Result<()> {
-    let checks: [(&str, &str, &str); 6] = [
+    let checks: [(&str, &str, &str); 7] = [
         (
             "entry-orphan",
             "SELECT 'entry ' || e.identifier || ' version ' || e.version FROM entries e
@@ -394,6 +394,13 @@ fn orphans(conn: &Connection, f: &mut Findings) -> Result<()> {
             "SELECT 'sightings of export ' || s.export_id FROM export_sightings s
              WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = s.export_id)",
             "its export",
+        ),
+        (
+            "sighting-orphan",
+            "SELECT 'sightings part ' || p.part || ' (' || p.bitmap || ') of export ' || p.export_id
+             FROM sighting_parts p
+             WHERE NOT EXISTS (SELECT 1 FROM export_sightings s WHERE s.export_id = p.export_id)",
+            "its export's sightings",
         ),
         (
             "file-orphan",

@@ -98,7 +98,7 @@ fn each_week_counts_new_unchanged_changed_and_missing_at_the_source() {
     assert_eq!(count(&conn, "SELECT count(*) FROM export_sightings"), 4);
     let (bytes, seen): (i64, i64) = conn
         .query_row(
-            "SELECT length(entries) + length(conversations), entry_count
+            "SELECT (SELECT sum(length(bits)) FROM sighting_parts WHERE export_id = 4), entry_count
              FROM export_sightings WHERE export_id = 4",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -213,22 +213,37 @@ fn tamper_sightings(
     f: impl Fn(&mut roaring::RoaringBitmap),
 ) {
     let conn = db(archive);
-    let bytes: Vec<u8> = conn
-        .query_row(
-            "SELECT entries FROM export_sightings WHERE export_id = ?1",
-            [export],
-            |r| r.get(0),
-        )
+    let parts: Vec<Vec<u8>> = conn
+        .prepare("SELECT bits FROM sighting_parts WHERE export_id = ?1 AND bitmap = 'entries'")
+        .unwrap()
+        .query_map([export], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    let mut b = roaring::RoaringBitmap::deserialize_from(&bytes[..]).unwrap();
+    let mut b = roaring::RoaringBitmap::new();
+    for p in parts {
+        b |= roaring::RoaringBitmap::deserialize_from(&p[..]).unwrap();
+    }
     f(&mut b);
-    let mut out = Vec::new();
-    b.serialize_into(&mut out).unwrap();
     conn.execute(
-        "UPDATE export_sightings SET entries = ?2 WHERE export_id = ?1",
-        rusqlite::params![export, out],
+        "DELETE FROM sighting_parts WHERE export_id = ?1 AND bitmap = 'entries'",
+        [export],
     )
     .unwrap();
+    // Stored again in parts of 2^20 values, as convault stores them.
+    let mut parts = std::collections::BTreeMap::<u32, roaring::RoaringBitmap>::new();
+    for v in &b {
+        parts.entry(v >> 20).or_default().insert(v);
+    }
+    for (part, bits) in parts {
+        let mut out = Vec::new();
+        bits.serialize_into(&mut out).unwrap();
+        conn.execute(
+            "INSERT INTO sighting_parts (export_id, bitmap, part, bits) VALUES (?1, 'entries', ?2, ?3)",
+            rusqlite::params![export, part, out],
+        )
+        .unwrap();
+    }
     if recount {
         conn.execute(
             "UPDATE export_sightings SET entry_count = ?2 WHERE export_id = ?1",
@@ -309,7 +324,7 @@ fn tampered_sightings_are_found_by_verify_and_by_the_originals() {
     // Damaged bytes: named, never a crash.
     db(&archive)
         .execute(
-            "UPDATE export_sightings SET entries = x'00010203' WHERE export_id = 2",
+            "UPDATE sighting_parts SET bits = x'00010203' WHERE export_id = 2 AND bitmap = 'entries'",
             [],
         )
         .unwrap();
@@ -651,6 +666,22 @@ fn an_archive_written_by_schema_6_upgrades_and_answers_as_a_new_one() {
             "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
         ),
         8
+    );
+    // The whole bitmaps moved into parts.
+    assert_eq!(
+        count(
+            &after,
+            "SELECT count(*) FROM pragma_table_info('export_sightings')
+             WHERE name IN ('entries', 'conversations')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &after,
+            "SELECT count(DISTINCT export_id) FROM sighting_parts"
+        ),
+        2
     );
     // Every transcript (exports held, edits, deletion at the source) and
     // a search read the same from the upgraded archive as from the new.
