@@ -18,11 +18,11 @@
 //! blob is reported as damage, never read past (tested against
 //! `RoaringBitmap` in the property test below).
 
-use rusqlite::blob::Blob;
-use rusqlite::{Connection, MAIN_DB, OptionalExtension};
-
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+use rusqlite::blob::Blob;
+use rusqlite::{Connection, MAIN_DB, OptionalExtension};
 
 use super::sightings::{PART_BITS, deserialize};
 use crate::error::{Error, Result};
