@@ -296,37 +296,20 @@ fn searches(
         ),
     ];
     for (name, words, sql) in classes {
-        let mut ours = Vec::new();
-        let mut hits = 0;
-        for _ in 0..args.search_runs {
-            let r = timed(
-                Command::new(env!("CARGO_BIN_EXE_convault"))
-                    .arg("--archive")
-                    .arg(archive)
-                    .args(["search", "--json", "--limit", "50"])
-                    .args(&words),
-                None,
-            )?;
-            hits = serde_json::from_slice::<Vec<serde_json::Value>>(&r.stdout)
-                .map(|v| v.len())
-                .unwrap_or(0);
-            ours.push(r.wall.as_secs_f64() * 1e3);
-        }
-        let mut peer = Vec::new();
-        for _ in 0..args.search_runs {
-            let r = timed(
-                Command::new(&args.sqlite3)
-                    .arg("-readonly")
-                    .arg(archive.join("archive.sqlite"))
-                    .arg(&sql),
-                None,
-            )?;
-            peer.push(r.wall.as_secs_f64() * 1e3);
-        }
+        let (ours, out) = median_ms(args.search_runs, || {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_convault"));
+            c.arg("--archive")
+                .arg(archive)
+                .args(["search", "--json", "--limit", "50"])
+                .args(&words);
+            c
+        })?;
+        let hits = serde_json::from_slice::<Vec<serde_json::Value>>(&out)
+            .map(|v| v.len())
+            .unwrap_or(0);
+        let (peer, _) = median_ms(args.search_runs, || shell(args, archive, &sql))?;
         println!(
-            "          search {name:<15} convault {:>8.1} ms ({hits} hits)   sqlite3 shell {:>8.1} ms",
-            median(ours),
-            median(peer)
+            "          search {name:<15} convault {ours:>8.1} ms ({hits} hits)   sqlite3 shell {peer:>8.1} ms"
         );
     }
     show(args, archive, conn)
@@ -345,42 +328,50 @@ fn show(
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let mut ours = Vec::new();
-    let mut lines = 0;
-    for _ in 0..args.search_runs {
-        let r = timed(
-            Command::new(env!("CARGO_BIN_EXE_convault"))
-                .arg("--archive")
-                .arg(archive)
-                .args(["show", "--json", &conversation]),
-            None,
-        )?;
-        lines = serde_json::from_slice::<serde_json::Value>(&r.stdout)
-            .map(|v| v["entries"].as_array().map_or(0, Vec::len))
-            .unwrap_or(0);
-        ours.push(r.wall.as_secs_f64() * 1e3);
-    }
+    let (ours, out) = median_ms(args.search_runs, || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convault"));
+        c.arg("--archive")
+            .arg(archive)
+            .args(["show", "--json", &conversation]);
+        c
+    })?;
+    let lines = serde_json::from_slice::<serde_json::Value>(&out)
+        .map(|v| v["entries"].as_array().map_or(0, Vec::len))
+        .unwrap_or(0);
     let sql = format!(
         "SELECT identifier, version, text FROM entries WHERE conversation_id = {id} \
          ORDER BY coalesce(server_ms, client_ms), id;"
     );
-    let mut peer = Vec::new();
-    for _ in 0..args.search_runs {
-        let r = timed(
-            Command::new(&args.sqlite3)
-                .arg("-readonly")
-                .arg(archive.join("archive.sqlite"))
-                .arg(&sql),
-            None,
-        )?;
-        peer.push(r.wall.as_secs_f64() * 1e3);
-    }
+    let (peer, _) = median_ms(args.search_runs, || shell(args, archive, &sql))?;
     println!(
-        "          show (week 1's first)  convault {:>8.1} ms ({lines} entries)      sqlite3 shell {:>8.1} ms",
-        median(ours),
-        median(peer)
+        "          show (week 1's first)  convault {ours:>8.1} ms ({lines} entries)      sqlite3 shell {peer:>8.1} ms"
     );
     Ok(())
+}
+
+/// The median wall time in ms of `runs` runs of the command `make`
+/// builds, and the last run's stdout.
+fn median_ms(
+    runs: usize,
+    make: impl Fn() -> Command,
+) -> Result<(f64, Vec<u8>), Box<dyn std::error::Error>> {
+    let mut walls = Vec::new();
+    let mut stdout = Vec::new();
+    for _ in 0..runs {
+        let r = timed(&mut make(), None)?;
+        walls.push(r.wall.as_secs_f64() * 1e3);
+        stdout = r.stdout;
+    }
+    Ok((median(walls), stdout))
+}
+
+/// The `sqlite3` shell running `sql` on the archive, read-only.
+fn shell(args: &Args, archive: &Path, sql: &str) -> Command {
+    let mut c = Command::new(&args.sqlite3);
+    c.arg("-readonly")
+        .arg(archive.join("archive.sqlite"))
+        .arg(sql);
+    c
 }
 
 fn dir_size(path: &Path) -> u64 {

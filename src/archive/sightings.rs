@@ -111,14 +111,7 @@ impl Seen {
         if !parts {
             return Seen::load_whole(conn, export_id);
         }
-        let stored: Option<i64> = conn
-            .query_row(
-                "SELECT export_id FROM export_sightings WHERE export_id = ?1",
-                [export_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if stored.is_none() {
+        if !has_sightings(conn, export_id)? {
             return Ok(None);
         }
         let mut seen = Seen::default();
@@ -166,6 +159,15 @@ impl Seen {
         })
         .transpose()
     }
+}
+
+/// Whether export `export_id` has sightings stored.
+pub fn has_sightings(conn: &Connection, export_id: i64) -> Result<bool> {
+    let stored: Option<i64> = conn
+        .prepare_cached("SELECT export_id FROM export_sightings WHERE export_id = ?1")?
+        .query_row([export_id], |r| r.get(0))
+        .optional()?;
+    Ok(stored.is_some())
 }
 
 /// Stores `b` as `column`'s parts of export `export_id`: one row per range

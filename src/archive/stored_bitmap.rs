@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use rusqlite::blob::Blob;
 use rusqlite::{Connection, MAIN_DB, OptionalExtension};
 
-use super::sightings::{PART_BITS, deserialize};
+use super::sightings::{PART_BITS, deserialize, has_sightings};
 use crate::error::{Error, Result};
 
 /// The format's cookies: with run containers (and the count in the high
@@ -116,14 +116,10 @@ impl<'c> StoredBitmap<'c> {
     /// Export `export_id`'s `column` bitmap; `None` when the export has no
     /// sightings stored.
     pub fn open(conn: &'c Connection, export_id: i64, column: Column) -> Result<Option<Self>> {
-        let stored: Option<i64> = conn
-            .query_row(
-                "SELECT export_id FROM export_sightings WHERE export_id = ?1",
-                [export_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(stored.map(|_| StoredBitmap {
+        if !has_sightings(conn, export_id)? {
+            return Ok(None);
+        }
+        Ok(Some(StoredBitmap {
             conn,
             export_id,
             column,

@@ -548,30 +548,7 @@ fn an_archive_written_by_schema_5_upgrades_and_verifies() {
         .collect::<Result<_, _>>()
         .unwrap();
     drop(before);
-    // A reader refuses the old schema until a writer upgrades it.
-    convault(&archive)
-        .args(["search", "refund"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("older than this convault"));
-    let out = convault(&archive)
-        .args(["verify", "--json", "--rederive"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(r["ok"], true, "{r}");
-    let after = db(&archive);
-    assert_eq!(count(&after, "PRAGMA user_version"), 7);
-    assert_eq!(
-        count(
-            &after,
-            "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
-        ),
-        8
-    );
+    let after = upgrade_and_verify(&archive);
     assert_eq!(count(&after, "SELECT count(*) FROM entries"), versions);
     let now: Vec<(i64, i64)> = after
         .prepare("SELECT export_id, entry_count FROM export_sightings ORDER BY export_id")
@@ -617,6 +594,36 @@ fn an_archive_written_by_schema_5_upgrades_and_verifies() {
         .success();
 }
 
+/// Checks that a reader refuses an archive of an older schema, then
+/// upgrades it with `verify --rederive` (a writer), which must pass, and
+/// returns it open at schema 7.
+fn upgrade_and_verify(archive: &Path) -> rusqlite::Connection {
+    convault(archive)
+        .args(["search", "refund"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("older than this convault"));
+    let out = convault(archive)
+        .args(["verify", "--json", "--rederive"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let after = db(archive);
+    assert_eq!(count(&after, "PRAGMA user_version"), 7);
+    assert_eq!(
+        count(
+            &after,
+            "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
+        ),
+        8
+    );
+    after
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -640,33 +647,11 @@ fn an_archive_written_by_schema_6_upgrades_and_answers_as_a_new_one() {
     let archive = tmp.path().join("a");
     copy_dir(&fixture("archive-schema6"), &archive);
     assert_eq!(count(&db(&archive), "PRAGMA user_version"), 6);
-    convault(&archive)
-        .args(["search", "refund"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("older than this convault"));
     // The same two weeks, ingested by this build.
     let fresh = tmp.path().join("fresh");
     ingest(&fresh, &[&fixture("transcripts-2026-11-09.zip")]);
     ingest(&fresh, &[&fixture("transcripts-2026-11-16.zip")]);
-    let out = convault(&archive)
-        .args(["verify", "--json", "--rederive"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(r["ok"], true, "{r}");
-    let after = db(&archive);
-    assert_eq!(count(&after, "PRAGMA user_version"), 7);
-    assert_eq!(
-        count(
-            &after,
-            "SELECT v FROM entries_fts_config WHERE k = 'automerge'"
-        ),
-        8
-    );
+    let after = upgrade_and_verify(&archive);
     // The whole bitmaps moved into parts.
     assert_eq!(
         count(
