@@ -3,8 +3,8 @@
 //!
 //! A copy is written under `objects/tmp/`, hashed while it is written (the
 //! input is read once), fsynced (on a thread of its own while the ingest
-//! reads the copy, but always before the rename), then made read-only and renamed into place
-//! with its directory fsynced. A name in the store therefore always holds
+//! reads the copy, but always before the rename), then made read-only and
+//! renamed into place with its directory fsynced. A name in the store therefore always holds
 //! complete bytes whose SHA-256 is the name.
 
 use std::fs::{self, File};
@@ -65,8 +65,8 @@ impl ObjectStore {
 
     /// Copies `reader` (the contents of `src`) to a temporary file in the
     /// store, hashing it on the way, and starts its fsync in the
-    /// background: the ingest reads the copy meanwhile (a fifth of a
-    /// re-read week's time was spent waiting here before it started).
+    /// background: the ingest reads the copy meanwhile (waiting here cost
+    /// 0.19 s for a 132 MB zip before a 3.5 s re-read could start).
     /// [`ObjectStore::commit`] waits for the fsync.
     pub fn stage(&self, src: &Path, reader: impl Read) -> Result<Staged> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);

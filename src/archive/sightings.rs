@@ -139,9 +139,7 @@ impl Seen {
         }
         Ok(Some(seen))
     }
-}
 
-impl Seen {
     /// Export `export_id`'s sightings as schema 6 stored them, whole.
     fn load_whole(conn: &Connection, export_id: i64) -> Result<Option<Seen>> {
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
