@@ -354,6 +354,16 @@ pub(super) fn check(conn: &Connection, path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A new archive database brought to schema `version`; the directory
+    /// lives as long as the first element.
+    fn at_version(version: i64) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, &path, version).unwrap();
+        (dir, path, conn)
+    }
+
     #[test]
     fn migrates_once_and_refuses_newer() {
         let dir = tempfile::tempdir().unwrap();
@@ -372,10 +382,7 @@ mod tests {
     #[test]
     fn an_archive_of_schema_6_gets_the_merge_setting() {
         use rusqlite::OptionalExtension;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.sqlite");
-        let mut conn = Connection::open(&path).unwrap();
-        migrate_to(&mut conn, &path, 6).unwrap();
+        let (_dir, path, mut conn) = at_version(6);
         let automerge = |c: &Connection| -> Option<i64> {
             c.query_row(
                 "SELECT v FROM entries_fts_config WHERE k = 'automerge'",
@@ -393,10 +400,7 @@ mod tests {
 
     #[test]
     fn an_archive_from_before_the_ledger_gets_its_exports_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.sqlite");
-        let mut conn = Connection::open(&path).unwrap();
-        migrate_to(&mut conn, &path, 1).unwrap();
+        let (_dir, path, mut conn) = at_version(1);
         conn.execute_batch(
             "INSERT INTO exports (id, ingested_at_ms, convault_version, entries_read, entries_new)
                  VALUES (1, 1794000000000, '0.1.0', 5, 5);
@@ -419,10 +423,7 @@ mod tests {
 
     #[test]
     fn records_from_before_profiles_get_their_mapped_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.sqlite");
-        let mut conn = Connection::open(&path).unwrap();
-        migrate_to(&mut conn, &path, 4).unwrap();
+        let (_dir, path, mut conn) = at_version(4);
         // A Data Export Service file whose headers were upper case.
         conn.execute_batch(
             r#"INSERT INTO exports (id, ingested_at_ms, convault_version) VALUES (1, 1794000000000, '0.1.0');

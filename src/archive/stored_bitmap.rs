@@ -65,15 +65,12 @@ pub struct StoredSeen<'c> {
 impl<'c> StoredSeen<'c> {
     /// Export `export_id`'s sightings; `None` when it has none stored.
     pub fn open(conn: &'c Connection, export_id: i64) -> Result<Option<Self>> {
-        let (Some(entries), Some(conversations)) = (
-            StoredBitmap::open(conn, export_id, Column::Entries)?,
-            StoredBitmap::open(conn, export_id, Column::Conversations)?,
-        ) else {
+        if !has_sightings(conn, export_id)? {
             return Ok(None);
-        };
+        }
         Ok(Some(StoredSeen {
-            entries,
-            conversations,
+            entries: StoredBitmap::new(conn, export_id, Column::Entries),
+            conversations: StoredBitmap::new(conn, export_id, Column::Conversations),
         }))
     }
 }
@@ -119,12 +116,17 @@ impl<'c> StoredBitmap<'c> {
         if !has_sightings(conn, export_id)? {
             return Ok(None);
         }
-        Ok(Some(StoredBitmap {
+        Ok(Some(StoredBitmap::new(conn, export_id, column)))
+    }
+
+    /// Export `export_id`'s `column` bitmap, known to be stored.
+    fn new(conn: &'c Connection, export_id: i64, column: Column) -> Self {
+        StoredBitmap {
             conn,
             export_id,
             column,
             parts: RefCell::new(HashMap::new()),
-        }))
+        }
     }
 
     /// Whether the bitmap holds `value`.
