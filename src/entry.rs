@@ -61,53 +61,10 @@ pub struct RawEntry<'a> {
     pub message_text: Option<&'a str>,
 }
 
-/// A row's hash before parsing: SHA-256 (first 16 bytes) over the raw
-/// fields a profile mapped, each tagged, with absent and empty kept apart.
-/// The same bytes in the same columns give the same entry, so an archived
-/// row seen again is recognised without parsing its JSON
-/// (`ingest::known`). [`ROW_HASH_DOMAIN`] changes whenever the way a row
-/// becomes an [`Entry`] changes, so old row hashes then match nothing.
+/// A CSV row's hash before parsing (`CsvMember::row_hash`): an archived
+/// row seen again is recognised by it without being parsed
+/// (`ingest::known`).
 pub type RowHash = [u8; 16];
-
-/// The domain tag of [`RawEntry::row_hash`].
-pub const ROW_HASH_DOMAIN: &[u8] = b"convault-row-v1";
-
-impl RawEntry<'_> {
-    pub fn row_hash(&self) -> RowHash {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(ROW_HASH_DOMAIN);
-        let fields = [
-            Some(self.identifier),
-            Some(self.conversation),
-            self.conversation_is_record.then_some(""),
-            self.entry_type,
-            self.payload,
-            self.sender,
-            self.sender_role,
-            self.sender_app_type,
-            self.sender_subject,
-            self.client_timestamp,
-            self.server_timestamp,
-            self.related_records,
-            self.message_text,
-        ];
-        for (tag, field) in fields.iter().enumerate() {
-            match field {
-                None => h.update([tag as u8, 0]),
-                Some(v) => {
-                    h.update([tag as u8, 1]);
-                    h.update((v.len() as u64).to_le_bytes());
-                    h.update(v.as_bytes());
-                }
-            }
-        }
-        let digest = h.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        out
-    }
-}
 
 /// One entry, normalised and hashed, ready to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

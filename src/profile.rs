@@ -359,6 +359,43 @@ impl<'p> Mapping<'p> {
         self.value(fi, row)
     }
 
+    /// How many leading fields of a row decide its conversation
+    /// ([`Mapping::direct_conversation`]).
+    pub fn conversation_fields(&self) -> usize {
+        [1, 2]
+            .iter()
+            .filter_map(|&k| {
+                (*self.profile.entry_slots.get(k)?).and_then(|fi| self.by_field.get(fi))
+            })
+            .flatten()
+            .map(|&column| column + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The conversation identifier a row names, from its first
+    /// [`Mapping::conversation_fields`] fields (or more); `None` when it
+    /// names it by a `Conversation` record's Id, resolved later.
+    pub fn direct_conversation<'a>(&self, row: &[&'a str]) -> Option<&'a str> {
+        match self.conversation(row) {
+            (conversation, false) => Some(conversation),
+            (_, true) => None,
+        }
+    }
+
+    /// A row's conversation, and whether it is a record's Id.
+    fn conversation<'a>(&self, row: &[&'a str]) -> (&'a str, bool) {
+        // `k` indexes ENTRY_FIELDS.
+        let get = |k: usize| self.entry_value(k, row);
+        match get(1).filter(|c| !c.trim().is_empty()) {
+            Some(c) => (c, false),
+            None => match get(2) {
+                Some(r) if !r.trim().is_empty() => (r, !is_uuid(r.trim())),
+                _ => (get(1).unwrap_or(""), false),
+            },
+        }
+    }
+
     /// The entry in `row`, for an entries profile. The conversation is the
     /// `conversation` column's; failing that, `conversation_record`'s,
     /// which is taken as the identifier when it is a UUID and otherwise
@@ -366,14 +403,7 @@ impl<'p> Mapping<'p> {
     pub fn raw_entry<'a>(&self, row: &[&'a str]) -> RawEntry<'a> {
         // `k` indexes ENTRY_FIELDS.
         let get = |k: usize| self.entry_value(k, row);
-        let direct = get(1).filter(|c| !c.trim().is_empty());
-        let (conversation, conversation_is_record) = match direct {
-            Some(c) => (c, false),
-            None => match get(2) {
-                Some(r) if !r.trim().is_empty() => (r, !is_uuid(r.trim())),
-                _ => (get(1).unwrap_or(""), false),
-            },
-        };
+        let (conversation, conversation_is_record) = self.conversation(row);
         RawEntry {
             identifier: get(0).unwrap_or(""),
             conversation,

@@ -281,6 +281,23 @@ CREATE TABLE sighting_parts (
 ) STRICT;
 INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 8);
 "#,
+    // 8: row hashes over a CSV row's raw bytes (`csv-row-v2`, see
+    //    `CsvMember::row_hash`), so a known row is recognised without
+    //    parsing its fields. The hashes of the old form would match
+    //    nothing: they go, and the next ingest parses every row once and
+    //    records the new ones (a derived cache: no evidence is lost). The
+    //    table is dropped and made again as it was: deleting its rows one
+    //    by one (foreign keys forbid SQLite's truncation) took time and
+    //    memory in proportion to the archive.
+    r#"
+DROP TABLE row_hashes;
+CREATE TABLE row_hashes (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+    row_hash        BLOB NOT NULL CHECK (length(row_hash) = 16),
+    seq             INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, row_hash)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -395,7 +412,26 @@ mod tests {
         assert_eq!(automerge(&conn), None, "schema 6 keeps FTS5's default");
         migrate(&mut conn, &path).unwrap();
         assert_eq!(automerge(&conn), Some(8));
-        assert_eq!(user_version(&conn).unwrap(), 7);
+        assert_eq!(user_version(&conn).unwrap(), LATEST_VERSION);
+    }
+
+    /// Row hashes of the field-by-field form (schema 7) would match no
+    /// row hashed by its raw bytes: the migration drops them.
+    #[test]
+    fn an_archive_of_schema_7_loses_its_old_row_hashes() {
+        let (_dir, path, mut conn) = at_version(7);
+        conn.execute_batch(
+            "INSERT INTO exports (id, ingested_at_ms, convault_version) VALUES (1, 1794000000000, '0.1.0');
+             INSERT INTO conversations (id, identifier, first_export_id) VALUES (1, 'c1', 1);
+             INSERT INTO row_hashes (conversation_id, row_hash, seq) VALUES (1, x'00112233445566778899aabbccddeeff', 1);",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM row_hashes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(user_version(&conn).unwrap(), 8);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::archive::Mode;
 
-use crate::entry::{RawEntry, RowHash};
+use crate::entry::RowHash;
 use crate::error::Result;
 
 /// Page cache of the look-up connection, in KiB: it reads one small range
@@ -44,7 +44,37 @@ pub struct Known {
     current: Option<(String, Option<i64>)>,
     /// Its rows: their hashes and the versions (`seq`) they were stored as.
     /// (Kept between conversations: cleared, not reallocated.)
-    rows: HashMap<RowHash, i64>,
+    rows: HashMap<RowHash, i64, BuildRowHasher>,
+}
+
+/// Hashes a [`RowHash`] by its first eight bytes: they are already a
+/// SHA-256's, and the map only holds one conversation's rows, which it
+/// reads from the archive (nobody chooses them to collide).
+#[derive(Default, Clone, Copy)]
+struct BuildRowHasher;
+
+#[derive(Default)]
+struct RowHasher(u64);
+
+impl std::hash::BuildHasher for BuildRowHasher {
+    type Hasher = RowHasher;
+    fn build_hasher(&self) -> RowHasher {
+        RowHasher(0)
+    }
+}
+
+impl std::hash::Hasher for RowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // A length prefix comes as `write_usize`, which this folds in too.
+        for chunk in bytes.chunks(8) {
+            let mut eight = [0u8; 8];
+            eight[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(eight);
+        }
+    }
 }
 
 impl Known {
@@ -70,26 +100,22 @@ impl Known {
         })
     }
 
-    /// The row's hash, and the version (`seq`) and conversation id it is
-    /// archived as, if the archive holds it unchanged. Rows naming their
-    /// conversation by a record Id (resolved later) are never known.
-    pub fn lookup(&mut self, raw: &RawEntry<'_>) -> Result<(RowHash, Option<(i64, i64)>)> {
-        let hash = raw.row_hash();
+    /// The version (`seq`) and conversation id that the row with `hash`
+    /// in `conversation` (its identifier) is archived as, if the archive
+    /// holds it unchanged.
+    pub fn lookup(&mut self, conversation: &str, hash: &RowHash) -> Result<Option<(i64, i64)>> {
         let Some(conn) = &self.conn else {
-            return Ok((hash, None));
+            return Ok(None);
         };
-        if raw.conversation_is_record {
-            return Ok((hash, None));
-        }
         if self
             .current
             .as_ref()
-            .is_none_or(|(ident, _)| ident != raw.conversation)
+            .is_none_or(|(ident, _)| ident != conversation)
         {
             self.rows.clear();
             let id: Option<i64> = conn
                 .prepare_cached("SELECT id FROM conversations WHERE identifier = ?1")?
-                .query_row([raw.conversation], |r| r.get(0))
+                .query_row([conversation], |r| r.get(0))
                 .optional()?;
             if let Some(id) = id {
                 let mut stmt = conn.prepare_cached(
@@ -104,13 +130,12 @@ impl Known {
                     }
                 }
             }
-            self.current = Some((raw.conversation.to_owned(), id));
+            self.current = Some((conversation.to_owned(), id));
         }
-        let hit = self
+        Ok(self
             .current
             .as_ref()
             .and_then(|(_, id)| *id)
-            .and_then(|id| self.rows.get(&hash).map(|&seq| (seq, id)));
-        Ok((hash, hit))
+            .and_then(|id| self.rows.get(hash).map(|&seq| (seq, id))))
     }
 }

@@ -24,12 +24,13 @@ use indicatif::ProgressBar;
 
 use super::Input;
 use super::known::Known;
-use crate::entry::{Entry, RawEntry, RowHash};
+use crate::entry::{Entry, RowHash};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::profile::Profiles;
 use crate::progress::ProgressReader;
-use crate::source::csv_member::{CsvMember, Handoff, RawRow};
+use crate::source::csv_member::{CsvMember, Handoff, RawRows};
+use crate::source::csv_split::RowParser;
 use crate::source::records::ObjectRecord;
 use crate::source::{self, Container, MemberError, MemberOutcome, RowSink};
 
@@ -105,7 +106,7 @@ pub(super) fn row_workers() -> usize {
 /// goes.
 struct Job<'p> {
     member: Arc<CsvMember<'p>>,
-    rows: Vec<RawRow>,
+    rows: RawRows,
     reply: SyncSender<Result<Vec<Row>>>,
 }
 
@@ -121,13 +122,18 @@ pub(super) fn read_all(
 ) {
     let (jobs, queue) = mpsc::sync_channel::<Job<'_>>(known.len().max(1));
     let queue = Mutex::new(queue);
+    let spares = Arc::new(Spares::default());
     std::thread::scope(|scope| {
         for k in known {
-            let queue = &queue;
-            scope.spawn(move || work(queue, k));
+            let (queue, spares) = (&queue, Arc::clone(&spares));
+            scope.spawn(move || work(queue, k, &spares));
         }
         // `jobs` is dropped when reading ends, which stops the workers.
-        let mut ctx = Ctx { profiles, jobs };
+        let mut ctx = Ctx {
+            profiles,
+            jobs,
+            spares,
+        };
         let ctx = &mut ctx;
         let mut base = 0;
         for (index, input) in inputs.iter().enumerate() {
@@ -150,7 +156,8 @@ pub(super) fn read_all(
 /// A row worker: processes batches until reading ends. Each batch's rows
 /// go back through its own reply channel (which the writer waits on, in
 /// order), or the error that stopped them.
-fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known) {
+fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known, spares: &Spares) {
+    let mut parser = RowParser::default();
     loop {
         // The lock is held only while waiting for the next job.
         let job = match queue.lock() {
@@ -166,15 +173,45 @@ fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known) {
         let result = job
             .rows
             .iter()
-            .try_for_each(|raw| job.member.process(&raw.fields, raw.line, &mut rows))
+            .try_for_each(|(bytes, line)| job.member.process(bytes, line, &mut parser, &mut rows))
             .map(|()| rows.rows)
             .map_err(|e| match e {
                 MemberError::Sink(e) => e,
                 // Processing reads nothing: only the sink can fail.
                 MemberError::Read(_) => Error::Internal("a row worker read from the member"),
             });
+        spares.put(job.rows);
         // The writer may have gone: then nobody waits for this.
         let _ = job.reply.send(result);
+    }
+}
+
+/// Batches of raw rows the workers are done with, for the reader to fill
+/// again: a batch allocated on the reading thread and freed on a worker's
+/// is memory mimalloc keeps for longer (measured: a tenth less peak memory
+/// when re-reading a weekly export, docs/performance.md).
+#[derive(Default)]
+pub(super) struct Spares(Mutex<Vec<RawRows>>);
+
+impl Spares {
+    /// Batches kept at most: about as many as can be in flight.
+    const KEEP: usize = 16;
+
+    fn put(&self, mut rows: RawRows) {
+        rows.clear();
+        if let Ok(mut spares) = self.0.lock()
+            && spares.len() < Self::KEEP
+        {
+            spares.push(rows);
+        }
+    }
+
+    fn take(&self) -> RawRows {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut spares| spares.pop())
+            .unwrap_or_default()
     }
 }
 
@@ -380,6 +417,7 @@ fn read_one(
     let mut pool = Pool {
         out,
         jobs: &ctx.jobs,
+        spares: &ctx.spares,
         gone: false,
     };
     let mut hashing = HashingReader::new(reader);
@@ -421,6 +459,8 @@ pub(super) struct Ctx<'p> {
     profiles: &'p Profiles,
     /// The row workers' queue.
     jobs: SyncSender<Job<'p>>,
+    /// Batches to fill again.
+    spares: Arc<Spares>,
 }
 
 /// Hands a CSV member's batches of rows to the row workers, and tells the
@@ -428,12 +468,13 @@ pub(super) struct Ctx<'p> {
 struct Pool<'a, 'p> {
     out: &'a SyncSender<Result<Event>>,
     jobs: &'a SyncSender<Job<'p>>,
+    spares: &'a Spares,
     /// The writer (or every worker) has gone: stop reading.
     gone: bool,
 }
 
 impl<'p> Handoff<'p> for Pool<'_, 'p> {
-    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: Vec<RawRow>) -> Result<(), MemberError> {
+    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: RawRows) -> Result<RawRows, MemberError> {
         let (reply, result) = mpsc::sync_channel(1);
         let job = Job {
             member: Arc::clone(member),
@@ -444,7 +485,7 @@ impl<'p> Handoff<'p> for Pool<'_, 'p> {
             self.gone = true;
             return Err(MemberError::Sink(Error::Stopped));
         }
-        Ok(())
+        Ok(self.spares.take())
     }
 }
 
@@ -459,11 +500,11 @@ struct RowBuf<'k> {
 }
 
 impl RowSink for RowBuf<'_> {
-    fn seen_raw(&mut self, _line: Option<u64>, raw: &RawEntry<'_>) -> Result<bool> {
-        let Some(known) = self.known.as_deref_mut() else {
-            return Ok(false);
+    fn known_row(&mut self, conversation: Option<&str>, hash: RowHash) -> Result<bool> {
+        let found = match (self.known.as_deref_mut(), conversation) {
+            (Some(known), Some(conversation)) => known.lookup(conversation, &hash)?,
+            _ => None,
         };
-        let (hash, found) = known.lookup(raw)?;
         match found {
             Some((seq, conversation_id)) => {
                 self.row_hash = None;

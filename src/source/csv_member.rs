@@ -11,19 +11,28 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use csv::{ByteRecord, ReaderBuilder};
+use csv::ByteRecord;
+use sha2::{Digest, Sha256};
 
-use super::lines::LineProbe;
+use super::csv_split::{RowParser, Splitter};
 use super::records::ObjectRecord;
 use super::{MemberError, MemberOutcome, RowSink};
-use crate::entry::Entry;
+use crate::entry::{Entry, RowHash};
 use crate::profile::{Mapping, Profiles, Reads};
 
 /// The shape name of the weekly transcript export's rows.
 pub const SHAPE: &str = "transcript-csv";
 
-/// Rows a [`Handoff`] is given at a time.
+/// Rows a [`Handoff`] is given at a time (at most).
 pub const HANDOFF_ROWS: usize = 512;
+/// Bytes of rows a [`Handoff`] is given at a time (about; a longer row
+/// goes whole).
+const HANDOFF_BYTES: usize = 1 << 20;
+
+/// The domain tag of a row hash ([`CsvMember::row_hash`]). Change it
+/// whenever the way a row becomes an [`Entry`] changes: old row hashes
+/// then match nothing, and rows are parsed again.
+pub const ROW_HASH_DOMAIN: &[u8] = b"convault-csv-row-v2";
 
 /// A recognised CSV member: its header row and the profile mapping it
 /// chose. Its rows are processed against it ([`CsvMember::process`]),
@@ -32,23 +41,60 @@ pub const HANDOFF_ROWS: usize = 512;
 pub struct CsvMember<'p> {
     mapping: Mapping<'p>,
     headers: Vec<String>,
+    /// Fields to parse to know a row's conversation.
+    conversation_fields: usize,
+    /// SHA-256 having taken the domain and the member's mapping: each
+    /// row's hash continues a copy of it.
+    row_hasher: Sha256,
 }
 
-/// A data row as split from the member, not yet processed: its fields and
-/// the line it starts on.
-#[derive(Debug)]
+/// Data rows as split from the member, not yet parsed: their raw bytes,
+/// one after the other, and where each is.
+#[derive(Debug, Default)]
+pub struct RawRows {
+    pub bytes: Vec<u8>,
+    pub rows: Vec<RawRow>,
+}
+
+/// Where one row of [`RawRows`] is: its bytes and the line it starts on.
+#[derive(Debug, Clone, Copy)]
 pub struct RawRow {
-    pub fields: ByteRecord,
+    pub start: usize,
+    pub end: usize,
     pub line: Option<u64>,
+}
+
+impl RawRows {
+    /// Each row's bytes and line, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<u64>)> {
+        self.rows
+            .iter()
+            .map(|r| (&self.bytes[r.start..r.end], r.line))
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Empties it, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
 }
 
 /// Takes a recognised member's rows, in batches of at most
 /// [`HANDOFF_ROWS`] and in order, to have them processed elsewhere: the
-/// reader then only inflates, hashes and splits, and the parsing (the
-/// larger part) runs on other cores. Whoever takes them must keep their
-/// results in the order given.
+/// reader then only inflates, hashes and splits, and the parsing runs on
+/// other cores. Whoever takes them must keep their results in the order
+/// given. It returns an empty batch to fill next (one given back, if it
+/// can: allocating every batch anew costs memory).
 pub trait Handoff<'p> {
-    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: Vec<RawRow>) -> Result<(), MemberError>;
+    fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: RawRows) -> Result<RawRows, MemberError>;
 }
 
 /// Reads a CSV member named `name`: its header picks the profile among
@@ -61,44 +107,55 @@ pub fn read<'p>(
     sink: &mut dyn RowSink,
     mut handoff: Option<&mut dyn Handoff<'p>>,
 ) -> Result<MemberOutcome, MemberError> {
-    let (reader, lines) = LineProbe::new(reader);
-    let mut csv = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(64 * 1024)
-        .from_reader(reader);
-    let mut record = ByteRecord::new();
-    if !read_record(&mut csv, &mut record)? {
+    let mut splitter = Splitter::new(reader);
+    let mut parser = RowParser::default();
+    let mut batch = RawRows::default();
+    if splitter
+        .next_into(&mut batch.bytes)
+        .map_err(MemberError::Read)?
+        .is_none()
+    {
         return Ok(MemberOutcome::Quarantined {
             reason: "empty member".into(),
         });
     }
-    let headers: Vec<String> = record
+    let headers: Vec<String> = parser
+        .record(&batch.bytes)
         .iter()
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
+    batch.bytes.clear();
     let Some(mapping) = profiles.recognise(&headers, name) else {
         return Ok(MemberOutcome::Quarantined {
             reason: unrecognised_reason(&headers, profiles),
         });
     };
     let shape = mapping.profile.name.clone();
-    let member = Arc::new(CsvMember { mapping, headers });
+    let member = Arc::new(CsvMember::new(mapping, headers));
     let mut rows = 0u64;
-    let mut batch = Vec::new();
-    while read_record(&mut csv, &mut record)? {
+    loop {
+        let start = batch.bytes.len();
+        let Some(line) = splitter
+            .next_into(&mut batch.bytes)
+            .map_err(MemberError::Read)?
+        else {
+            break;
+        };
         rows += 1;
-        let line = record.position().and_then(|p| lines.line_at(p.byte()));
         match handoff.as_deref_mut() {
-            None => member.process(&record, line, sink)?,
+            None => {
+                member.process(&batch.bytes[start..], Some(line), &mut parser, sink)?;
+                batch.bytes.clear();
+            }
             Some(handoff) => {
-                // A clone is sized to the row; the reading buffer stays.
-                batch.push(RawRow {
-                    fields: record.clone(),
-                    line,
+                batch.rows.push(RawRow {
+                    start,
+                    end: batch.bytes.len(),
+                    line: Some(line),
                 });
-                if batch.len() >= HANDOFF_ROWS {
-                    handoff.rows(&member, std::mem::take(&mut batch))?;
+                if batch.rows.len() >= HANDOFF_ROWS || batch.bytes.len() >= HANDOFF_BYTES {
+                    let full = std::mem::take(&mut batch);
+                    batch = handoff.rows(&member, full)?;
                 }
             }
         }
@@ -111,10 +168,66 @@ pub fn read<'p>(
     Ok(MemberOutcome::Read { shape, rows })
 }
 
-impl CsvMember<'_> {
-    /// Turns one data row read from `line` into an entry, a record or a
-    /// quarantined row, and gives it to `sink`.
+impl<'p> CsvMember<'p> {
+    fn new(mapping: Mapping<'p>, headers: Vec<String>) -> Self {
+        // Everything that decides how a row's bytes become an entry: the
+        // profile, the columns it mapped, the header itself.
+        let mut row_hasher = Sha256::new();
+        row_hasher.update(ROW_HASH_DOMAIN);
+        let mapped = format!("{mapping:?}");
+        for part in std::iter::once(mapped.as_str()).chain(headers.iter().map(String::as_str)) {
+            row_hasher.update((part.len() as u64).to_le_bytes());
+            row_hasher.update(part.as_bytes());
+        }
+        CsvMember {
+            conversation_fields: mapping.conversation_fields(),
+            mapping,
+            headers,
+            row_hasher,
+        }
+    }
+
+    /// A row's hash: SHA-256 (its first 16 bytes) over the domain, the
+    /// member's mapping and header, and the row's raw bytes as they are in
+    /// the file. The same bytes under the same header and profile give the
+    /// same entry, so a row the archive holds is recognised without being
+    /// parsed (`ingest::known`).
+    pub fn row_hash(&self, bytes: &[u8]) -> RowHash {
+        let mut h = self.row_hasher.clone();
+        h.update(bytes);
+        let digest = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
+    }
+
+    /// Turns one data row (its raw bytes, read from `line`) into an
+    /// entry, a record or a quarantined row, and gives it to `sink`. An
+    /// entry row is first offered to the sink by its hash and
+    /// conversation ([`RowSink::known_row`]): if the sink knows it, it is
+    /// not parsed.
     pub fn process(
+        &self,
+        bytes: &[u8],
+        line: Option<u64>,
+        parser: &mut RowParser,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), MemberError> {
+        if let Reads::Entries = self.mapping.profile.reads {
+            let hash = self.row_hash(bytes);
+            let conversation = parser
+                .first_fields(bytes, self.conversation_fields)
+                .and_then(|fields| self.mapping.direct_conversation(&fields));
+            if sink.known_row(conversation, hash)? {
+                return Ok(());
+            }
+        }
+        let record = parser.record(bytes);
+        self.process_fields(record, line, sink)
+    }
+
+    /// The rest of [`CsvMember::process`], on the row's fields.
+    fn process_fields(
         &self,
         record: &ByteRecord,
         line: Option<u64>,
@@ -152,11 +265,7 @@ impl CsvMember<'_> {
         }
         let read = match mapping.profile.reads {
             Reads::Entries => {
-                let raw = mapping.raw_entry(&fields);
-                if sink.seen_raw(line, &raw)? {
-                    return Ok(());
-                }
-                Entry::from_raw(&raw).map(|e| sink.entry(line, e))
+                Entry::from_raw(&mapping.raw_entry(&fields)).map(|e| sink.entry(line, e))
             }
             Reads::Records => {
                 ObjectRecord::from_row(mapping, headers, &fields).map(|r| sink.record(line, r))
@@ -168,21 +277,6 @@ impl CsvMember<'_> {
         }
         Ok(())
     }
-}
-
-/// Reads one record; I/O errors (damage underneath) stop the member.
-fn read_record<R: Read>(
-    csv: &mut csv::Reader<R>,
-    record: &mut ByteRecord,
-) -> Result<bool, MemberError> {
-    csv.read_byte_record(record)
-        .map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(io) => MemberError::Read(io),
-            other => MemberError::Read(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{other:?}"),
-            )),
-        })
 }
 
 /// The fields of a row as a JSON array of strings (invalid UTF-8 replaced).
@@ -303,16 +397,16 @@ mod tests {
 
     /// Keeps the batches handed to it.
     #[derive(Default)]
-    struct Batches<'p>(Vec<(Arc<CsvMember<'p>>, Vec<RawRow>)>);
+    struct Batches<'p>(Vec<(Arc<CsvMember<'p>>, RawRows)>);
 
     impl<'p> Handoff<'p> for Batches<'p> {
         fn rows(
             &mut self,
             member: &Arc<CsvMember<'p>>,
-            rows: Vec<RawRow>,
-        ) -> Result<(), MemberError> {
+            rows: RawRows,
+        ) -> Result<RawRows, MemberError> {
             self.0.push((Arc::clone(member), rows));
-            Ok(())
+            Ok(RawRows::default())
         }
     }
 
@@ -368,9 +462,12 @@ mod tests {
             vec![HANDOFF_ROWS, HANDOFF_ROWS, 1300 - 2 * HANDOFF_ROWS]
         );
         let mut later = Collect::default();
+        let mut parser = RowParser::default();
         for (member, rows) in &batches.0 {
-            for raw in rows {
-                member.process(&raw.fields, raw.line, &mut later).unwrap();
+            for (bytes, line) in rows.iter() {
+                member
+                    .process(bytes, line, &mut parser, &mut later)
+                    .unwrap();
             }
         }
         assert_eq!(summary(&later), summary(&direct));

@@ -9,7 +9,7 @@
 
 pub mod api_json;
 pub mod csv_member;
-mod lines;
+pub mod csv_split;
 pub mod records;
 
 use std::fs::{self, File};
@@ -120,9 +120,16 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Receives what a member reader finds.
 pub trait RowSink {
-    /// Offered each entry row before it is parsed: true when the sink
-    /// already knows it (archived unchanged), and the reader skips it.
-    fn seen_raw(&mut self, _line: Option<u64>, _raw: &crate::entry::RawEntry<'_>) -> Result<bool> {
+    /// Offered each CSV entry row before it is parsed: its row hash, and
+    /// the conversation it names by identifier (`None` when it names it
+    /// by a record's Id, or not readably). True when the sink already
+    /// knows it (archived unchanged), and the reader skips it; else the
+    /// row is parsed and its entry (or quarantine) follows.
+    fn known_row(
+        &mut self,
+        _conversation: Option<&str>,
+        _row_hash: crate::entry::RowHash,
+    ) -> Result<bool> {
         Ok(false)
     }
     /// One entry read from `line` of the member.

@@ -41,9 +41,13 @@ struct Check<'a, 'c> {
 }
 
 impl RowSink for Check<'_, '_> {
-    fn seen_raw(&mut self, _line: Option<u64>, raw: &crate::entry::RawEntry<'_>) -> Result<bool> {
+    fn known_row(
+        &mut self,
+        _conversation: Option<&str>,
+        row_hash: crate::entry::RowHash,
+    ) -> Result<bool> {
         // Always parsed here; the hash only checks `row_hashes`.
-        self.row_hash = Some(raw.row_hash());
+        self.row_hash = Some(row_hash);
         Ok(false)
     }
 
