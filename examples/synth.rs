@@ -34,6 +34,11 @@ struct Args {
     /// (`--entries` new entries a week; see benches/weekly.rs)
     #[arg(long, value_name = "K")]
     week: Option<u64>,
+    /// With --week: only that week's new conversations (`new`) or only
+    /// its edits, redactions and deletions (`changes`), as the weekly
+    /// benchmark's parts
+    #[arg(long, requires = "week", value_parser = ["new", "changes"])]
+    part: Option<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -43,7 +48,18 @@ fn main() -> std::io::Result<()> {
             per_week: a.entries,
             seed: a.seed,
         };
-        let counts = series.write_week(&a.out, week, a.per_member)?;
+        let counts = match a.part.as_deref() {
+            None => series.write_week(&a.out, week, a.per_member)?,
+            Some(part) => series.write_week_parts(
+                &a.out,
+                week,
+                a.per_member,
+                synth::Parts {
+                    new: part == "new",
+                    changes: part == "changes",
+                },
+            )?,
+        };
         eprintln!("wrote week {week} to {}: {counts:?}", a.out.display());
         return Ok(());
     }

@@ -250,9 +250,18 @@ fn count_line_ends(bytes: &[u8]) -> u64 {
 /// Parses records split by [`Splitter`], reusing its buffers.
 pub struct RowParser {
     core: csv_core::Reader,
+    /// csv-core's output: the fields' bytes, and where each ends.
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// Where each of the first fields ends in `out`.
+    field_ends: Vec<usize>,
     record: ByteRecord,
+}
+
+/// Doubles a buffer csv-core found full.
+fn grow<T: Copy + Default>(buf: &mut Vec<T>) {
+    let grown = (buf.len() * 2).max(64);
+    buf.resize(grown, T::default());
 }
 
 impl Default for RowParser {
@@ -261,6 +270,7 @@ impl Default for RowParser {
             core: csv_core::Reader::new(),
             out: vec![0; 1024],
             ends: vec![0; 32],
+            field_ends: Vec::new(),
             record: ByteRecord::new(),
         }
     }
@@ -281,14 +291,8 @@ impl RowParser {
             match result {
                 // All given: an empty input next says the record ends.
                 csv_core::ReadRecordResult::InputEmpty => {}
-                csv_core::ReadRecordResult::OutputFull => {
-                    let grown = self.out.len() * 2;
-                    self.out.resize(grown, 0);
-                }
-                csv_core::ReadRecordResult::OutputEndsFull => {
-                    let grown = self.ends.len() * 2;
-                    self.ends.resize(grown, 0);
-                }
+                csv_core::ReadRecordResult::OutputFull => grow(&mut self.out),
+                csv_core::ReadRecordResult::OutputEndsFull => grow(&mut self.ends),
                 csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
             }
         }
@@ -328,20 +332,17 @@ impl RowParser {
     /// [`RowParser::first_fields`] by csv-core, for quoted fields.
     fn parse_first_fields(&mut self, bytes: &[u8], n: usize) -> Option<Vec<&str>> {
         self.core.reset();
-        self.ends.clear();
+        self.field_ends.clear();
         let (mut input, mut nout) = (bytes, 0);
-        while self.ends.len() < n {
+        while self.field_ends.len() < n {
             let (result, i, o) = self.core.read_field(input, &mut self.out[nout..]);
             input = &input[i..];
             nout += o;
             match result {
                 csv_core::ReadFieldResult::InputEmpty => {}
-                csv_core::ReadFieldResult::OutputFull => {
-                    let grown = self.out.len() * 2;
-                    self.out.resize(grown, 0);
-                }
+                csv_core::ReadFieldResult::OutputFull => grow(&mut self.out),
                 csv_core::ReadFieldResult::Field { record_end } => {
-                    self.ends.push(nout);
+                    self.field_ends.push(nout);
                     if record_end {
                         break;
                     }
@@ -349,10 +350,9 @@ impl RowParser {
                 csv_core::ReadFieldResult::End => break,
             }
         }
-        // `ends` is the parser's scratch: `record` resizes it again.
-        let mut fields = Vec::with_capacity(self.ends.len());
+        let mut fields = Vec::with_capacity(self.field_ends.len());
         let mut start = 0;
-        for &end in &self.ends {
+        for &end in &self.field_ends {
             fields.push(std::str::from_utf8(&self.out[start..end]).ok()?);
             start = end;
         }
