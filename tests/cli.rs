@@ -125,6 +125,19 @@ impl BigIngest {
     }
 }
 
+/// `verify --json ARGS`, which must exit with `code`, parsed.
+fn verify_json(archive: &Path, args: &[&str], code: i32) -> Value {
+    let out = convault(archive)
+        .args(["verify", "--json"])
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("verify --json prints JSON")
+}
+
 /// `show --json CONVERSATION`, parsed.
 fn show_json(archive: &Path, conversation: &str) -> Value {
     let out = convault(archive)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use predicates::prelude::*;
 use serde_json::Value;
 
-use super::{CONV_A, WEEK1, WEEK2, convault, count, db, fixture, sha256_file};
+use super::{CONV_A, WEEK1, WEEK2, convault, count, db, fixture, sha256_file, verify_json};
 
 fn both() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -19,18 +19,6 @@ fn both() -> (tempfile::TempDir, PathBuf) {
             .success();
     }
     (tmp, archive)
-}
-
-fn verify_json(archive: &Path, args: &[&str], code: i32) -> Value {
-    let out = convault(archive)
-        .args(["verify", "--json"])
-        .args(args)
-        .assert()
-        .code(code)
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("verify --json prints JSON")
 }
 
 fn kinds(report: &Value) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::support::synth::{Parts, WeekCounts, Weekly};
-use super::{convault, count, db, fixture, ingest, show_json};
+use super::{convault, count, db, fixture, ingest, show_json, verify_json};
 
 const SERIES: Weekly = Weekly {
     per_week: 2_400,
@@ -259,16 +259,7 @@ fn assert_kind(k: &[(String, String)], kind: &str) {
 }
 
 fn failure_kinds(archive: &Path, args: &[&str]) -> Vec<(String, String)> {
-    let out = convault(archive)
-        .args(["verify", "--json"])
-        .args(args)
-        .assert()
-        .code(3)
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
-    r["failures"]
+    verify_json(archive, args, 3)["failures"]
         .as_array()
         .unwrap()
         .iter()
@@ -704,14 +695,7 @@ fn upgrade_and_verify(archive: &Path) -> rusqlite::Connection {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("older than this convault"));
-    let out = convault(archive)
-        .args(["verify", "--json", "--rederive"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
+    let r = verify_json(archive, &["--rederive"], 0);
     assert_eq!(r["ok"], true, "{r}");
     let after = db(archive);
     assert_eq!(count(&after, "PRAGMA user_version"), 8);
