@@ -34,10 +34,12 @@ struct Args {
     /// (`--entries` new entries a week; see benches/weekly.rs)
     #[arg(long, value_name = "K")]
     week: Option<u64>,
-    /// With --week: only that week's new conversations (`new`) or only
-    /// its edits, redactions and deletions (`changes`), as the weekly
-    /// benchmark's parts
-    #[arg(long, requires = "week", value_parser = ["new", "changes"])]
+    /// With --week, a part of the week, as the weekly benchmark's parts:
+    /// `new`, the older conversations as week K − 1 held them and the
+    /// week's new ones; `changes`, the older conversations with the week's
+    /// edits, redactions and deletions, and nothing new; `new-only`, the
+    /// week's new conversations and nothing older
+    #[arg(long, requires = "week", value_parser = ["new", "changes", "new-only"])]
     part: Option<String>,
 }
 
@@ -55,8 +57,9 @@ fn main() -> std::io::Result<()> {
                 week,
                 a.per_member,
                 synth::Parts {
-                    new: part == "new",
+                    new: part != "changes",
                     changes: part == "changes",
+                    old: part != "new-only",
                 },
             )?,
         };

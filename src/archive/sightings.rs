@@ -277,13 +277,71 @@ pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing>
             ..Missing::default()
         });
     };
-    let gone = &prev.entries - &this.entries;
+    Ok(Missing {
+        previous_export: previous,
+        ..missing_between(conn, &prev, this)?
+    })
+}
+
+/// What `prev` held and `this` lacks (`previous_export` left 0).
+///
+/// Entries are identified by `(conversation_id, identifier)`: all the
+/// versions of one entry belong to one conversation. So an entry of a
+/// conversation `this` does not hold at all has no version in `this`:
+/// such conversations (all of them, when an org deletes in bulk or an
+/// export holds only new conversations) are counted with one ordered pass
+/// over each one's entries, not two look-ups per version. Only the versions
+/// left, of conversations `this` still holds, are looked up one by one.
+fn missing_between(conn: &Connection, prev: &Seen, this: &Seen) -> Result<Missing> {
+    let mut gone = &prev.entries - &this.entries;
+    let gone_conversations = &prev.conversations - &this.conversations;
+    let mut entries = 0u64;
+    if !gone.is_empty() {
+        let mut of_conversation = conn.prepare_cached(
+            "SELECT identifier, seq FROM entries WHERE conversation_id = ?1
+             ORDER BY identifier, version",
+        )?;
+        let mut left = gone.clone();
+        for conversation in &gone_conversations {
+            let mut rows = of_conversation.query([conversation])?;
+            let mut last: Option<String> = None;
+            while let Some(r) = rows.next()? {
+                let seq = member(r.get(1)?, "entry number (seq)")?;
+                if !left.remove(seq) {
+                    continue; // a version the previous export did not hold
+                }
+                let identifier: String = r.get(0)?;
+                if last.as_ref() != Some(&identifier) {
+                    entries += 1;
+                    last = Some(identifier);
+                }
+            }
+        }
+        gone = left;
+    }
+    entries += missing_one_by_one(conn, &prev.entries, this, &gone)?;
+    Ok(Missing {
+        previous_export: 0,
+        entries,
+        conversations: gone_conversations.len(),
+    })
+}
+
+/// Counts the entries of `gone` (versions `prev_entries` held and `this`
+/// lacks) of which `this` holds no version, once per entry.
+fn missing_one_by_one(
+    conn: &Connection,
+    prev_entries: &RoaringBitmap,
+    this: &Seen,
+    gone: &RoaringBitmap,
+) -> Result<u64> {
+    let all_gone = prev_entries - &this.entries;
     let mut identifier_of =
         conn.prepare_cached("SELECT conversation_id, identifier FROM entries WHERE seq = ?1")?;
     let mut versions_of = conn
         .prepare_cached("SELECT seq FROM entries WHERE conversation_id = ?1 AND identifier = ?2")?;
     let mut entries = 0u64;
-    for seq in &gone {
+    for seq in gone {
         let (conversation, identifier): (i64, String) =
             identifier_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut held_now = false;
@@ -294,17 +352,13 @@ pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing>
         while let Some(r) = rows.next()? {
             let other = member(r.get(0)?, "entry number (seq)")?;
             held_now |= this.entries.contains(other);
-            first_gone &= !(other < seq && gone.contains(other));
+            first_gone &= !(other < seq && all_gone.contains(other));
         }
         if !held_now && first_gone {
             entries += 1;
         }
     }
-    Ok(Missing {
-        previous_export: previous,
-        entries,
-        conversations: (&prev.conversations - &this.conversations).len(),
-    })
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -337,5 +391,90 @@ mod tests {
         let mut s = Seen::default();
         assert!(s.add(-1, 1).is_err());
         assert!(s.add(1, i64::from(u32::MAX) + 1).is_err());
+    }
+
+    /// A tiny archive of the versions `order` picks among `versions[c][i]`
+    /// versions of entry `i` of conversation `c + 1`, numbered by `seq` in
+    /// the order picked (so an edit may come after other entries); and
+    /// each stored version's conversation and seq.
+    fn tiny_archive(versions: &[Vec<u8>], order: &[usize]) -> (Connection, Vec<(i64, u32)>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE entries (seq INTEGER UNIQUE, conversation_id INTEGER,
+                 identifier TEXT, version INTEGER,
+                 UNIQUE (conversation_id, identifier, version));",
+        )
+        .unwrap();
+        let mut all = Vec::new();
+        for (c, entries) in versions.iter().enumerate() {
+            for (i, &n) in entries.iter().enumerate() {
+                for v in 1..=i64::from(n) {
+                    all.push((c as i64 + 1, format!("e{i}"), v));
+                }
+            }
+        }
+        let mut picked = std::collections::HashSet::new();
+        let mut seqs = Vec::new();
+        for &at in order {
+            if at >= all.len() || !picked.insert(at) {
+                continue;
+            }
+            let (c, ref id, v) = all[at];
+            let seq = seqs.len() as u32 + 1;
+            conn.execute(
+                "INSERT INTO entries VALUES (?1, ?2, ?3, ?4)",
+                params![seq, c, id, v],
+            )
+            .unwrap();
+            seqs.push((c, seq));
+        }
+        (conn, seqs)
+    }
+
+    fn seen_of(seqs: &[(i64, u32)], pick: &[bool]) -> Seen {
+        let mut s = Seen::default();
+        for (&(c, seq), _) in seqs.iter().zip(pick).filter(|(_, p)| **p) {
+            s.add(i64::from(seq), c).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn a_conversation_gone_whole_counts_each_entry_once() {
+        // Conversation 1: entries e0 (2 versions) and e1; conversation 2: e0.
+        let (conn, seqs) = tiny_archive(&[vec![2, 1], vec![1]], &[0, 1, 2, 3]);
+        let prev = seen_of(&seqs, &[true, true, true, true]);
+        // This export holds conversation 2 only.
+        let this = seen_of(&seqs, &[false, false, false, true]);
+        let m = missing_between(&conn, &prev, &this).unwrap();
+        assert_eq!((m.entries, m.conversations), (2, 1));
+        // Held in its second version only: e0 is not missing; e1 is.
+        let this = seen_of(&seqs, &[false, true, false, true]);
+        let m = missing_between(&conn, &prev, &this).unwrap();
+        assert_eq!((m.entries, m.conversations), (1, 0));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// The pass over whole conversations counts what looking up every
+        /// version one by one counts.
+        #[test]
+        fn missing_counts_as_one_by_one(
+            versions in proptest::collection::vec(proptest::collection::vec(1u8..4, 1..4), 1..5),
+            order in proptest::collection::vec(0usize..40, 0..40),
+            prev_pick in proptest::collection::vec(proptest::bool::ANY, 40),
+            this_pick in proptest::collection::vec(proptest::bool::ANY, 40),
+        ) {
+            let (conn, seqs) = tiny_archive(&versions, &order);
+            let (prev, this) = (seen_of(&seqs, &prev_pick), seen_of(&seqs, &this_pick));
+            let gone = &prev.entries - &this.entries;
+            let fast = missing_between(&conn, &prev, &this).unwrap();
+            let slow = missing_one_by_one(&conn, &prev.entries, &this, &gone).unwrap();
+            proptest::prop_assert_eq!(fast.entries, slow);
+            proptest::prop_assert_eq!(
+                fast.conversations,
+                (&prev.conversations - &this.conversations).len()
+            );
+        }
     }
 }

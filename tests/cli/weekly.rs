@@ -50,30 +50,32 @@ fn series(weeks: u64) -> (tempfile::TempDir, PathBuf, Vec<WeekCounts>) {
 
 /// The benchmark's parts of a week (benches/weekly.rs) hold what they
 /// say: the changes alone add no entry, the new conversations alone change
-/// none; the ingest counts agree with the generator.
+/// none; the ingest counts agree with the generator. The new conversations
+/// with nothing older make every entry and conversation the export before
+/// held missing, each counted once (edited entries too).
 #[test]
 fn a_week_in_parts_counts_as_the_generator_wrote() {
     let (tmp, archive, _) = series(2);
-    let part = |new, changes| {
+    let part = |week, new, changes, old| {
         let zip = tmp.path().join("part.zip");
         let want = SERIES
-            .write_week_parts(&zip, 3, 1_000, Parts { new, changes })
+            .write_week_parts(&zip, week, 1_000, Parts { new, changes, old })
             .unwrap();
         let r = ingest(&archive, &[&zip]);
         let got = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
         assert_eq!(got("entries_new"), want.new, "{r}");
         assert_eq!(got("entries_changed"), want.changed, "{r}");
         assert_eq!(got("entries_unchanged"), want.unchanged, "{r}");
-        (want, got("entries_missing"))
+        (want, got("entries_missing"), got("conversations_missing"))
     };
-    let (changes, missing) = part(false, true);
+    let (changes, missing, _) = part(3, false, true, true);
     assert_eq!(changes.new, 0);
     assert!(
         changes.changed > 0 && changes.missing_entries > 0,
         "{changes:?}"
     );
     assert_eq!(missing, changes.missing_entries);
-    let (new, missing) = part(true, false);
+    let (new, missing, _) = part(3, true, false, true);
     assert_eq!(
         (new.new, new.changed),
         (SERIES.per_week.next_multiple_of(24), 0)
@@ -81,6 +83,9 @@ fn a_week_in_parts_counts_as_the_generator_wrote() {
     // The deleted conversations are back (as week 2 held them): nothing
     // the previous export held is missing.
     assert_eq!(missing, 0);
+    let (only, missing, conversations) = part(4, true, false, false);
+    assert_eq!((only.new, only.entries), (new.new, new.new), "{only:?}");
+    assert_eq!((missing, conversations), (new.entries, new.conversations));
 }
 
 #[test]

@@ -432,12 +432,17 @@ pub struct Parts {
     pub new: bool,
     /// The week's edits, redactions and deletions at the source.
     pub changes: bool,
+    /// The older conversations (as week − 1 held them, or changed, with
+    /// `changes`). Without them the week's new conversations stand alone,
+    /// as a first export would hold them.
+    pub old: bool,
 }
 
 impl Parts {
     pub const ALL: Parts = Parts {
         new: true,
         changes: true,
+        old: true,
     };
 }
 
@@ -519,7 +524,8 @@ impl Weekly {
         // Without the changes, older conversations are as week − 1 held them.
         let as_of = if parts.changes { week } else { week - 1 };
         let last_born = if parts.new { week } else { week - 1 };
-        for born in 1..=last_born {
+        let first_born = if parts.old { 1 } else { week };
+        for born in first_born..=last_born {
             for i in 0..per_week {
                 let c = (born - 1) * per_week + i;
                 if !self.alive(c, born, as_of.max(born)) {
@@ -558,7 +564,7 @@ impl Weekly {
             }
             // Conversations of this week's series that week k−1 held and
             // week k does not.
-            if week > 1 && born < week && parts.changes {
+            if week > 1 && born < week && parts.changes && parts.old {
                 for i in 0..per_week {
                     let c = (born - 1) * per_week + i;
                     if self.alive(c, born, week - 1) && !self.alive(c, born, week) {
