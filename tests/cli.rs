@@ -985,6 +985,79 @@ fn an_interrupted_ingest_leaves_the_export_wholly_or_not_at_all() {
     }
 }
 
+/// A new archive's database is built under another name and renamed into
+/// place when its first ingest commits: until then readers find no
+/// archive, a killed first ingest leaves no archive or a whole one, and
+/// the next ingest deletes what it left and starts again.
+#[test]
+fn a_new_archive_appears_only_when_its_first_ingest_is_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let (database, building) = (
+        archive.join("archive.sqlite"),
+        archive.join("archive.sqlite.building"),
+    );
+    let mut big = BigIngest::start(tmp.path(), &archive);
+    let under_way =
+        big.wait_until(|| std::fs::metadata(&building).is_ok_and(|m| m.len() >= (1 << 20)));
+    assert!(under_way, "the first ingest was still building");
+    assert!(!database.exists());
+    convault(&archive)
+        .args(["search", "refund"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no archive at"));
+    big.kill();
+    // Killed while building (or, rarely, after its rename): no archive, or
+    // the whole export.
+    let finished = database.exists();
+    eprintln!(
+        "killed {}",
+        if finished {
+            "after the rename"
+        } else {
+            "while building"
+        }
+    );
+    if finished {
+        assert_eq!(count(&db(&archive), "SELECT count(*) FROM entries"), 60_000);
+    } else {
+        convault(&archive).arg("verify").assert().code(1);
+    }
+    // Ingesting it again completes it (adopting its stored copy if the
+    // kill came after the copy took its name).
+    let r = ingest(&archive, &[&tmp.path().join("big.zip")]);
+    assert_eq!(r["already_ingested"], finished, "{r}");
+    assert!(!building.exists(), "the interrupted build was deleted");
+    let names: Vec<String> = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("archive.sqlite"))
+        .collect();
+    assert_eq!(names, ["archive.sqlite"]);
+    let mode: String = db(&archive)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "a built archive is in WAL mode like any other");
+    let v = verify_json(&archive, &[], 0);
+    assert_eq!(v["failures"], Value::Array(Vec::new()), "{v}");
+    assert_eq!(count(&db(&archive), "SELECT count(*) FROM entries"), 60_000);
+
+    // A first ingest rejected in a directory that already existed leaves
+    // the directory as it was.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let bad = tmp.path().join("bad.zip");
+    std::fs::write(&bad, b"PK\x03\x04 this is not really a zip").unwrap();
+    convault(&empty).arg("ingest").arg(&bad).assert().code(6);
+    let left: Vec<_> = std::fs::read_dir(&empty)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("archive.sqlite"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 // ------------------------------------------------------------------ search
 
 fn search_json(archive: &Path, words: &[&str]) -> Vec<Value> {

@@ -33,6 +33,15 @@ pub enum Mode {
     /// `--dry-run` on an existing archive: may write inside a transaction
     /// that it rolls back, but never migrates (that would commit).
     Rehearsal,
+    /// A new archive's database, built under a name of its own that no
+    /// reader opens ([`super::Archive::building_path`]) and renamed into
+    /// place when complete ([`finish_build`]). Nobody else can see it, and
+    /// a crash leaves only a file the next writer deletes, so it needs no
+    /// WAL: every page is written once, with no checkpoint copying it
+    /// again, and synced once at the end (docs/performance.md). The
+    /// rollback journal stays in memory: it holds almost nothing (the
+    /// pages are new) and keeps `ROLLBACK` and statement rollbacks working.
+    Build,
 }
 
 /// Opens the database at `path` in `mode`.
@@ -40,7 +49,7 @@ pub fn open(path: &Path, mode: Mode) -> Result<Connection> {
     let flags = match mode {
         Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         Mode::Rehearsal => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        Mode::ReadWrite => {
+        Mode::ReadWrite | Mode::Build => {
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -77,6 +86,14 @@ fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             schema::migrate(conn, path)
         }
+        Mode::Build => {
+            conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+            conn.pragma_update(None, "journal_mode", "MEMORY")?;
+            conn.pragma_update(None, "synchronous", "OFF")?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            schema::migrate(conn, path)
+        }
         Mode::Rehearsal => {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -87,6 +104,36 @@ fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
             schema::check(conn, path)
         }
     }
+}
+
+/// Syncs the file at `p` (or a directory's entries) to the disk.
+fn sync(p: &Path) -> Result<()> {
+    std::fs::File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(p, e))
+}
+
+/// Syncs a database built at `building` ([`Mode::Build`]) whose transaction
+/// has committed: nothing was synced while it was written.
+pub fn sync_build(building: &Path) -> Result<()> {
+    sync(building)
+}
+
+/// Makes the database `conn` built at `building` ([`Mode::Build`]) and
+/// synced ([`sync_build`]) the archive's database at `path`: switches it to
+/// WAL (as every archive is), closes it, renames it into place and syncs
+/// the directory. Only then can a reader see it, complete and durable.
+pub fn finish_build(conn: Connection, building: &Path, path: &Path) -> Result<()> {
+    // The mode every later connection expects; switching writes only the
+    // header, as the pages are all written already.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.close().map_err(|(_, e)| e)?;
+    sync(building)?;
+    std::fs::rename(building, path).map_err(|e| Error::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync(dir)?;
+    }
+    Ok(())
 }
 
 /// `Err(SchemaTooNew)` when `found` is newer than this build.

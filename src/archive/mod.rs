@@ -209,6 +209,13 @@ impl Archive {
         ObjectStore::new(self.root.join("objects"))
     }
 
+    /// Where a new archive's database is built before it takes its name
+    /// (`db::Mode::Build`); a file here was left by an interrupted first
+    /// ingest and is the writer's to delete.
+    pub fn building_path(&self) -> PathBuf {
+        self.root.join("archive.sqlite.building")
+    }
+
     /// Whether the archive has been created (its database exists).
     pub fn exists(&self) -> bool {
         self.db_path().is_file()
@@ -235,5 +242,23 @@ impl Archive {
     pub fn open_for_write(&self) -> Result<Connection> {
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         db::open(&self.db_path(), Mode::ReadWrite)
+    }
+
+    /// Starts a new archive's database at [`Self::building_path`], deleting
+    /// whatever an interrupted build left there. Only for a writer holding
+    /// the lock, when the archive does not exist yet.
+    pub fn open_for_build(&self) -> Result<Connection> {
+        let building = self.building_path();
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut leftover = building.clone().into_os_string();
+            leftover.push(suffix);
+            let leftover = PathBuf::from(leftover);
+            match std::fs::remove_file(&leftover) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&leftover, e)),
+            }
+        }
+        db::open(&building, Mode::Build)
     }
 }

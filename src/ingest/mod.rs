@@ -194,11 +194,17 @@ fn ingest_into(
 ) -> Result<Report> {
     // Open before copying anything: a too-new archive fails fast. A dry run
     // never creates or migrates an archive: on a new one it rehearses in
-    // memory, on an existing one inside a transaction it rolls back.
-    let mut conn = match (opts.dry_run, archive.exists()) {
+    // memory, on an existing one inside a transaction it rolls back. A new
+    // archive's database is built under another name and takes its own
+    // when complete (`db::Mode::Build`); the writer lock is held, so no
+    // other writer can create it meanwhile.
+    let exists = archive.exists();
+    let building = (!opts.dry_run && !exists).then(|| Building(archive.building_path()));
+    let mut conn = match (opts.dry_run, exists) {
         (true, false) => db::open_in_memory()?,
         (true, true) => archive.open_for_rehearsal()?,
-        (false, _) => archive.open_for_write()?,
+        (false, false) => archive.open_for_build()?,
+        (false, true) => archive.open_for_write()?,
     };
     let staged = stage(archive, inputs, containers, opts)?;
     let mut report = Report {
@@ -214,8 +220,8 @@ fn ingest_into(
     }
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // A dry run on a new archive rehearses in memory: nothing to look up.
-    let db_path = (!opts.dry_run || archive.exists()).then(|| archive.db_path());
+    // A new archive (built, or rehearsed in memory) has nothing to look up.
+    let db_path = exists.then(|| archive.db_path());
     let export_id = write_export(&tx, &new_inputs, &mut report, opts, db_path.as_deref())?;
     record(&tx, export_id, &mut report, opts)?;
     if opts.dry_run {
@@ -224,8 +230,31 @@ fn ingest_into(
         return Ok(report);
     }
     report.export_id = Some(export_id);
-    commit(archive, tx, &new_inputs)?;
+    match &building {
+        None => commit(archive, &new_inputs, || Ok(tx.commit()?))?,
+        Some(building) => {
+            // Written and synced under the building name first, so that
+            // the stored copies take their names just before the database
+            // takes its own, as they do just before a commit otherwise.
+            tx.commit()?;
+            db::sync_build(&building.0)?;
+            commit(archive, &new_inputs, || {
+                db::finish_build(conn, &building.0, &archive.db_path())
+            })?;
+        }
+    }
     Ok(report)
+}
+
+/// A new archive's database being built: deleted if the ingest ends
+/// without renaming it into place (after the rename there is nothing
+/// left to delete).
+struct Building(PathBuf);
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Copies every input into the store's staging area, hashing it on the way
@@ -427,10 +456,15 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
     Ok(())
 }
 
-/// Moves the staged objects into the store, then commits. Objects first: a
-/// committed export must never name a missing object; if the commit fails,
-/// the objects this run added are removed again.
-fn commit(archive: &Archive, tx: Transaction<'_>, new_inputs: &[&Input]) -> Result<()> {
+/// Moves the staged objects into the store, then commits the database
+/// (`commit_database`: the transaction, or a new archive's rename). Objects
+/// first: a committed export must never name a missing object; if the
+/// commit fails, the objects this run added are removed again.
+fn commit(
+    archive: &Archive,
+    new_inputs: &[&Input],
+    commit_database: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let mut added = Vec::new();
     let objects = archive.objects();
     let committed = (|| -> Result<()> {
@@ -441,8 +475,7 @@ fn commit(archive: &Archive, tx: Transaction<'_>, new_inputs: &[&Input]) -> Resu
                 added.push(s.sha256.clone());
             }
         }
-        tx.commit()?;
-        Ok(())
+        commit_database()
     })();
     if committed.is_err() {
         for sha in &added {
