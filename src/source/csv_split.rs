@@ -226,6 +226,32 @@ fn find(chunk: &[u8], from: usize, mask: impl Fn(u64) -> u64) -> Option<usize> {
 /// payload doubles its every quote: they are passed here, pair by pair,
 /// without going round the state machine.
 fn closing_quote(chunk: &[u8], mut i: usize) -> Option<usize> {
+    // Eight bytes at a time, each word's quotes taken from its mask: a
+    // pair within the word costs a few bit operations, not another load.
+    'words: while let Some(word) = chunk.get(i..i + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let mut quotes = zeros(u64::from_le_bytes(eight) ^ QUOTES);
+        while quotes != 0 {
+            let at = (quotes.trailing_zeros() / 8) as usize;
+            let doubled = if at < 7 {
+                quotes & (0x80 << (8 * (at + 1))) != 0
+            } else {
+                chunk.get(i + 8) == Some(&b'"')
+            };
+            if !doubled {
+                return Some(i + at);
+            }
+            if at == 7 {
+                // The pair's second quote opens the next word.
+                i += 9;
+                continue 'words;
+            }
+            quotes &= !((0x80 << (8 * at)) | (0x80 << (8 * (at + 1))));
+        }
+        i += 8;
+    }
+    // The last few bytes.
     loop {
         let j = find(chunk, i, |w| zeros(w ^ QUOTES))?;
         if chunk.get(j + 1) != Some(&b'"') {
@@ -431,7 +457,7 @@ mod tests {
                 proptest::sample::select(vec![b'a', b',', b'"', b'\r', b'\n', b' ', 0xff]),
                 0..200,
             ),
-            read_size in 1usize..16,
+            read_size in 1usize..64,
         ) {
             let ours: Vec<_> = split(&input, read_size).into_iter().map(|r| r.0).collect();
             proptest::prop_assert_eq!(ours, csv_crate(&input));
