@@ -45,6 +45,40 @@ pub fn key(ms: i64) -> i64 {
     ms.clamp(0, MAX_KEY_MS) << TIME_SHIFT
 }
 
+/// Ids for the versions one writer stores ([`next_id`]'s), without its
+/// look-up when a version's millisecond is later than every id stored so
+/// far: then nothing can be stored in it yet, and its first id is free.
+/// A week's new entries are the newest of the archive, and an export lists
+/// a conversation's entries in time order, so most new versions take it.
+pub struct TimeKeys {
+    /// The largest id stored (`i64::MIN`: none).
+    max: i64,
+}
+
+impl TimeKeys {
+    pub fn new(conn: &Connection) -> Result<Self> {
+        let max: Option<i64> = conn
+            .prepare_cached("SELECT max(id) FROM entries")?
+            .query_row([], |r| r.get(0))?;
+        Ok(TimeKeys {
+            max: max.unwrap_or(i64::MIN),
+        })
+    }
+
+    /// The id for a new version of time `ms`, as [`next_id`] gives it.
+    pub fn next(&self, conn: &Connection, ms: Option<i64>) -> Result<i64> {
+        match ms {
+            Some(ms) if key(ms) > self.max => Ok(key(ms)),
+            _ => next_id(conn, ms),
+        }
+    }
+
+    /// Records that `id` was stored.
+    pub fn stored(&mut self, id: i64) {
+        self.max = self.max.max(id);
+    }
+}
+
 /// The id for a new version of time `ms` (None: no time).
 pub fn next_id(conn: &Connection, ms: Option<i64>) -> Result<i64> {
     let mut last_in = conn.prepare_cached(
@@ -193,6 +227,33 @@ mod tests {
         assert_eq!(key(-5), 0);
         assert_eq!(key(i64::MAX), MAX_KEY_MS << TIME_SHIFT);
         assert!(put(Some(i64::MAX)) > 0);
+    }
+
+    proptest::proptest! {
+        /// The writer's keys are `next_id`'s, whatever order the times
+        /// come in (in order, repeated, older, none), after what was
+        /// stored before.
+        #[test]
+        fn time_keys_are_next_ids(
+            before in proptest::collection::vec(proptest::option::of(-2i64..40), 0..8),
+            times in proptest::collection::vec(proptest::option::of(-2i64..40), 1..40),
+        ) {
+            let conn = Connection::open_in_memory().unwrap();
+            conn.execute_batch("CREATE TABLE entries (id INTEGER PRIMARY KEY)").unwrap();
+            let put = |id: i64| {
+                conn.execute("INSERT INTO entries (id) VALUES (?1)", [id]).unwrap();
+            };
+            for ms in before {
+                put(next_id(&conn, ms).unwrap());
+            }
+            let mut keys = TimeKeys::new(&conn).unwrap();
+            for ms in times {
+                let id = keys.next(&conn, ms).unwrap();
+                proptest::prop_assert_eq!(id, next_id(&conn, ms).unwrap());
+                put(id);
+                keys.stored(id);
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub(super) struct Writer<'t, 'r> {
     pending: Pending,
     /// The `seq` the next stored version gets.
     next_seq: i64,
+    /// The id the next stored version gets, by its time.
+    keys: rekey::TimeKeys,
     /// The versions and conversations this export contained.
     seen: Seen,
     /// The last related record indexed for a conversation: a
@@ -112,6 +114,7 @@ impl<'t, 'r> Writer<'t, 'r> {
             last_resolved: None,
             pending: Pending::default(),
             next_seq: crate::archive::next_seq(tx)?,
+            keys: rekey::TimeKeys::new(tx)?,
             seen: Seen::default(),
             last_related: None,
         })
@@ -490,7 +493,7 @@ impl<'t, 'r> Writer<'t, 'r> {
         member_id: i64,
         line: Option<i64>,
     ) -> Result<Option<i64>> {
-        let id = rekey::next_id(self.tx, e.server_ms.or(e.client_ms))?;
+        let id = self.keys.next(self.tx, e.server_ms.or(e.client_ms))?;
         let seq = self.next_seq;
         let inserted = self.insert_entry.execute(params![
             e.identifier,
@@ -519,6 +522,7 @@ impl<'t, 'r> Writer<'t, 'r> {
             return Ok(None);
         }
         self.next_seq += 1;
+        self.keys.stored(id);
         self.seen.add(seq, conversation_id)?;
         for record in &e.related_records {
             if self
