@@ -106,34 +106,28 @@ fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
     }
 }
 
-/// Syncs the file at `p` (or a directory's entries) to the disk.
-fn sync(p: &Path) -> Result<()> {
+/// Syncs the file at `p` (or a directory's entries) to the disk: a
+/// database built with [`Mode::Build`] once its transaction has committed
+/// (nothing was synced while it was written), and the directory it was
+/// renamed in by [`finish_build`].
+pub fn sync(p: &Path) -> Result<()> {
     std::fs::File::open(p)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(p, e))
 }
 
-/// Syncs a database built at `building` ([`Mode::Build`]) whose transaction
-/// has committed: nothing was synced while it was written.
-pub fn sync_build(building: &Path) -> Result<()> {
-    sync(building)
-}
-
 /// Makes the database `conn` built at `building` ([`Mode::Build`]) and
-/// synced ([`sync_build`]) the archive's database at `path`: switches it to
-/// WAL (as every archive is), closes it, renames it into place and syncs
-/// the directory. Only then can a reader see it, complete and durable.
+/// synced the archive's database at `path`: switches it to WAL (as every
+/// archive is), closes it, syncs it again and renames it into place. From
+/// the rename on, the archive exists: the caller syncs the directory, and
+/// a failure there no longer undoes anything.
 pub fn finish_build(conn: Connection, building: &Path, path: &Path) -> Result<()> {
     // The mode every later connection expects; switching writes only the
     // header, as the pages are all written already.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.close().map_err(|(_, e)| e)?;
     sync(building)?;
-    std::fs::rename(building, path).map_err(|e| Error::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        sync(dir)?;
-    }
-    Ok(())
+    std::fs::rename(building, path).map_err(|e| Error::io(path, e))
 }
 
 /// `Err(SchemaTooNew)` when `found` is newer than this build.

@@ -293,15 +293,15 @@ pub fn missing(conn: &Connection, previous: i64, this: &Seen) -> Result<Missing>
 /// over each one's entries, not two look-ups per version. Only the versions
 /// left, of conversations `this` still holds, are looked up one by one.
 fn missing_between(conn: &Connection, prev: &Seen, this: &Seen) -> Result<Missing> {
-    let mut gone = &prev.entries - &this.entries;
+    let gone = &prev.entries - &this.entries;
     let gone_conversations = &prev.conversations - &this.conversations;
     let mut entries = 0u64;
+    let mut left = gone.clone();
     if !gone.is_empty() {
         let mut of_conversation = conn.prepare_cached(
             "SELECT identifier, seq FROM entries WHERE conversation_id = ?1
              ORDER BY identifier, version",
         )?;
-        let mut left = gone.clone();
         for conversation in &gone_conversations {
             let mut rows = of_conversation.query([conversation])?;
             let mut last: Option<String> = None;
@@ -317,9 +317,8 @@ fn missing_between(conn: &Connection, prev: &Seen, this: &Seen) -> Result<Missin
                 }
             }
         }
-        gone = left;
     }
-    entries += missing_one_by_one(conn, &prev.entries, this, &gone)?;
+    entries += missing_one_by_one(conn, this, &gone, &left)?;
     Ok(Missing {
         previous_export: 0,
         entries,
@@ -327,21 +326,21 @@ fn missing_between(conn: &Connection, prev: &Seen, this: &Seen) -> Result<Missin
     })
 }
 
-/// Counts the entries of `gone` (versions `prev_entries` held and `this`
-/// lacks) of which `this` holds no version, once per entry.
+/// Counts the entries of `versions` (some of `gone`: the versions the
+/// previous export held and `this` lacks) of which `this` holds no
+/// version, once per entry.
 fn missing_one_by_one(
     conn: &Connection,
-    prev_entries: &RoaringBitmap,
     this: &Seen,
     gone: &RoaringBitmap,
+    versions: &RoaringBitmap,
 ) -> Result<u64> {
-    let all_gone = prev_entries - &this.entries;
     let mut identifier_of =
         conn.prepare_cached("SELECT conversation_id, identifier FROM entries WHERE seq = ?1")?;
     let mut versions_of = conn
         .prepare_cached("SELECT seq FROM entries WHERE conversation_id = ?1 AND identifier = ?2")?;
     let mut entries = 0u64;
-    for seq in gone {
+    for seq in versions {
         let (conversation, identifier): (i64, String) =
             identifier_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut held_now = false;
@@ -352,7 +351,7 @@ fn missing_one_by_one(
         while let Some(r) = rows.next()? {
             let other = member(r.get(0)?, "entry number (seq)")?;
             held_now |= this.entries.contains(other);
-            first_gone &= !(other < seq && all_gone.contains(other));
+            first_gone &= !(other < seq && gone.contains(other));
         }
         if !held_now && first_gone {
             entries += 1;
@@ -469,7 +468,7 @@ mod tests {
             let (prev, this) = (seen_of(&seqs, &prev_pick), seen_of(&seqs, &this_pick));
             let gone = &prev.entries - &this.entries;
             let fast = missing_between(&conn, &prev, &this).unwrap();
-            let slow = missing_one_by_one(&conn, &prev.entries, &this, &gone).unwrap();
+            let slow = missing_one_by_one(&conn, &this, &gone, &gone).unwrap();
             proptest::prop_assert_eq!(fast.entries, slow);
             proptest::prop_assert_eq!(
                 fast.conversations,

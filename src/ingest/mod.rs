@@ -237,10 +237,13 @@ fn ingest_into(
             // the stored copies take their names just before the database
             // takes its own, as they do just before a commit otherwise.
             tx.commit()?;
-            db::sync_build(&building.0)?;
+            db::sync(&building.0)?;
             commit(archive, &new_inputs, || {
                 db::finish_build(conn, &building.0, &archive.db_path())
             })?;
+            // After the rename: the export is committed whatever happens
+            // here, so its objects stay.
+            db::sync(archive.root())?;
         }
     }
     Ok(report)
