@@ -10,6 +10,9 @@
 //!    text, extracted with `json_extract`), each into a new database.
 //! 3. Prints each run and the medians: wall time, peak RSS (from `wait4`),
 //!    and convault's time as a fraction of the shell's.
+//! 4. Splits the CSV into records as an ingest's reading thread does
+//!    (`csv_split::Splitter`), beside the csv crate reading the same file
+//!    into byte records, in this process: the medians of R runs.
 //!
 //! `sync` runs before each timed command so that neither pays for the
 //! other's write-back. Record results in docs/performance.md.
@@ -18,8 +21,10 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Instant;
 
 use clap::Parser;
+use convault::source::csv_split::Splitter;
 use support::{Run, median, timed};
 
 #[derive(Parser)]
@@ -98,6 +103,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "median  convault {ours_wall:.2} s  sqlite3 {peer_wall:.2} s  ratio {:.2}  convault max peak RSS {ours_rss:.1} MiB",
         ours_wall / peer_wall
+    );
+    split(&csv, args.common.runs)
+}
+
+/// Times splitting `csv` into records, convault's way and the csv crate's.
+fn split(csv: &std::path::Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    let mut counts = (0u64, 0u64);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut splitter = Splitter::new(std::fs::File::open(csv)?);
+        let mut record = Vec::new();
+        counts.0 = 0;
+        while splitter.next_into(&mut record)?.is_some() {
+            counts.0 += 1;
+            record.clear();
+        }
+        ours.push(start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(csv)?;
+        let mut record = csv::ByteRecord::new();
+        counts.1 = 0;
+        while reader.read_byte_record(&mut record)? {
+            counts.1 += 1;
+        }
+        peer.push(start.elapsed().as_secs_f64());
+    }
+    if counts.0 != counts.1 {
+        return Err(format!(
+            "split {} records, the csv crate read {}",
+            counts.0, counts.1
+        )
+        .into());
+    }
+    println!(
+        "split {} records: convault's splitter {:.3} s  csv crate {:.3} s (medians of {runs})",
+        counts.0,
+        median(ours),
+        median(peer)
     );
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::hashing::HashingReader;
+use crate::hashing::ThreadedHashingReader;
 
 /// Copy buffer: large enough that the copy is bound by the disk, not calls.
 const COPY_BUF: usize = 1 << 20;
@@ -81,7 +81,9 @@ impl ObjectStore {
         let result = (|| -> Result<Staged> {
             let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let mut out = BufWriter::with_capacity(COPY_BUF, file);
-            let mut hashing = HashingReader::new(reader);
+            // Hashed beside the copy: nothing else runs while an ingest
+            // stores its inputs, so the second core is free.
+            let mut hashing = ThreadedHashingReader::new(reader);
             copy(&mut hashing, &mut out, src, &tmp)?;
             let file = out
                 .into_inner()
