@@ -9,16 +9,24 @@
 //! recognise known rows and parse the others. The writer receives each
 //! batch's result in the order the rows were read ([`Event::Later`]).
 //!
+//! A zip of several members is read a member per worker instead: each
+//! row worker inflates, hashes, splits and processes whole members
+//! (`read_members_at_once`), so that both cores inflate and hash, and the
+//! writer takes each member's events in member order ([`Event::Member`]).
+//! A worker reads ahead while the writer is still busy with the members
+//! before its own, up to a budget of memory per member ([`Budget`]).
+//!
 //! Memory stays bounded whatever the export's size: the event channel and
 //! the pool's queue are bounded, so at most a few thousand rows are in
-//! flight. Events arrive in input order; a member's `MemberStart` always
-//! comes before its rows and its `MemberEnd` after them.
+//! flight, and a member read ahead holds at most [`MEMBER_BUDGET`] bytes
+//! of events. Events arrive in input order; a member's `MemberStart`
+//! always comes before its rows and its `MemberEnd` after them.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
-use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 
 use indicatif::ProgressBar;
 
@@ -66,6 +74,10 @@ pub(super) enum Event {
     MemberUnreadable { reason: String },
     /// The current member is a directory entry.
     Directory,
+    /// The next member's events, read on a row worker (a zip of several
+    /// members): the writer applies them all, in their order, before the
+    /// events after this one.
+    Member(MemberEvents),
 }
 
 /// One data row of a member.
@@ -102,12 +114,27 @@ pub(super) fn row_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
-/// A batch of a CSV member's rows for a row worker, and where its result
-/// goes.
-struct Job<'p> {
-    member: Arc<CsvMember<'p>>,
-    rows: RawRows,
-    reply: SyncSender<Result<Vec<Row>>>,
+/// Work for a row worker.
+enum Job<'p> {
+    /// A batch of a CSV member's rows, and where its result goes.
+    Rows {
+        member: Arc<CsvMember<'p>>,
+        rows: RawRows,
+        reply: SyncSender<Result<Vec<Row>>>,
+    },
+    /// A whole member of a zip, to read and send the events of.
+    Member(MemberJob),
+}
+
+/// Member `index` of the zip at `read_from` (`path` as the user named it).
+struct MemberJob {
+    read_from: PathBuf,
+    path: PathBuf,
+    index: usize,
+    /// The input's place on the progress bar.
+    bar: ProgressBar,
+    base: u64,
+    out: MemberOut,
 }
 
 /// Reads every input in order and sends its events; an error is sent as
@@ -120,19 +147,21 @@ pub(super) fn read_all(
     bar: &ProgressBar,
     out: &SyncSender<Result<Event>>,
 ) {
-    let (jobs, queue) = mpsc::sync_channel::<Job<'_>>(known.len().max(1));
+    let workers = known.len();
+    let (jobs, queue) = mpsc::sync_channel::<Job<'_>>(workers.max(1));
     let queue = Mutex::new(queue);
     let spares = Arc::new(Spares::default());
     std::thread::scope(|scope| {
         for k in known {
             let (queue, spares) = (&queue, Arc::clone(&spares));
-            scope.spawn(move || work(queue, k, &spares));
+            scope.spawn(move || work(queue, k, &spares, profiles));
         }
         // `jobs` is dropped when reading ends, which stops the workers.
         let mut ctx = Ctx {
             profiles,
             jobs,
             spares,
+            workers,
         };
         let ctx = &mut ctx;
         let mut base = 0;
@@ -153,11 +182,18 @@ pub(super) fn read_all(
     });
 }
 
-/// A row worker: processes batches until reading ends. Each batch's rows
-/// go back through its own reply channel (which the writer waits on, in
-/// order), or the error that stopped them.
-fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known, spares: &Spares) {
+/// A row worker: does jobs until reading ends. Each batch's rows go back
+/// through its own reply channel (which the writer waits on, in order),
+/// or the error that stopped them; a member's events go to its stream.
+fn work<'p>(
+    queue: &Mutex<Receiver<Job<'p>>>,
+    mut known: Known,
+    spares: &Spares,
+    profiles: &'p Profiles,
+) {
     let mut parser = RowParser::default();
+    // The zip last read members of, open: its directory is read once.
+    let mut zip: Option<(PathBuf, WorkerZip)> = None;
     loop {
         // The lock is held only while waiting for the next job.
         let job = match queue.lock() {
@@ -165,25 +201,289 @@ fn work(queue: &Mutex<Receiver<Job<'_>>>, mut known: Known, spares: &Spares) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
+        let (member, raw, reply) = match job {
+            Job::Rows {
+                member,
+                rows,
+                reply,
+            } => (member, rows, reply),
+            Job::Member(job) => {
+                match read_member_job(&job, &mut zip, &mut known, profiles) {
+                    Ok(()) | Err(Stop::WriterGone) => {}
+                    Err(Stop::Failed(e)) => {
+                        let _ = job.out.emit(Err(e));
+                    }
+                }
+                continue;
+            }
+        };
         let mut rows = RowBuf {
-            rows: Vec::with_capacity(job.rows.len()),
+            rows: Vec::with_capacity(raw.len()),
             known: Some(&mut known),
             row_hash: None,
         };
-        let result = job
-            .rows
+        let result = raw
             .iter()
-            .try_for_each(|(bytes, line)| job.member.process(bytes, line, &mut parser, &mut rows))
+            .try_for_each(|(bytes, line)| member.process(bytes, line, &mut parser, &mut rows))
             .map(|()| rows.rows)
             .map_err(|e| match e {
                 MemberError::Sink(e) => e,
                 // Processing reads nothing: only the sink can fail.
                 MemberError::Read(_) => Error::Internal("a row worker read from the member"),
             });
-        spares.put(job.rows);
+        spares.put(raw);
         // The writer may have gone: then nobody waits for this.
-        let _ = job.reply.send(result);
+        let _ = reply.send(result);
     }
+}
+
+/// A zip as a row worker reads it.
+type WorkerZip = zip::ZipArchive<BufReader<ProgressReader<File>>>;
+
+/// Reads the member a [`MemberJob`] names, on a row worker, through the
+/// zip in `open` (opened here when it is another file's).
+fn read_member_job(
+    job: &MemberJob,
+    open: &mut Option<(PathBuf, WorkerZip)>,
+    known: &mut Known,
+    profiles: &Profiles,
+) -> Result<(), Stop> {
+    if open.as_ref().is_none_or(|(path, _)| *path != job.read_from) {
+        *open = None;
+        let file = File::open(&job.read_from).map_err(|e| Error::io(&job.read_from, e))?;
+        let reader = ProgressReader::new(file, job.bar.clone(), job.base);
+        let zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
+            .map_err(|e| not_a_zip(&job.path, &e))?;
+        *open = Some((job.read_from.clone(), zip));
+    }
+    let Some((_, zip)) = open else {
+        return Err(Stop::Failed(Error::Internal(
+            "a row worker's zip was not opened",
+        )));
+    };
+    read_zip_member(
+        zip,
+        job.index,
+        Processing::Here { profiles, known },
+        &job.path,
+        &job.out,
+    )
+}
+
+fn not_a_zip(path: &Path, e: &zip::result::ZipError) -> Error {
+    Error::Rejected {
+        path: path.to_owned(),
+        reason: format!("not a readable zip archive ({e})"),
+    }
+}
+
+/// Where events go: the writer's channel, or a member's stream.
+trait Emit {
+    /// Sends `event`; an error when nobody will read it (the writer has
+    /// gone).
+    fn emit(&self, event: Result<Event>) -> Result<(), ()>;
+}
+
+impl Emit for SyncSender<Result<Event>> {
+    fn emit(&self, event: Result<Event>) -> Result<(), ()> {
+        self.send(event).map_err(|_| ())
+    }
+}
+
+/// Bytes of events a member read ahead may hold, waiting for the writer:
+/// the unchanged rows of about 200,000 entries (a weekly export's rows
+/// are nearly all unchanged), or a few thousand parsed ones.
+pub(super) const MEMBER_BUDGET: usize = 16 << 20;
+
+/// Members are read at once only when none is larger than this
+/// (uncompressed, as the zip's directory says): a member's unchanged rows
+/// then fit its [`MEMBER_BUDGET`] nearly whole, so a worker reads its
+/// member while the writer takes the one before. Larger members are read
+/// one after the other, their rows spread over the workers.
+const MEMBER_AT_ONCE_MAX: u64 = 128 << 20;
+
+/// Something waited for and given back, in units: the memory a member's
+/// events hold while they wait (counted by the worker that sends them,
+/// given back as the writer takes them), or the members being read at
+/// once.
+struct Budget {
+    limit: usize,
+    state: Mutex<BudgetState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    used: usize,
+    /// The writer dropped the stream: nothing will be taken any more.
+    closed: bool,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until `units` more fit (when nothing is taken, anything
+    /// fits); false when it is closed.
+    fn take(&self, units: usize) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        while !state.closed && state.used > 0 && state.used + units > self.limit {
+            state = match self.changed.wait(state) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+        state.used += units;
+        !state.closed
+    }
+
+    fn give_back(&self, units: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            state.used = state.used.saturating_sub(units);
+            self.changed.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.closed = true;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// The sending end of a member's stream.
+struct MemberOut {
+    events: Sender<(Result<Event>, usize)>,
+    budget: Arc<Budget>,
+}
+
+impl Emit for MemberOut {
+    fn emit(&self, event: Result<Event>) -> Result<(), ()> {
+        let bytes = weight(&event);
+        if !self.budget.take(bytes) {
+            return Err(());
+        }
+        self.events.send((event, bytes)).map_err(|_| ())
+    }
+}
+
+/// A member's events, in order, as the writer takes them ([`Event::Member`]).
+/// It ends with the member's last event; a stream that stops before it
+/// (its worker stopped) ends with an error. Its end, or its drop, gives
+/// its member's place back to `slots`.
+pub(super) struct MemberEvents {
+    events: Receiver<(Result<Event>, usize)>,
+    budget: Arc<Budget>,
+    slots: Arc<Budget>,
+    ended: bool,
+}
+
+impl MemberEvents {
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.slots.give_back(1);
+        }
+    }
+}
+
+impl Iterator for MemberEvents {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        if self.ended {
+            return None;
+        }
+        match self.events.recv() {
+            Ok((event, bytes)) => {
+                self.budget.give_back(bytes);
+                if matches!(
+                    event,
+                    Err(_)
+                        | Ok(Event::MemberEnd { .. }
+                            | Event::MemberUnreadable { .. }
+                            | Event::Directory)
+                ) {
+                    self.end();
+                }
+                Some(event)
+            }
+            Err(_) => {
+                self.end();
+                Some(Err(Error::Internal(
+                    "a row worker stopped before the end of a member",
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for MemberEvents {
+    fn drop(&mut self) {
+        // A worker waiting for room must not wait for ever, nor the
+        // reader for a place.
+        self.budget.close();
+        self.end();
+    }
+}
+
+/// A new member stream, holding one of `slots`: the writer's end and the
+/// worker's.
+fn member_stream(slots: &Arc<Budget>) -> (MemberEvents, MemberOut) {
+    let (sender, receiver) = mpsc::channel();
+    let budget = Arc::new(Budget::new(MEMBER_BUDGET));
+    (
+        MemberEvents {
+            events: receiver,
+            budget: Arc::clone(&budget),
+            slots: Arc::clone(slots),
+            ended: false,
+        },
+        MemberOut {
+            events: sender,
+            budget,
+        },
+    )
+}
+
+/// About the memory an event holds.
+fn weight(event: &Result<Event>) -> usize {
+    let rows = match event {
+        Ok(Event::Rows(rows)) => rows.as_slice(),
+        _ => &[],
+    };
+    let heap: usize = rows
+        .iter()
+        .map(|row| match row {
+            Row::Entry {
+                entry,
+                related_json,
+                ..
+            } => {
+                size_of::<Entry>()
+                    + related_json.len()
+                    + [&entry.payload, &entry.message_text, &entry.text]
+                        .iter()
+                        .map(|s| s.as_ref().map_or(0, String::len))
+                        .sum::<usize>()
+                    + 256
+            }
+            Row::Seen { .. } => 0,
+            Row::Quarantined { reason, raw, .. } => {
+                reason.len() + raw.as_ref().map_or(0, String::len)
+            }
+            Row::Record { .. } => 1024,
+        })
+        .sum();
+    size_of::<Event>() + size_of_val(rows) + heap
 }
 
 /// Batches of raw rows the workers are done with, for the reader to fill
@@ -229,8 +529,8 @@ impl From<Error> for Stop {
     }
 }
 
-fn send(out: &SyncSender<Result<Event>>, event: Event) -> Result<(), Stop> {
-    out.send(Ok(event)).map_err(|_| Stop::WriterGone)
+fn send(out: &dyn Emit, event: Event) -> Result<(), Stop> {
+    out.emit(Ok(event)).map_err(|()| Stop::WriterGone)
 }
 
 fn read_input(
@@ -264,28 +564,84 @@ fn read_input(
                     modified_ms,
                 },
             )?;
-            read_one(reader, ctx, out, &input.path, None)
+            read_one(reader, Processing::Pool(ctx), out, &input.path, None)
         }
         Container::Zip => {
             let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, reader))
-                .map_err(|e| Error::Rejected {
-                    path: input.path.clone(),
-                    reason: format!("not a readable zip archive ({e})"),
-                })?;
+                .map_err(|e| not_a_zip(&input.path, &e))?;
+            if ctx.workers >= 2 && at_once(&zip) {
+                return read_members_at_once(input, zip.len(), ctx, bar, base, out);
+            }
             for i in 0..zip.len() {
-                read_zip_member(&mut zip, i, ctx, &input.path, out)?;
+                read_zip_member(&mut zip, i, Processing::Pool(ctx), &input.path, out)?;
             }
             Ok(())
         }
     }
 }
 
+/// Whether a zip's members are read at once: it has several, and none is
+/// larger than [`MEMBER_AT_ONCE_MAX`].
+fn at_once<R: Read + Seek>(zip: &zip::ZipArchive<R>) -> bool {
+    // From the central directory, read already: no member is opened.
+    zip.len() >= 2
+        && (0..zip.len()).all(|i| {
+            zip.by_index_data(i)
+                .is_ok_and(|member| member.size() <= MEMBER_AT_ONCE_MAX)
+        })
+}
+
+/// Reads a zip's members a member per row worker. Each member's stream
+/// goes to the writer in member order. One member more than there are
+/// workers is read at a time (the one the writer takes, and those read
+/// ahead), so memory stays within that many [`MEMBER_BUDGET`]s.
+fn read_members_at_once(
+    input: &Input,
+    members: usize,
+    ctx: &Ctx<'_>,
+    bar: &ProgressBar,
+    base: u64,
+    out: &SyncSender<Result<Event>>,
+) -> Result<(), Stop> {
+    let slots = Arc::new(Budget::new(ctx.workers + 1));
+    for index in 0..members {
+        // A place frees when the writer is done with a member (or gone).
+        slots.take(1);
+        let (events, member_out) = member_stream(&slots);
+        send(out, Event::Member(events))?;
+        let job = MemberJob {
+            read_from: input.read_from.clone(),
+            path: input.path.clone(),
+            index,
+            bar: bar.clone(),
+            base,
+            out: member_out,
+        };
+        // Every worker gone means the writer has gone too.
+        ctx.jobs
+            .send(Job::Member(job))
+            .map_err(|_| Stop::WriterGone)?;
+    }
+    Ok(())
+}
+
+/// Where a member's CSV rows are processed.
+enum Processing<'a, 'p> {
+    /// Handed in batches to the row workers.
+    Pool(&'a Ctx<'p>),
+    /// Here, against `known` (on a row worker that reads a whole member).
+    Here {
+        profiles: &'p Profiles,
+        known: &'a mut Known,
+    },
+}
+
 fn read_zip_member<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     index: usize,
-    ctx: &mut Ctx<'_>,
+    processing: Processing<'_, '_>,
     path: &Path,
-    out: &SyncSender<Result<Event>>,
+    out: &dyn Emit,
 ) -> Result<(), Stop> {
     let fallback_name = zip
         .name_for_index(index)
@@ -351,7 +707,7 @@ fn read_zip_member<R: Read + Seek>(
             },
         );
     }
-    read_one(&mut member, ctx, out, path, Some(&name))
+    read_one(&mut member, processing, out, path, Some(&name))
 }
 
 /// A member's modification time in epoch milliseconds: the extended
@@ -399,8 +755,8 @@ fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {
 /// member's damage (for a zip: failed CRC or broken compressed data).
 fn read_one(
     reader: impl Read,
-    ctx: &mut Ctx<'_>,
-    out: &SyncSender<Result<Event>>,
+    processing: Processing<'_, '_>,
+    out: &dyn Emit,
     path: &Path,
     zip_member: Option<&str>,
 ) -> Result<(), Stop> {
@@ -408,16 +764,27 @@ fn read_one(
         Some(name) => damaged(path, name, e),
         None => Error::io(path, e),
     };
-    // API pages come here; a CSV member's rows all go to the pool.
+    // API pages come to the sink; a CSV member's rows go to the pool, or
+    // to the sink too when processed here.
+    let (profiles, mut pool, known) = match processing {
+        Processing::Pool(ctx) => {
+            let pool = Pool {
+                out,
+                jobs: &ctx.jobs,
+                spares: &ctx.spares,
+                gone: false,
+            };
+            (ctx.profiles, Some(pool), None)
+        }
+        Processing::Here { profiles, known } => (profiles, None, Some(known)),
+    };
     let mut sink = BatchSink {
         out,
-        rows: RowBuf::default(),
-        gone: false,
-    };
-    let mut pool = Pool {
-        out,
-        jobs: &ctx.jobs,
-        spares: &ctx.spares,
+        rows: RowBuf {
+            rows: Vec::new(),
+            known,
+            row_hash: None,
+        },
         gone: false,
     };
     let mut hashing = HashingReader::new(reader);
@@ -430,11 +797,11 @@ fn read_one(
     let result = source::read_member(
         &mut hashing,
         &name,
-        ctx.profiles,
+        profiles,
         &mut sink,
-        Some(&mut pool),
+        pool.as_mut().map(|p| p as &mut dyn Handoff<'_>),
     );
-    if sink.gone || pool.gone {
+    if sink.gone || pool.is_some_and(|p| p.gone) {
         return Err(Stop::WriterGone);
     }
     let outcome = match result {
@@ -461,12 +828,14 @@ pub(super) struct Ctx<'p> {
     jobs: SyncSender<Job<'p>>,
     /// Batches to fill again.
     spares: Arc<Spares>,
+    /// How many row workers take jobs from `jobs`.
+    workers: usize,
 }
 
 /// Hands a CSV member's batches of rows to the row workers, and tells the
 /// writer where each batch's result will come from.
 struct Pool<'a, 'p> {
-    out: &'a SyncSender<Result<Event>>,
+    out: &'a dyn Emit,
     jobs: &'a SyncSender<Job<'p>>,
     spares: &'a Spares,
     /// The writer (or every worker) has gone: stop reading.
@@ -476,12 +845,12 @@ struct Pool<'a, 'p> {
 impl<'p> Handoff<'p> for Pool<'_, 'p> {
     fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: RawRows) -> Result<RawRows, MemberError> {
         let (reply, result) = mpsc::sync_channel(1);
-        let job = Job {
+        let job = Job::Rows {
             member: Arc::clone(member),
             rows,
             reply,
         };
-        if self.jobs.send(job).is_err() || self.out.send(Ok(Event::Later(result))).is_err() {
+        if self.jobs.send(job).is_err() || self.out.emit(Ok(Event::Later(result))).is_err() {
             self.gone = true;
             return Err(MemberError::Sink(Error::Stopped));
         }
@@ -555,11 +924,10 @@ impl RowSink for RowBuf<'_> {
     }
 }
 
-/// Collects the rows read on the reading thread into batches for the
-/// channel.
+/// Collects the rows read on this thread into batches for the channel.
 struct BatchSink<'a> {
-    out: &'a SyncSender<Result<Event>>,
-    rows: RowBuf<'static>,
+    out: &'a dyn Emit,
+    rows: RowBuf<'a>,
     /// The writer has gone: stop reading.
     gone: bool,
 }
@@ -577,7 +945,7 @@ impl BatchSink<'_> {
             return Ok(());
         }
         let rows = std::mem::replace(&mut self.rows.rows, Vec::with_capacity(BATCH));
-        if self.out.send(Ok(Event::Rows(rows))).is_err() {
+        if self.out.emit(Ok(Event::Rows(rows))).is_err() {
             self.gone = true;
             return Err(Stop::WriterGone);
         }
@@ -586,6 +954,14 @@ impl BatchSink<'_> {
 }
 
 impl RowSink for BatchSink<'_> {
+    fn known_row(&mut self, conversation: Option<&str>, hash: RowHash) -> Result<bool> {
+        let known = self.rows.known_row(conversation, hash)?;
+        if known {
+            self.full()?;
+        }
+        Ok(known)
+    }
+
     fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
         self.rows.record(line, record)?;
         self.full()
@@ -614,24 +990,51 @@ mod tests {
     use super::*;
     use crate::archive::{Mode, db};
 
-    fn transcript(dir: &Path, rows: usize) -> PathBuf {
+    /// A transcript CSV of entries `first..first + rows`.
+    fn transcript_csv(first: usize, rows: usize) -> String {
         let mut csv = String::from("identifier,conversation_identifier,entry_type,entry_payload\n");
-        for i in 0..rows {
+        for i in first..first + rows {
             csv.push_str(&format!(
                 "e{i},c{},Message,\"{{\"\"text\"\": \"\"hello {i}\"\"}}\"\n",
                 i / 24
             ));
         }
+        csv
+    }
+
+    fn transcript(dir: &Path, rows: usize) -> PathBuf {
         let path = dir.join("entries.csv");
-        std::fs::write(&path, csv).unwrap();
+        std::fs::write(&path, transcript_csv(0, rows)).unwrap();
+        path
+    }
+
+    /// A zip of `members` transcript members of `rows` entries each,
+    /// stored (not compressed), named `part-N.csv`.
+    fn transcript_zip(dir: &Path, members: usize, rows: usize) -> PathBuf {
+        use std::io::Write;
+        let path = dir.join("export.zip");
+        let mut w = zip::ZipWriter::new(File::create(&path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for m in 0..members {
+            w.start_file(format!("part-{m}.csv"), stored).unwrap();
+            w.write_all(transcript_csv(m * rows, rows).as_bytes())
+                .unwrap();
+        }
+        w.finish().unwrap();
         path
     }
 
     fn input(path: PathBuf) -> Input {
+        let container = if path.extension().is_some_and(|e| e == "zip") {
+            Container::Zip
+        } else {
+            Container::Plain
+        };
         Input {
             read_from: path.clone(),
             path,
-            container: Container::Plain,
+            container,
             bytes: 0,
             sha256: String::new(),
             stage: None,
@@ -639,21 +1042,203 @@ mod tests {
     }
 
     /// Reads `input` with `known` (one row worker each) and returns every
-    /// event as the writer sees it: each `Later` resolved in its place.
-    fn events(input: &Input, known: Vec<Known>) -> Vec<Result<Event>> {
+    /// event as the writer sees it (each `Later` and `Member` resolved in
+    /// its place), and whether members were read at once.
+    fn events_and_mode(input: &Input, known: Vec<Known>) -> (Vec<Result<Event>>, bool) {
+        fn resolve(event: Result<Event>, all: &mut Vec<Result<Event>>, at_once: &mut bool) {
+            match event {
+                Ok(Event::Later(rows)) => all.push(rows.recv().unwrap().map(Event::Rows)),
+                Ok(Event::Member(events)) => {
+                    *at_once = true;
+                    for event in events {
+                        resolve(event, all, at_once);
+                    }
+                }
+                other => all.push(other),
+            }
+        }
         let profiles = Profiles::builtin().unwrap();
         let (out, events) = mpsc::sync_channel(CHANNEL_DEPTH);
         std::thread::scope(|s| {
             let profiles = &profiles;
             s.spawn(move || read_all(&[input], profiles, known, &ProgressBar::hidden(), &out));
-            events
-                .into_iter()
-                .map(|e| match e {
-                    Ok(Event::Later(rows)) => rows.recv().unwrap().map(Event::Rows),
-                    other => other,
-                })
-                .collect()
+            let (mut all, mut at_once) = (Vec::new(), false);
+            for event in events {
+                resolve(event, &mut all, &mut at_once);
+            }
+            (all, at_once)
         })
+    }
+
+    fn events(input: &Input, known: Vec<Known>) -> Vec<Result<Event>> {
+        events_and_mode(input, known).0
+    }
+
+    fn nothing_known(workers: usize) -> Vec<Known> {
+        (0..workers).map(|_| Known::nothing()).collect()
+    }
+
+    /// The members of a zip read at once reach the writer in member order,
+    /// each whole between its start and its end, every row in order.
+    #[test]
+    fn members_read_at_once_reach_the_writer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input(transcript_zip(dir.path(), 7, 300));
+        for workers in [2, 3] {
+            let (events, at_once) = events_and_mode(&input, nothing_known(workers));
+            assert!(at_once, "{workers} workers read the members at once");
+            let mut identifiers = Vec::new();
+            let mut members = Vec::new();
+            for event in events {
+                match event.unwrap() {
+                    Event::MemberStart { name, .. } => {
+                        assert_eq!(identifiers.len(), members.len() * 300);
+                        members.push(name);
+                    }
+                    Event::Rows(rows) => {
+                        for row in rows {
+                            let Row::Entry { entry, line, .. } = row else {
+                                panic!("only entries were written");
+                            };
+                            assert_eq!(line, Some((identifiers.len() % 300) as u64 + 2));
+                            identifiers.push(entry.identifier);
+                        }
+                    }
+                    Event::MemberEnd { outcome, .. } => {
+                        assert!(matches!(outcome, MemberOutcome::Read { rows: 300, .. }));
+                        assert_eq!(identifiers.len(), members.len() * 300);
+                    }
+                    _ => {}
+                }
+            }
+            let expected: Vec<String> = (0..2100).map(|i| format!("e{i}")).collect();
+            assert_eq!(identifiers, expected);
+            let names: Vec<String> = (0..7).map(|m| format!("part-{m}.csv")).collect();
+            assert_eq!(members, names);
+        }
+        // One worker: one member after the other, as before.
+        let (events, at_once) = events_and_mode(&input, nothing_known(1));
+        assert!(!at_once);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Ok(Event::MemberEnd { .. })))
+                .count(),
+            7
+        );
+    }
+
+    /// A damaged member read at once stops the ingest in its place: the
+    /// members before it whole, nothing of those after it before the error.
+    #[test]
+    fn a_damaged_member_read_at_once_fails_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = transcript_zip(dir.path(), 4, 200);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // A byte of part-2's rows (stored: only its CRC can tell).
+        let at = bytes.windows(6).position(|w| w == b"e450,c").unwrap();
+        bytes[at + 1] = b'9';
+        std::fs::write(&path, &bytes).unwrap();
+        let events = events(&input(path), nothing_known(2));
+        let failed = events.iter().position(Result::is_err).expect("an error");
+        let err = events[failed].as_ref().err().unwrap().to_string();
+        assert!(err.contains("part-2.csv"), "{err}");
+        let rows_before: usize = events[..failed]
+            .iter()
+            .map(|e| match e {
+                Ok(Event::Rows(rows)) => rows.len(),
+                _ => 0,
+            })
+            .sum();
+        let ends_before = events[..failed]
+            .iter()
+            .filter(|e| matches!(e, Ok(Event::MemberEnd { .. })))
+            .count();
+        assert_eq!(ends_before, 2, "parts 0 and 1 ended before the error");
+        assert!(
+            (400..600).contains(&rows_before),
+            "{rows_before} rows before the error"
+        );
+    }
+
+    /// A writer that stops (drops its channel) stops the workers reading
+    /// members ahead, even those waiting for room: nothing waits for ever.
+    #[test]
+    fn a_writer_that_stops_stops_members_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        // Members whose events overflow their budget: their workers wait.
+        let input = input(transcript_zip(dir.path(), 3, 40_000));
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let profiles = Profiles::builtin().unwrap();
+            let (out, events) = mpsc::sync_channel(CHANNEL_DEPTH);
+            std::thread::scope(|s| {
+                let profiles = &profiles;
+                let input = &input;
+                s.spawn(move || {
+                    read_all(
+                        &[input],
+                        profiles,
+                        nothing_known(2),
+                        &ProgressBar::hidden(),
+                        &out,
+                    )
+                });
+                // The first member's first batch, then the writer gives up.
+                let first = events.iter().find_map(|e| match e {
+                    Ok(Event::Member(member)) => Some(member),
+                    _ => None,
+                });
+                if let Some(mut member) = first {
+                    let _ = member.next();
+                    // Until its worker waits for room: what it holds has
+                    // stopped growing, past half the budget.
+                    let used = |m: &MemberEvents| m.budget.state.lock().map_or(0, |s| s.used);
+                    let (mut last, mut still) = (0, 0);
+                    for _ in 0..600 {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        let now = used(&member);
+                        still = if now == last { still + 1 } else { 0 };
+                        last = now;
+                        if still == 4 && now > MEMBER_BUDGET / 2 {
+                            break;
+                        }
+                    }
+                    assert!(last > MEMBER_BUDGET / 2, "the worker filled its budget");
+                } else {
+                    panic!("the members were read at once");
+                }
+                drop(events);
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the reader and its workers stopped");
+    }
+
+    #[test]
+    fn a_budget_waits_for_room_and_lets_go_when_closed() {
+        let budget = Arc::new(Budget::new(10));
+        assert!(budget.take(8));
+        let waiting = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.take(5))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "8 + 5 does not fit in 10");
+        budget.give_back(8);
+        assert!(waiting.join().unwrap());
+        // Anything fits when nothing is taken.
+        budget.give_back(5);
+        assert!(budget.take(100));
+        let waiting = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.take(1))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        budget.close();
+        assert!(!waiting.join().unwrap(), "closed: taking fails");
     }
 
     /// With several row workers, the writer still sees every row in the

@@ -177,6 +177,12 @@ impl<'t, 'r> Writer<'t, 'r> {
                 self.set_member(None, None, "quarantined", None, Some(&reason), 0)
             }
             Event::Directory => self.set_member(Some(0), None, "directory", None, None, 0),
+            Event::Member(events) => {
+                for event in events {
+                    self.apply(event?)?;
+                }
+                Ok(())
+            }
         }
     }
 
