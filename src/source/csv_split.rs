@@ -389,36 +389,10 @@ fn find(chunk: &[u8], from: usize, mask: impl Fn(u64) -> u64) -> Option<usize> {
 }
 
 /// In a quoted field from `i`: the first quote not doubled (or the last
-/// byte of `chunk`, if that is a quote the next chunk may double). A JSON
-/// payload doubles its every quote: they are passed here, pair by pair,
-/// without going round the state machine.
+/// byte of `chunk`, if that is a quote the next chunk may double). Only
+/// the bytes the block scan leaves come here (a chunk's last few, a block
+/// with a stray quote), so a search from each pair is enough.
 fn closing_quote(chunk: &[u8], mut i: usize) -> Option<usize> {
-    // Eight bytes at a time, each word's quotes taken from its mask: a
-    // pair within the word costs a few bit operations, not another load.
-    'words: while let Some(word) = chunk.get(i..i + 8) {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let mut quotes = zeros(u64::from_le_bytes(eight) ^ QUOTES);
-        while quotes != 0 {
-            let at = (quotes.trailing_zeros() / 8) as usize;
-            let doubled = if at < 7 {
-                quotes & (0x80 << (8 * (at + 1))) != 0
-            } else {
-                chunk.get(i + 8) == Some(&b'"')
-            };
-            if !doubled {
-                return Some(i + at);
-            }
-            if at == 7 {
-                // The pair's second quote opens the next word.
-                i += 9;
-                continue 'words;
-            }
-            quotes &= !((0x80 << (8 * at)) | (0x80 << (8 * (at + 1))));
-        }
-        i += 8;
-    }
-    // The last few bytes.
     loop {
         let j = find(chunk, i, |w| zeros(w ^ QUOTES))?;
         if chunk.get(j + 1) != Some(&b'"') {
