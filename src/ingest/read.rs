@@ -293,7 +293,7 @@ impl Emit for SyncSender<Result<Event>> {
 /// Bytes of events a member read ahead may hold, waiting for the writer:
 /// the unchanged rows of about 200,000 entries (a weekly export's rows
 /// are nearly all unchanged), or a few thousand parsed ones.
-pub(super) const MEMBER_BUDGET: usize = 16 << 20;
+const MEMBER_BUDGET: usize = 16 << 20;
 
 /// Members are read at once only when none is larger than this
 /// (uncompressed, as the zip's directory says): a member's unchanged rows
