@@ -12,6 +12,7 @@
 //! interrupted ingest; ingesting the same file again adopts it.
 
 pub mod db;
+pub mod in_place;
 pub mod objects;
 pub mod rekey;
 mod schema;

@@ -17,6 +17,7 @@ use rusqlite::{Statement, Transaction, params};
 
 use super::read::{Event, Row};
 use super::{MAX_LISTED_QUARANTINE, QuarantineItem, Report};
+use crate::archive::in_place::InPlace;
 use crate::archive::rekey;
 use crate::archive::sightings::Seen;
 use crate::entry::{Entry, RowHash};
@@ -33,7 +34,9 @@ pub(super) struct Writer<'t, 'r> {
     files: Vec<(i64, String)>,
     file: Option<usize>,
     member: Option<(i64, String)>,
-    insert_entry: Statement<'t>,
+    /// Binds the entry's texts in place (`archive::in_place`): the
+    /// writer's hottest statement.
+    insert_entry: InPlace<'t>,
     find_versions: Statement<'t>,
     insert_related: Statement<'t>,
     insert_row_hash: Statement<'t>,
@@ -74,7 +77,8 @@ impl<'t, 'r> Writer<'t, 'r> {
             files,
             file: None,
             member: None,
-            insert_entry: tx.prepare(
+            insert_entry: InPlace::prepare(
+                tx,
                 "INSERT INTO entries (identifier, version, conversation_id, entry_type, entry_type_raw,
                     is_message, sender_role, sender_app_type, sender_subject, client_ms, server_ms,
                     related_records, payload, message_text, text, content_hash, export_id, member_id, line,
@@ -501,28 +505,28 @@ impl<'t, 'r> Writer<'t, 'r> {
     ) -> Result<Option<i64>> {
         let id = self.keys.next(self.tx, e.server_ms.or(e.client_ms))?;
         let seq = self.next_seq;
-        let inserted = self.insert_entry.execute(params![
-            e.identifier,
-            version,
-            conversation_id,
-            e.entry_type,
-            e.entry_type_raw,
-            e.is_message,
-            e.sender_role,
-            e.sender_app_type,
-            e.sender_subject,
-            e.client_ms,
-            e.server_ms,
-            related,
-            e.payload,
-            e.message_text,
-            e.text,
-            e.content_hash,
-            self.export_id,
-            member_id,
-            line,
-            id,
-            seq,
+        let inserted = self.insert_entry.execute(&[
+            (&e.identifier).into(),
+            version.into(),
+            conversation_id.into(),
+            (&e.entry_type).into(),
+            (&e.entry_type_raw).into(),
+            e.is_message.into(),
+            (&e.sender_role).into(),
+            (&e.sender_app_type).into(),
+            (&e.sender_subject).into(),
+            e.client_ms.into(),
+            e.server_ms.into(),
+            related.into(),
+            (&e.payload).into(),
+            (&e.message_text).into(),
+            (&e.text).into(),
+            (&e.content_hash).into(),
+            self.export_id.into(),
+            member_id.into(),
+            line.into(),
+            id.into(),
+            seq.into(),
         ])?;
         if inserted == 0 {
             return Ok(None);
