@@ -58,15 +58,16 @@ pub enum Command {
     },
     /// Search message text and event descriptions, newest first
     ///
-    /// Every word must match (prefixes are not expanded); case and
-    /// diacritics are ignored. Words in double quotes are a phrase
-    /// ('"card charged"'); otherwise words are taken literally: FTS5
-    /// operators have no special meaning. after:DATE|TIME (inclusive) and
-    /// before:DATE|TIME (exclusive) bound the time: a date is a whole UTC
-    /// day (2026-11-09), a time is RFC 3339 (2026-11-09T10:00:00Z). Filters
-    /// narrow the conversations: conversation:ID, session:0Mw...,
-    /// case:500..., enduser:TEXT (name or platform key), channel:TEXT; with
-    /// filters only, every matching entry is listed.
+    /// Words are all required; case and diacritics are ignored.
+    /// '"card charged"' is a phrase, refun* a prefix; OR, NOT word or
+    /// -word, parentheses and NEAR(card charged, 5) combine them. Fields
+    /// narrow the hits: role:, from:, type:, format:, has:attachment,
+    /// has:link, after:DATE|TIME (inclusive), before:DATE|TIME (exclusive),
+    /// export:N, version:current, conversation:, session:, case:,
+    /// enduser:, channel:, substr:TEXT. A date is a whole day in UTC (or
+    /// --tz). With fields only, every matching entry is listed. The query
+    /// may be given as separate arguments or as one quoted string; see
+    /// docs/search.md.
     Search {
         /// Print a JSON array on stdout
         #[arg(long)]
@@ -74,8 +75,17 @@ pub enum Command {
         /// Show at most this many hits
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
-        /// The words to find, and filters (key:value)
-        #[arg(required = true, value_name = "WORDS")]
+        /// Read dates in after: and before: as days in this time zone
+        /// (an IANA name, e.g. Europe/Paris) instead of UTC
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// Pass the query to SQLite's FTS5 as its own syntax (for experts:
+        /// no fields, FTS5's operators and column filters)
+        #[arg(long)]
+        raw: bool,
+        /// The query: words, operators and fields (key:value); a word may
+        /// start with '-' (refund -card)
+        #[arg(required = true, value_name = "QUERY", allow_hyphen_values = true)]
         words: Vec<String>,
     },
     /// When the next export is allowed and due, what is pending, and gaps

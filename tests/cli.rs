@@ -14,6 +14,7 @@ mod verify;
 #[path = "cli/weekly.rs"]
 mod weekly;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -1130,29 +1131,259 @@ fn search_json_limit(archive: &Path, word: &str, limit: u32) -> Vec<Value> {
         .clone()
 }
 
+/// Every hit (up to 1,000) of the query `q`.
+fn search_all(archive: &Path, q: &[&str]) -> Vec<Value> {
+    let out = convault(archive)
+        .args(["search", "--json", "--limit", "1000", "--"])
+        .args(q)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// The hits' `(conversation, entry, version)`, for comparing result sets.
+fn keys(hits: &[Value]) -> BTreeSet<(String, String, i64)> {
+    hits.iter()
+        .map(|h| {
+            (
+                h["conversation"].as_str().unwrap().to_owned(),
+                h["entry"].as_str().unwrap().to_owned(),
+                h["version"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn search_input_is_taken_literally() {
+fn search_language_words_phrases_prefixes_or_not_groups_and_near() {
     let (_tmp, archive) = both_weeks();
-    for words in [
-        &["refund", "AND"][..],
-        &["\""],
-        &["refund*"],
-        &["NEAR(refund"],
-        &["-refund"],
-        &["a:b"],
-        &["'"],
-        &["^"],
-    ] {
+    let all = |q: &[&str]| keys(&search_all(&archive, q));
+    let refund = all(&["refund"]);
+    let policy = all(&["policy"]);
+    let damaged = all(&["damaged"]);
+    assert!(refund.len() >= 5 && !policy.is_empty() && !damaged.is_empty());
+    // Words are all required; AND says the same.
+    let both: BTreeSet<_> = refund.intersection(&policy).cloned().collect();
+    assert_eq!(all(&["refund", "policy"]), both);
+    assert_eq!(all(&["refund AND policy"]), both);
+    // A phrase is its words together, in order.
+    let phrase = all(&["\"refund policy\""]);
+    assert!(!phrase.is_empty() && phrase.is_subset(&both));
+    assert!(all(&["\"policy refund\""]).is_empty());
+    // A prefix.
+    let refu = all(&["refu*"]);
+    assert!(
+        refu.is_superset(&refund) && refu.len() > refund.len(),
+        "refunded too"
+    );
+    // OR, NOT and -, as separate arguments or one string.
+    let either: BTreeSet<_> = refund.union(&damaged).cloned().collect();
+    assert_eq!(all(&["refund", "OR", "damaged"]), either);
+    let without: BTreeSet<_> = refund.difference(&policy).cloned().collect();
+    assert_eq!(all(&["refund", "-policy"]), without);
+    assert_eq!(all(&["refund NOT policy"]), without);
+    assert_eq!(all(&["refund -policy"]), without);
+    let grouped: BTreeSet<_> = either.difference(&policy).cloned().collect();
+    assert_eq!(all(&["(refund OR damaged) -policy"]), grouped);
+    // NEAR: within so many words.
+    assert!(all(&["NEAR(refund approved, 1)"]).len() == 1);
+    assert!(all(&["NEAR(photo approved, 1)"]).is_empty());
+    assert_eq!(all(&["NEAR(photo approved, 5)"]).len(), 1);
+    // A leading '-' works on the command line without `--`.
+    let out = convault(&archive)
+        .args(["search", "--json", "--limit", "1000", "refund", "-policy"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let hits: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(keys(&hits), without);
+    // Words that only look like syntax are words.
+    for q in [&["a:b"][..], &["'"], &["^"], &["or"], &["x-ray"]] {
         convault(&archive)
             .args(["search", "--"])
-            .args(words)
+            .args(q)
             .assert()
             .success();
     }
-    assert!(
-        search_json(&archive, &["refund", "AND"]).is_empty(),
-        "AND is a word, not an operator"
+}
+
+#[test]
+fn search_fields_narrow_the_hits_and_combine() {
+    let (_tmp, archive) = both_weeks();
+    let all = |q: &[&str]| search_all(&archive, q);
+    let agents = all(&["refund", "role:AGENT"]);
+    assert!(!agents.is_empty());
+    assert!(agents.iter().all(|h| h["role"] == "Agent"), "{agents:?}");
+    // Fields alone list entries; fields combine by OR, NOT and groups.
+    let listed = all(&["role:agent"]);
+    assert!(listed.len() > agents.len() && listed.iter().all(|h| h["role"] == "Agent"));
+    let bots_or_agents = all(&["(role:agent OR role:chatbot)"]);
+    assert!(bots_or_agents.iter().any(|h| h["role"] == "Chatbot"));
+    assert_eq!(
+        bots_or_agents.len(),
+        listed.len() + all(&["role:chatbot"]).len()
     );
+    let not_agents = all(&["-role:agent", "refund"]);
+    assert!(not_agents.iter().all(|h| h["role"] != "Agent"));
+    // Words only excluded, with a field: its entries without the word.
+    let quiet_agents = keys(&all(&["role:agent", "-refund"]));
+    assert_eq!(
+        quiet_agents,
+        keys(&listed).difference(&keys(&agents)).cloned().collect()
+    );
+    // type: in any spelling; from: by subject or by display name.
+    let changes = all(&["type:participantchanged"]);
+    assert!(!changes.is_empty());
+    assert!(
+        changes
+            .iter()
+            .all(|h| h["entry_type"] == "PARTICIPANT_CHANGED")
+    );
+    assert_eq!(keys(&all(&["type:ParticipantChanged"])), keys(&changes));
+    let dana = all(&["from:\"dana whitfield\""]);
+    assert!(!dana.is_empty() && dana.iter().all(|h| h["role"] == "Agent"));
+    assert_eq!(keys(&all(&["from:005Kj000001DanaWAA"])), keys(&dana));
+    // format:, has:
+    assert!(
+        all(&["format:richlink"])
+            .iter()
+            .any(|h| h["text"].as_str().unwrap().contains("refund policy"))
+    );
+    assert!(!all(&["format:choices"]).is_empty());
+    let attached = all(&["has:attachment"]);
+    assert!(!attached.is_empty());
+    assert!(!all(&["has:link"]).is_empty());
+    // version:current drops superseded versions.
+    let every = all(&["refund"]);
+    let current = all(&["refund", "version:current"]);
+    assert!(current.iter().all(|h| h["superseded"] == false));
+    assert_eq!(
+        current.len(),
+        every.iter().filter(|h| h["superseded"] == false).count()
+    );
+    // export:N, by the exports' sightings.
+    let first = keys(&all(&["refund", "export:1"]));
+    let second = keys(&all(&["refund", "export:2"]));
+    assert!(!first.is_empty() && !second.is_empty());
+    assert_eq!(
+        first.union(&second).cloned().collect::<BTreeSet<_>>(),
+        keys(&every)
+    );
+    // substr: inside longer tokens.
+    // "553" is inside the token 5531 (of R-5531): no word search finds it.
+    let r = all(&["substr:553"]);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0]["text"].as_str().unwrap().contains("R-5531"));
+    assert!(all(&["553"]).is_empty());
+}
+
+#[test]
+fn search_dates_are_whole_days_in_utc_or_the_given_zone() {
+    let (_tmp, archive) = both_weeks();
+    let times = |q: &[&str]| -> Vec<String> {
+        search_all(&archive, q)
+            .iter()
+            .map(|h| h["time"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let day = times(&["after:2026-11-09", "before:2026-11-10"]);
+    assert!(!day.is_empty());
+    assert!(day.iter().all(|t| t.starts_with("2026-11-09")), "{day:?}");
+    // The same day in Tokyo starts nine hours earlier.
+    let out = convault(&archive)
+        .args([
+            "search",
+            "--json",
+            "--limit",
+            "1000",
+            "--tz",
+            "Asia/Tokyo",
+            "after:2026-11-09",
+            "before:2026-11-10",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let tokyo: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    assert!(!tokyo.is_empty());
+    assert!(tokyo.iter().all(|h| {
+        let t = h["time"].as_str().unwrap();
+        ("2026-11-08T15:00:00Z".."2026-11-09T15:00:00Z").contains(&t)
+    }));
+}
+
+#[test]
+fn search_refuses_a_wrong_query_with_exit_2_and_its_place() {
+    let (_tmp, archive) = both_weeks();
+    for (q, want) in [
+        (
+            &["refund (card"][..],
+            "unbalanced parenthesis: this one is never closed at character 8",
+        ),
+        (
+            &["refund", "card)"],
+            "unbalanced parenthesis: nothing opened this one at character 12",
+        ),
+        (&["refund \"card"], "unclosed quote at character 8"),
+        (
+            &["refund", "OR"],
+            "OR needs something on both sides at character 8",
+        ),
+        (
+            &["refund", "AND"],
+            "AND needs something on both sides at character 8",
+        ),
+        (&["NEAR(refund"], "NEAR( is never closed"),
+        (&["role:"], "role: needs a value"),
+        (
+            &["refund", "has:pictures"],
+            "has:pictures is not known: use has:attachment or has:link at character 8",
+        ),
+        (&["after:tomorrow"], "after:tomorrow is not a date or time"),
+        (&["version:all"], "version:all is not a version choice"),
+        (&["export:x"], "export:x is not an export number"),
+        (
+            &["refund", "export:99"],
+            "export:99 names no export of this archive (see `convault ledger`) at character 8",
+        ),
+        (
+            &["refund OR role:agent"],
+            "filters apply to the whole query",
+        ),
+        (&["refund OR -card"], "NOT cannot stand alone inside OR"),
+    ] {
+        convault(&archive)
+            .args(["search", "--"])
+            .args(q)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(want).and(predicate::str::contains("SQL").not()));
+    }
+    convault(&archive)
+        .args(["search", "--tz", "Mars/Olympus", "after:2026-11-09"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--tz Mars/Olympus: not a known time zone",
+        ));
+    // --raw passes FTS5's syntax; what FTS5 refuses is still exit 2.
+    convault(&archive)
+        .args(["search", "--raw", "refund AND policy"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Agent"));
+    convault(&archive)
+        .args(["search", "--raw", "refund AND"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the full-text index refused it"));
     // Human output on stdout: time, conversation, role, snippet.
     convault(&archive)
         .args(["search", "refund"])

@@ -63,7 +63,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             by,
         } => verify::run(&archive, json, fast, rederive, sample, export, by),
         Command::Receipt { export, out, json } => receipt::run(&archive, export, out, json),
-        Command::Search { json, limit, words } => search::run(&archive, &words, limit, json),
+        Command::Search {
+            json,
+            limit,
+            tz,
+            raw,
+            words,
+        } => search::run(
+            &archive,
+            &words,
+            search::Options {
+                limit,
+                json,
+                tz,
+                raw,
+            },
+        ),
         Command::Show { json, conversation } => show::run(&archive, &conversation, json),
         Command::Profiles { json } => profiles::run(json),
     }

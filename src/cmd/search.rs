@@ -10,11 +10,42 @@ use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
 use crate::search;
 
-pub fn run(archive: &Archive, words: &[String], limit: u32, json: bool) -> Result<ExitCode> {
+/// How `search` was asked to run.
+pub struct Options {
+    pub limit: u32,
+    pub json: bool,
+    /// `--tz`: the zone dates are read in.
+    pub tz: Option<String>,
+    /// `--raw`: FTS5's own syntax.
+    pub raw: bool,
+}
+
+pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCode> {
+    let Options {
+        limit,
+        json,
+        tz,
+        raw,
+    } = opts;
+    // The query is checked before the archive is opened: a wrong query is
+    // a usage error whether or not the archive exists.
+    let query = if raw {
+        search::Query::raw(words)?
+    } else {
+        let mut clock = search::fields::Clock::default();
+        if let Some(tz) = tz {
+            clock.zone = jiff::tz::TimeZone::get(&tz).map_err(|e| {
+                crate::error::Error::Usage(format!(
+                    "--tz {}: not a known time zone ({e}); give an IANA name such as Europe/Paris or UTC",
+                    for_terminal(&tz)
+                ))
+            })?;
+        }
+        search::Query::parse_with(words, clock)?
+    };
     let conn = archive
         .open_read_only()
         .with_context(|| format!("search {}", archive.root().display()))?;
-    let query = search::Query::parse(words)?;
     let hits = search::search(&conn, &query, limit).context("search")?;
     if json {
         print_json(&hits)?;
