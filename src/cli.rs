@@ -81,7 +81,7 @@ pub enum Command {
         tz: Option<String>,
         /// Pass the query to SQLite's FTS5 as its own syntax (for experts:
         /// no fields, FTS5's operators and column filters)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "tz")]
         raw: bool,
         /// The query: words, operators and fields (key:value); a word may
         /// start with '-' (refund -card)

@@ -1373,6 +1373,12 @@ fn search_refuses_a_wrong_query_with_exit_2_and_its_place() {
         .stderr(predicate::str::contains(
             "--tz Mars/Olympus: not a known time zone",
         ));
+    // --raw has no fields, so no dates for --tz to read.
+    convault(&archive)
+        .args(["search", "--raw", "--tz", "UTC", "refund"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
     // --raw passes FTS5's syntax; what FTS5 refuses is still exit 2.
     convault(&archive)
         .args(["search", "--raw", "refund AND policy"])

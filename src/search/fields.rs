@@ -198,24 +198,21 @@ impl Compiler<'_> {
         name
     }
 
+    /// `nodes` compiled and joined by `op`, in parentheses.
+    fn joined(&mut self, nodes: &[Node], op: &str) -> Result<String> {
+        let parts = nodes
+            .iter()
+            .map(|n| self.node(n))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!("({})", parts.join(op)))
+    }
+
     fn node(&mut self, n: &Node) -> Result<String> {
         Ok(match n {
             Node::Field(f) => format!("({})", self.field(f)?),
             Node::Not(inner, _) => format!("NOT {}", self.node(inner)?),
-            Node::And(v) => format!(
-                "({})",
-                v.iter()
-                    .map(|n| self.node(n))
-                    .collect::<Result<Vec<_>>>()?
-                    .join(" AND ")
-            ),
-            Node::Or(v) => format!(
-                "({})",
-                v.iter()
-                    .map(|n| self.node(n))
-                    .collect::<Result<Vec<_>>>()?
-                    .join(" OR ")
-            ),
+            Node::And(v) => self.joined(v, " AND ")?,
+            Node::Or(v) => self.joined(v, " OR ")?,
             Node::Term(_) | Node::Near(..) => {
                 return Err(Error::Internal("words reached the field compiler"));
             }

@@ -281,12 +281,17 @@ impl Parser {
         self.toks.get(self.pos).map_or(self.end, |(_, a)| *a)
     }
 
+    /// Whether the next token can start an operand (after an operator).
+    fn operand_follows(&self) -> bool {
+        !matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And))
+    }
+
     fn or(&mut self) -> Result<Node, QueryError> {
         let mut parts = vec![self.and()?];
         while self.peek() == Some(&Tok::Or) {
             let at = self.at();
             self.pos += 1;
-            if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+            if !self.operand_follows() {
                 return err(at, "OR needs something on both sides");
             }
             parts.push(self.and()?);
@@ -306,7 +311,7 @@ impl Parser {
                 Some(Tok::And) => {
                     let at = self.at();
                     self.pos += 1;
-                    if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                    if !self.operand_follows() {
                         return err(at, "AND needs something on both sides");
                     }
                 }
@@ -326,7 +331,7 @@ impl Parser {
         match self.peek() {
             Some(Tok::Not | Tok::Minus) => {
                 self.pos += 1;
-                if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                if !self.operand_follows() {
                     return err(at, "NOT needs something to exclude after it");
                 }
                 Ok(Node::Not(Box::new(self.unary()?), at))
