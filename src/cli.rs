@@ -1,11 +1,15 @@
 //! The command line, declared with clap's derive. The first line of each
 //! doc comment is the short help; the rest is the long help.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::cmd::search::Color;
+use crate::cmd::show::ShowFormat;
 use crate::export::ExportKind;
+use crate::search::Sort;
 
 /// A verified, searchable, tamper-evident archive of Salesforce
 /// conversation exports.
@@ -27,6 +31,81 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses `args` (the program's name first), with `search`'s query
+    /// words moved after its options: see [`search_words_last`].
+    pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Cli {
+        Cli::parse_from(search_words_last(args.into_iter().collect()))
+    }
+}
+
+/// `args` with the query words of a `search` moved after its options and a
+/// `--`, so that a word may start with `-` (`search refund -card`) and
+/// options may still follow the words (`search refund --limit 5`).
+///
+/// clap alone cannot do both: a positional that accepts leading hyphens
+/// swallows every option after it. Which arguments are options (and which
+/// take a value) is read from clap's own definition of `search`, so this
+/// stays in step with it. An unknown `--option` is left for clap to refuse;
+/// anything after a `--` is a word.
+pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
+    let cmd = Cli::command();
+    let Some(search) = cmd.find_subcommand("search") else {
+        return args;
+    };
+    // Where `search` is: the first argument that is not a top-level option
+    // (`--archive DIR`, `--archive=DIR`) or its value.
+    let mut at = 1;
+    while at < args.len() {
+        let a = args[at].to_string_lossy();
+        if a == "--archive" {
+            at += 2;
+        } else if a.starts_with('-') {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(at).is_none_or(|a| a != "search") {
+        return args;
+    }
+    let takes_value = |long: &str| {
+        search
+            .get_arguments()
+            .chain(cmd.get_arguments())
+            .find(|a| a.get_long() == Some(long))
+            .map(|a| a.get_action().takes_values())
+    };
+    let (mut options, mut words) = (Vec::new(), Vec::new());
+    let mut rest = args[at + 1..].iter();
+    while let Some(arg) = rest.next() {
+        let text = arg.to_string_lossy();
+        if text == "--" {
+            words.extend(rest.by_ref().cloned());
+        } else if let Some(long) = text.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            options.push(arg.clone());
+            if takes_value(name) == Some(true)
+                && !long.contains('=')
+                && let Some(value) = rest.next()
+            {
+                options.push(value.clone());
+            }
+        } else if text == "-h" {
+            options.push(arg.clone());
+        } else {
+            words.push(arg.clone());
+        }
+    }
+    let mut out: Vec<OsString> = args[..=at].to_vec();
+    out.extend(options);
+    if !words.is_empty() {
+        out.push("--".into());
+        out.extend(words);
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,15 +145,53 @@ pub enum Command {
     /// export:N, version:current, conversation:, session:, case:,
     /// enduser:, channel:, substr:TEXT. A date is a whole day in UTC (or
     /// --tz). With fields only, every matching entry is listed. The query
-    /// may be given as separate arguments or as one quoted string; see
-    /// docs/search.md.
+    /// may be given as separate arguments or as one quoted string, and
+    /// options may come before or after it; see docs/search.md.
+    ///
+    /// Results: a table (matches coloured on a terminal), --json, --ndjson
+    /// or --csv with every field and the matches' character offsets;
+    /// --sort, --limit and --offset page through them; --count gives their
+    /// number, --conversations one line per conversation, --show the
+    /// entries around each hit.
     Search {
         /// Print a JSON array on stdout
-        #[arg(long)]
+        #[arg(long, group = "format")]
         json: bool,
-        /// Show at most this many hits
+        /// Print one JSON object per line
+        #[arg(long, group = "format")]
+        ndjson: bool,
+        /// Print CSV (RFC 4180, a header row, the fields of --json)
+        #[arg(long, group = "format")]
+        csv: bool,
+        /// The order of hits: newest (default), oldest, or relevance (the
+        /// best match of the words first)
+        #[arg(long, value_enum, default_value_t = Sort::Newest, value_name = "ORDER")]
+        sort: Sort,
+        /// Show at most this many hits (or conversations)
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
+        /// Skip this many hits (or conversations) first, for the next page
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        offset: u64,
+        /// Print only the number of matching entries (with
+        /// --conversations, of conversations)
+        #[arg(long, conflicts_with_all = ["ndjson", "csv", "offset", "limit", "show", "sort"])]
+        count: bool,
+        /// One line per conversation: its hits, first and last hit time,
+        /// channel
+        #[arg(long)]
+        conversations: bool,
+        /// Under each hit, the entries around it in its conversation
+        /// (--context N either side)
+        #[arg(long, conflicts_with_all = ["json", "ndjson", "csv", "conversations"])]
+        show: bool,
+        /// With --show, this many entries either side of each hit
+        #[arg(long, value_name = "N", default_value_t = 2, requires = "show")]
+        context: usize,
+        /// Colour the matches: auto (on a terminal, unless NO_COLOR is
+        /// set), always, never
+        #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+        color: Color,
         /// Read dates in after: and before: as days in this time zone
         /// (an IANA name, e.g. Europe/Paris) instead of UTC
         #[arg(long, value_name = "ZONE")]
@@ -85,7 +202,7 @@ pub enum Command {
         raw: bool,
         /// The query: words, operators and fields (key:value); a word may
         /// start with '-' (refund -card)
-        #[arg(required = true, value_name = "QUERY", allow_hyphen_values = true)]
+        #[arg(required = true, value_name = "QUERY")]
         words: Vec<String>,
     },
     /// When the next export is allowed and due, what is pending, and gaps
@@ -194,10 +311,31 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Print a whole conversation as a transcript, in time order
+    ///
+    /// --format html writes one self-contained page (no scripts, no
+    /// external files) that prints cleanly: the conversation's header, each
+    /// entry with sender, role and time, links and attachments, and every
+    /// earlier version of an edited entry with the exports that carried it.
     Show {
-        /// Print a JSON object on stdout
+        /// Text (default), json or html
+        #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+        format: Option<ShowFormat>,
+        /// The same as --format json
         #[arg(long)]
         json: bool,
+        /// Write to this file instead of stdout (it must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also give times in this time zone (an IANA name, e.g.
+        /// Europe/Paris); times are always given in UTC
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// Only the entries around this one (an entry id): see --context
+        #[arg(long, value_name = "ENTRY")]
+        around: Option<String>,
+        /// With --around, this many entries either side
+        #[arg(long, value_name = "N", default_value_t = 5, requires = "around")]
+        context: usize,
         /// The conversation identifier
         #[arg(value_name = "CONVERSATION")]
         conversation: String,
@@ -247,5 +385,116 @@ fn parse_percent(s: &str) -> Result<f64, String> {
         Ok(p)
     } else {
         Err(format!("{s} is not a share between 0 (excluded) and 100"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(OsString::from).collect();
+        search_words_last(args)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn search_words_go_after_the_options() {
+        assert_eq!(
+            moved(&[
+                "convault", "search", "refund", "-card", "--limit", "5", "--json"
+            ]),
+            [
+                "convault", "search", "--limit", "5", "--json", "--", "refund", "-card"
+            ]
+        );
+        // Global options before the subcommand, `=` values, `--` in the middle.
+        assert_eq!(
+            moved(&[
+                "c",
+                "--archive",
+                "a",
+                "search",
+                "--limit=5",
+                "x",
+                "--",
+                "--json",
+                "-y"
+            ]),
+            [
+                "c",
+                "--archive",
+                "a",
+                "search",
+                "--limit=5",
+                "--",
+                "x",
+                "--json",
+                "-y"
+            ]
+        );
+        assert_eq!(
+            moved(&[
+                "c",
+                "--archive=a",
+                "search",
+                "x",
+                "--archive",
+                "b",
+                "--show",
+                "--context",
+                "3"
+            ]),
+            [
+                "c",
+                "--archive=a",
+                "search",
+                "--archive",
+                "b",
+                "--show",
+                "--context",
+                "3",
+                "--",
+                "x"
+            ]
+        );
+        // An unknown option stays an option (clap refuses it); another
+        // command, or `search` as a word of it, is left alone.
+        assert_eq!(
+            moved(&["c", "search", "x", "--colour", "always"]),
+            ["c", "search", "--colour", "--", "x", "always"]
+        );
+        for other in [&["c", "show", "-x"][..], &["c", "ingest", "search"], &["c"]] {
+            assert_eq!(moved(other), other);
+        }
+    }
+
+    #[test]
+    fn every_search_option_parses_after_the_words() {
+        let cli = Cli::parse_args(
+            [
+                "convault", "search", "refund", "-card", "--sort", "oldest", "--offset", "10",
+                "--csv", "--color", "never",
+            ]
+            .map(OsString::from),
+        );
+        let Command::Search {
+            words,
+            sort,
+            offset,
+            csv,
+            color,
+            ..
+        } = cli.command
+        else {
+            panic!("not search");
+        };
+        assert_eq!(words, ["refund", "-card"]);
+        assert_eq!(
+            (sort, offset, csv, color),
+            (Sort::Oldest, 10, true, Color::Never)
+        );
     }
 }

@@ -79,6 +79,12 @@ pub enum Error {
     )]
     UnknownConversation(String),
 
+    /// The entry asked for is not in the conversation.
+    #[error(
+        "conversation {conversation} has no entry {entry} (its entry ids are in `convault show {conversation} --format json`)"
+    )]
+    UnknownEntry { conversation: String, entry: String },
+
     /// Another writer holds the archive's lock.
     #[error(
         "the archive at {} is in use by {holder}; try again when it has finished (a lock left by a process that has ended is cleared automatically)",

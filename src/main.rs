@@ -3,14 +3,13 @@
 
 use std::io;
 
-use clap::Parser;
 use convault::cli::Cli;
 use convault::sanitize::for_terminal;
 use convault::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
     purge_freed_memory_at_once();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args(std::env::args_os());
     match convault::cmd::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {

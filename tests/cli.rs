@@ -7,6 +7,8 @@ mod support;
 mod ledger;
 #[path = "cli/profiles.rs"]
 mod profiles;
+#[path = "cli/search.rs"]
+mod search;
 #[path = "cli/sources.rs"]
 mod sources;
 #[path = "cli/verify.rs"]
@@ -1091,22 +1093,49 @@ fn search_finds_words_newest_first_with_the_documented_fields() {
     let hits = search_json(&archive, &["refund"]);
     assert!(hits.len() >= 5, "{hits:?}");
     for h in &hits {
-        for k in ["conversation", "entry", "time", "role", "text", "snippet"] {
+        for k in [
+            "conversation",
+            "entry",
+            "version",
+            "latest_version",
+            "superseded",
+            "time",
+            "role",
+            "sender",
+            "entry_type",
+            "export",
+            "member",
+            "line",
+            "content_hash",
+            "text",
+            "matches",
+            "snippet",
+        ] {
             assert!(h.get(k).is_some(), "{k} missing in {h}");
         }
         assert!(h["time"].as_str().unwrap().ends_with('Z'));
+        // Each match offset (in characters) points at the word.
+        let text: Vec<char> = h["text"].as_str().unwrap().chars().collect();
+        let matches = h["matches"].as_array().unwrap();
+        assert!(!matches.is_empty(), "{h}");
+        for m in matches {
+            let (a, b) = (m["start"].as_u64().unwrap(), m["end"].as_u64().unwrap());
+            let word: String = text[a as usize..b as usize].iter().collect();
+            assert!(word.to_lowercase().starts_with("refund"), "{word} in {h}");
+        }
+        assert!(h["member"].as_str().is_some_and(|m| !m.is_empty()), "{h}");
+        assert_eq!(h["content_hash"].as_str().map(str::len), Some(64), "{h}");
     }
     let times: Vec<&str> = hits.iter().map(|h| h["time"].as_str().unwrap()).collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
     assert!(hits.iter().any(|h| h["conversation"] == CONV_B));
+    // The snippet is plain text: no markup that could be read as part of it.
+    let snippet = hits[0]["snippet"].as_str().unwrap().to_lowercase();
     assert!(
-        hits[0]["snippet"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("[refund]")
+        snippet.contains("refund") && !snippet.contains("[refund]"),
+        "{snippet}"
     );
     // --limit
     assert_eq!(search_json_limit(&archive, "refund", 2).len(), 2);

@@ -298,6 +298,22 @@ CREATE TABLE row_hashes (
     PRIMARY KEY (conversation_id, row_hash)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 9: the versions whose text a later version of the same entry
+    //    repeats (a fuller view from another source, say). Search lists
+    //    such a version once, at the later version; kept here, a count of
+    //    hits need not look up each match's later versions
+    //    (docs/search.md). Filled from the entries once, then by each
+    //    ingest as it stores a new version.
+    r#"
+CREATE TABLE entry_repeats (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id)
+) STRICT;
+INSERT INTO entry_repeats (entry_id)
+SELECT DISTINCT o.id FROM entries n
+JOIN entries o ON o.conversation_id = n.conversation_id AND o.identifier = n.identifier
+              AND o.version < n.version AND o.text IS n.text
+WHERE n.version > 1;
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -431,7 +447,37 @@ mod tests {
             .query_row("SELECT count(*) FROM row_hashes", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
-        assert_eq!(user_version(&conn).unwrap(), 8);
+        assert_eq!(user_version(&conn).unwrap(), LATEST_VERSION);
+    }
+
+    /// Versions whose text a later version repeats are found once, when
+    /// the archive is upgraded; a changed text is not a repeat.
+    #[test]
+    fn an_archive_of_schema_8_gets_its_repeated_versions_listed() {
+        let (_dir, path, mut conn) = at_version(8);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO conversations (id, identifier, first_export_id) VALUES (1, 'c1', 1);
+             INSERT INTO entries (id, seq, identifier, version, conversation_id, entry_type, entry_type_raw,
+                                  is_message, related_records, text, content_hash, export_id, member_id)
+             VALUES (10, 1, 'a', 1, 1, 'message', 'Message', 1, '[]', 'same', 'h1', 1, 1),
+                    (11, 2, 'a', 2, 1, 'message', 'Message', 1, '[]', 'same', 'h2', 1, 1),
+                    (12, 3, 'a', 3, 1, 'message', 'Message', 1, '[]', 'edited', 'h3', 1, 1),
+                    (20, 4, 'b', 1, 1, 'message', 'Message', 1, '[]', 'old', 'h4', 1, 1),
+                    (21, 5, 'b', 2, 1, 'message', 'Message', 1, '[]', 'new', 'h5', 1, 1),
+                    (30, 6, 'c', 1, 1, 'message', 'Message', 1, '[]', NULL, 'h6', 1, 1),
+                    (31, 7, 'c', 2, 1, 'message', 'Message', 1, '[]', NULL, 'h7', 1, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let listed: Vec<i64> = conn
+            .prepare("SELECT entry_id FROM entry_repeats ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(listed, [10, 30]);
     }
 
     #[test]

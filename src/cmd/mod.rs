@@ -65,7 +65,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Receipt { export, out, json } => receipt::run(&archive, export, out, json),
         Command::Search {
             json,
+            ndjson,
+            csv,
+            sort,
             limit,
+            offset,
+            count,
+            conversations,
+            show,
+            context,
+            color,
             tz,
             raw,
             words,
@@ -73,20 +82,55 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             &archive,
             &words,
             search::Options {
-                limit,
-                json,
+                page: crate::search::Page {
+                    sort,
+                    limit,
+                    offset,
+                },
+                format: match (json, ndjson, csv) {
+                    (true, _, _) => search::Format::Json,
+                    (_, true, _) => search::Format::Ndjson,
+                    (_, _, true) => search::Format::Csv,
+                    _ => search::Format::Table,
+                },
+                count,
+                conversations,
+                show: show.then_some(context),
                 tz,
                 raw,
+                color,
             },
         ),
-        Command::Show { json, conversation } => show::run(&archive, &conversation, json),
+        Command::Show {
+            format,
+            json,
+            out,
+            tz,
+            around,
+            context,
+            conversation,
+        } => show::run(
+            &archive,
+            &conversation,
+            show::Options {
+                format: if json {
+                    show::ShowFormat::Json
+                } else {
+                    format.unwrap_or_default()
+                },
+                out,
+                tz,
+                around: around.map(|entry| (entry, context)),
+            },
+        ),
         Command::Profiles { json } => profiles::run(json),
     }
 }
 
 /// Writes `value` as pretty JSON and a newline on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    // Buffered: stdout alone is line-buffered, a write per line.
+    let mut out = io::BufWriter::new(io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()

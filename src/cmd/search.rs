@@ -1,77 +1,416 @@
-//! `convault search`: prints hits, newest first.
+//! `convault search`: prints hits (newest first by default), their number,
+//! or the conversations they fall in, as a table, JSON, NDJSON or CSV.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 
 use super::print_json;
 use crate::archive::Archive;
+use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
-use crate::search;
+use crate::search::{self, ConversationHits, Hit, Page, Sort, Span, highlight};
+use crate::transcript;
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON array (an object for a count).
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// RFC 4180, a header row, every field of the JSON.
+    Csv,
+}
+
+/// When the table highlights matches with colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    fn enabled(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
 
 /// How `search` was asked to run.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
-    pub limit: u32,
-    pub json: bool,
+    pub page: Page,
+    pub format: Format,
+    /// `--count`: only the number of hits (or of conversations).
+    pub count: bool,
+    /// `--conversations`: one line per conversation.
+    pub conversations: bool,
+    /// `--show N`: each hit's conversation window, N entries either side.
+    pub show: Option<usize>,
     /// `--tz`: the zone dates are read in.
     pub tz: Option<String>,
     /// `--raw`: FTS5's own syntax.
     pub raw: bool,
+    pub color: Color,
 }
 
 pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCode> {
-    let Options {
-        limit,
-        json,
-        tz,
-        raw,
-    } = opts;
     // The query is checked before the archive is opened: a wrong query is
     // a usage error whether or not the archive exists.
-    let query = if raw {
+    let query = if opts.raw {
         search::Query::raw(words)?
     } else {
         let mut clock = search::fields::Clock::default();
-        if let Some(tz) = tz {
-            clock.zone = jiff::tz::TimeZone::get(&tz).map_err(|e| {
-                crate::error::Error::Usage(format!(
-                    "--tz {}: not a known time zone ({e}); give an IANA name such as Europe/Paris or UTC",
-                    for_terminal(&tz)
-                ))
-            })?;
+        if let Some(tz) = &opts.tz {
+            clock.zone = zone(tz)?;
         }
         search::Query::parse_with(words, clock)?
     };
+    if opts.page.sort == Sort::Relevance && query.fts.is_none() && !opts.conversations {
+        return Err(search::hits::relevance_needs_words().into());
+    }
     let conn = archive
         .open_read_only()
         .with_context(|| format!("search {}", archive.root().display()))?;
-    let hits = search::search(&conn, &query, limit).context("search")?;
-    if json {
-        print_json(&hits)?;
-        return Ok(ExitCode::Ok);
-    }
-    if hits.is_empty() {
-        eprintln!("no entries match");
-        return Ok(ExitCode::Ok);
-    }
-    let mut out = io::stdout().lock();
-    for h in &hits {
-        let snippet = h.snippet.replace(['\r', '\n'], " ");
-        let superseded = if h.superseded {
-            "  (superseded by a later version)"
+    // Buffered: stdout alone is line-buffered, a write per line.
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if opts.count {
+        let (what, n) = if opts.conversations {
+            ("conversations", search::count_conversations(&conn, &query))
         } else {
-            ""
+            ("entries", search::count(&conn, &query))
         };
-        writeln!(
-            out,
-            "{}  {}  {}  {}{superseded}",
-            h.time.as_deref().unwrap_or("(no time)"),
-            for_terminal(&h.conversation),
-            for_terminal(h.role.as_deref().unwrap_or("-")),
-            for_terminal(&snippet),
-        )?;
+        let n = n.context("search --count")?;
+        if opts.format == Format::Json {
+            drop(out);
+            print_json(&serde_json::json!({ what: n }))?;
+        } else {
+            writeln!(out, "{n}")?;
+        }
+        return Ok(ExitCode::Ok);
+    }
+    if opts.conversations {
+        let list = search::conversations(&conn, &query, opts.page).context("search")?;
+        write_conversations(&mut out, &list, opts.format)?;
+    } else {
+        let hits = search::search(&conn, &query, opts.page).context("search")?;
+        match opts.format {
+            Format::Table => {
+                if hits.is_empty() {
+                    eprintln!("no entries match");
+                }
+                let colour = opts.color.enabled();
+                let window = opts.show.map(|n| (n, &conn));
+                write_table(&mut out, &hits, colour, window)?;
+            }
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &hits)?;
+                writeln!(out)?;
+            }
+            Format::Ndjson => write_ndjson(&mut out, &hits)?,
+            Format::Csv => write_csv(&mut out, &hits)?,
+        }
     }
     out.flush()?;
     Ok(ExitCode::Ok)
+}
+
+/// The IANA zone `name`, or a usage error naming it.
+pub fn zone(name: &str) -> Result<jiff::tz::TimeZone, Error> {
+    jiff::tz::TimeZone::get(name).map_err(|e| {
+        Error::Usage(format!(
+            "--tz {}: not a known time zone ({e}); give an IANA name such as Europe/Paris or UTC",
+            for_terminal(name)
+        ))
+    })
+}
+
+/// The terminal's colour for matches (bold red, as grep and ripgrep).
+const MATCH_ON: &str = "\x1b[1;31m";
+const MATCH_OFF: &str = "\x1b[0m";
+
+/// Hits as aligned columns: time, conversation, role, version ("2 of 3"
+/// when later versions exist), and the text around the first match, with
+/// the matches coloured when `colour`. Without colour, the text is printed
+/// as it is: no markup that could be read as part of it. With `window`,
+/// each hit's conversation follows, `n` entries either side of it.
+fn write_table(
+    out: &mut impl Write,
+    hits: &[Hit],
+    colour: bool,
+    window: Option<(usize, &rusqlite::Connection)>,
+) -> Result<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let roles: Vec<String> = hits
+        .iter()
+        .map(|h| for_terminal(h.role.as_deref().unwrap_or("-")).into_owned())
+        .collect();
+    let role_w = roles
+        .iter()
+        .map(|r| r.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let conv_w = hits
+        .iter()
+        .map(|h| for_terminal(&h.conversation).chars().count())
+        .max()
+        .unwrap_or(12)
+        .max(12);
+    let time_w = hits
+        .iter()
+        .map(|h| h.time.as_deref().map_or(9, str::len))
+        .max()
+        .unwrap_or(20);
+    writeln!(
+        out,
+        "{:<time_w$}  {:<conv_w$}  {:<role_w$}  {:<7}  TEXT",
+        "TIME", "CONVERSATION", "ROLE", "VERSION"
+    )?;
+    for (h, role) in hits.iter().zip(&roles) {
+        let version = if h.latest_version > h.version {
+            format!("{} of {}", h.version, h.latest_version)
+        } else {
+            h.version.to_string()
+        };
+        let (snippet, spans) = highlight::snippet(&h.text, &h.matches, highlight::SNIPPET_CHARS);
+        let text = if h.text.is_empty() {
+            for_terminal(&h.entry_type).into_owned()
+        } else {
+            marked(&snippet, &spans, colour)
+        };
+        writeln!(
+            out,
+            "{:<time_w$}  {:<conv_w$}  {role:<role_w$}  {version:<7}  {text}",
+            h.time.as_deref().unwrap_or("(no time)"),
+            for_terminal(&h.conversation),
+        )?;
+        if let Some((n, conn)) = window {
+            write_window(out, conn, h, n)?;
+        }
+    }
+    Ok(())
+}
+
+/// `text` made safe for a terminal, its `spans` coloured when `colour`.
+fn marked(text: &str, spans: &[Span], colour: bool) -> String {
+    if !colour || spans.is_empty() {
+        return for_terminal(text).into_owned();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut at = 0;
+    for s in spans {
+        let (start, end) = (s.start.max(at).min(chars.len()), s.end.min(chars.len()));
+        if start >= end {
+            continue;
+        }
+        let before: String = chars[at..start].iter().collect();
+        let inside: String = chars[start..end].iter().collect();
+        out.push_str(&for_terminal(&before));
+        out.push_str(MATCH_ON);
+        out.push_str(&for_terminal(&inside));
+        out.push_str(MATCH_OFF);
+        at = end;
+    }
+    let rest: String = chars[at..].iter().collect();
+    out.push_str(&for_terminal(&rest));
+    out
+}
+
+/// The hit's conversation, `n` entries either side of it, indented under
+/// the hit; the hit's own entry marked `>`.
+fn write_window(
+    out: &mut impl Write,
+    conn: &rusqlite::Connection,
+    hit: &Hit,
+    n: usize,
+) -> Result<()> {
+    let t = transcript::read(conn, &hit.conversation)?;
+    let lines = transcript::window(&t, &hit.entry, n)?;
+    for l in lines {
+        let mark = if l.entry == hit.entry { ">" } else { " " };
+        let text = l.text.as_deref().unwrap_or(&l.entry_type);
+        let first = text.lines().next().unwrap_or("");
+        writeln!(
+            out,
+            "    {mark} {:<24}  {:<10}  {}",
+            l.time.as_deref().unwrap_or("(no time)"),
+            for_terminal(l.role.as_deref().unwrap_or("-")),
+            for_terminal(first),
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn write_ndjson(out: &mut impl Write, items: &[impl Serialize]) -> Result<()> {
+    for item in items {
+        serde_json::to_writer(&mut *out, item)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The CSV columns of a hit, the JSON's field names in its order.
+pub const CSV_HEADER: [&str; 17] = [
+    "conversation",
+    "entry",
+    "version",
+    "latest_version",
+    "superseded",
+    "time",
+    "time_ms",
+    "role",
+    "sender",
+    "entry_type",
+    "export",
+    "member",
+    "line",
+    "content_hash",
+    "text",
+    "matches",
+    "snippet",
+];
+
+/// Hits as RFC 4180 CSV. A missing value is an empty field; `matches` is
+/// `start-end` pairs separated by spaces (`3-9 20-26`).
+fn write_csv(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    w.write_record(CSV_HEADER)?;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for h in hits {
+        let matches = h
+            .matches
+            .iter()
+            .map(|m| format!("{}-{}", m.start, m.end))
+            .collect::<Vec<_>>()
+            .join(" ");
+        w.write_record([
+            h.conversation.clone(),
+            h.entry.clone(),
+            h.version.to_string(),
+            h.latest_version.to_string(),
+            h.superseded.to_string(),
+            opt(&h.time),
+            num(h.time_ms),
+            opt(&h.role),
+            opt(&h.sender),
+            h.entry_type.clone(),
+            h.export.to_string(),
+            opt(&h.member),
+            num(h.line),
+            h.content_hash.clone(),
+            h.text.clone(),
+            matches,
+            h.snippet.clone(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `--conversations` in `format`.
+fn write_conversations(
+    out: &mut impl Write,
+    list: &[ConversationHits],
+    format: Format,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &list)?;
+            writeln!(out)?;
+        }
+        Format::Ndjson => write_ndjson(out, list)?,
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(out);
+            w.write_record(["conversation", "hits", "first_hit", "last_hit", "channel"])?;
+            for c in list {
+                w.write_record([
+                    c.conversation.clone(),
+                    c.hits.to_string(),
+                    c.first_hit.clone().unwrap_or_default(),
+                    c.last_hit.clone().unwrap_or_default(),
+                    c.channel.clone().unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            if list.is_empty() {
+                eprintln!("no conversations match");
+                return Ok(());
+            }
+            let w = list
+                .iter()
+                .map(|c| for_terminal(&c.conversation).chars().count())
+                .max()
+                .unwrap_or(12)
+                .max(12);
+            let t = list
+                .iter()
+                .flat_map(|c| [&c.first_hit, &c.last_hit])
+                .map(|t| t.as_deref().map_or(9, str::len))
+                .max()
+                .unwrap_or(9);
+            writeln!(
+                out,
+                "{:<w$}  {:>6}  {:<t$}  {:<t$}  CHANNEL",
+                "CONVERSATION", "HITS", "FIRST HIT", "LAST HIT"
+            )?;
+            for c in list {
+                writeln!(
+                    out,
+                    "{:<w$}  {:>6}  {:<t$}  {:<t$}  {}",
+                    for_terminal(&c.conversation),
+                    c.hits,
+                    c.first_hit.as_deref().unwrap_or("(no time)"),
+                    c.last_hit.as_deref().unwrap_or("(no time)"),
+                    for_terminal(c.channel.as_deref().unwrap_or("-")),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_surrounds_matches_and_sanitises_inside_and_out() {
+        let spans = [Span { start: 2, end: 8 }];
+        assert_eq!(
+            marked("a refund\u{7}", &spans, true),
+            format!("a {MATCH_ON}refund{MATCH_OFF}\\u{{7}}")
+        );
+        assert_eq!(marked("a refund", &spans, false), "a refund");
+        assert_eq!(
+            marked("a \u{1b}efund", &spans, true),
+            format!("a {MATCH_ON}\\u{{1b}}efund{MATCH_OFF}")
+        );
+    }
 }

@@ -1,32 +1,99 @@
-//! `convault show`: prints one conversation as a transcript.
+//! `convault show`: prints one conversation as a transcript: text, JSON or
+//! a self-contained HTML page; whole, or the entries around one entry.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::print_json;
 use crate::archive::Archive;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
-use crate::transcript::{self, Transcript};
+use crate::transcript::{self, Transcript, html};
 
-pub fn run(archive: &Archive, conversation: &str, json: bool) -> Result<ExitCode> {
+/// The forms of a transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// One line per entry, for a terminal.
+    #[default]
+    Text,
+    /// Every field, for programs.
+    Json,
+    /// One self-contained page to read, print or hand over.
+    Html,
+}
+
+/// How `show` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub format: ShowFormat,
+    /// `--out`: a new file instead of stdout.
+    pub out: Option<PathBuf>,
+    /// `--tz`: times in this zone too.
+    pub tz: Option<String>,
+    /// `--around ENTRY --context N`.
+    pub around: Option<(String, usize)>,
+}
+
+pub fn run(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitCode> {
+    let zone = opts.tz.as_deref().map(super::search::zone).transpose()?;
+    // Refused before any work: the file asked for must be new.
+    if let Some(path) = &opts.out
+        && path.exists()
+    {
+        return Err(crate::Error::Usage(format!(
+            "--out {}: the file exists; give a new path (convault does not overwrite files)",
+            path.display()
+        ))
+        .into());
+    }
     let conn = archive
         .open_read_only()
         .with_context(|| format!("show {}", archive.root().display()))?;
-    let t = transcript::read(&conn, conversation)?;
-    if json {
-        print_json(&t)?;
-    } else {
-        let mut out = io::stdout().lock();
-        out.write_all(render(&t).as_bytes())?;
-        out.flush()?;
+    let mut t = transcript::read(&conn, conversation)?;
+    let mut marked = Vec::new();
+    if let Some((entry, n)) = &opts.around {
+        t.entries = transcript::window(&t, entry, *n)?.to_vec();
+        marked.push(entry.clone());
+    }
+    let text = match opts.format {
+        ShowFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&t)?;
+            s.push('\n');
+            s
+        }
+        ShowFormat::Text => render(&t, zone.as_ref()),
+        ShowFormat::Html => html::render(&t, &html::Options { zone, marked }),
+    };
+    match &opts.out {
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+        Some(path) => write_new(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
     }
     Ok(ExitCode::Ok)
 }
 
-/// The transcript as text: one line per entry, continuation lines indented.
-pub fn render(t: &Transcript) -> String {
+/// Writes `bytes` to `path`, which must not exist; a failed write leaves
+/// no partial file behind.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// The transcript as text: one line per entry, continuation lines indented;
+/// times in UTC, or in `zone` with its offset.
+pub fn render(t: &Transcript, zone: Option<&jiff::tz::TimeZone>) -> String {
     let mut s = format!("conversation {}", for_terminal(&t.conversation));
     let first = t.entries.iter().find_map(|l| l.time.as_deref());
     let last = t.entries.iter().rev().find_map(|l| l.time.as_deref());
@@ -50,7 +117,19 @@ pub fn render(t: &Transcript) -> String {
         .unwrap_or(1)
         .min(12);
     for l in &t.entries {
-        let time = l.time.as_deref().unwrap_or("(no time)               ");
+        let local = zone.and_then(|z| {
+            let ms = l.time_ms?;
+            let ts = jiff::Timestamp::from_millisecond(ms).ok()?;
+            Some(
+                ts.to_zoned_datetime(z.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                    .to_string(),
+            )
+        });
+        let time = local
+            .as_deref()
+            .or(l.time.as_deref())
+            .unwrap_or("(no time)               ");
         let role = for_terminal(l.role.as_deref().unwrap_or("-")).into_owned();
         let text = l.text.as_deref().unwrap_or("");
         let mut lines = text.lines();

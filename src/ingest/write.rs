@@ -466,6 +466,20 @@ impl<'t, 'r> Writer<'t, 'r> {
                 line,
             )?
             .ok_or(Error::Internal("a new entry version was already taken"))?;
+        // Earlier versions whose text this one repeats are searched as
+        // one hit, at this version (archive::schema, migration 9).
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO entry_repeats (entry_id)
+                 SELECT id FROM entries
+                 WHERE conversation_id = ?1 AND identifier = ?2 AND version < ?3 AND text IS ?4",
+            )?
+            .execute(rusqlite::params![
+                conversation_id,
+                e.identifier,
+                max_version + 1,
+                e.text
+            ])?;
         Ok(Some((seq, conversation_id)))
     }
 

@@ -15,32 +15,19 @@
 //! not with the number of matches.
 
 pub mod fields;
+pub mod highlight;
+pub mod hits;
 pub mod query;
+
+pub use hits::{
+    ConversationHits, Hit, Page, Sort, Span, conversations, count, count_conversations, search,
+};
 
 use std::collections::BTreeSet;
 
 use rusqlite::Connection;
-use rusqlite::types::Value;
-use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// One search hit.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Hit {
-    pub conversation: String,
-    pub entry: String,
-    pub version: i64,
-    /// A later version of this entry exists (an edit or redaction).
-    pub superseded: bool,
-    /// RFC 3339 UTC; server time when known, else client time.
-    pub time: Option<String>,
-    pub time_ms: Option<i64>,
-    pub role: Option<String>,
-    pub entry_type: String,
-    pub text: String,
-    pub snippet: String,
-}
 
 /// A parsed query: the words as FTS5 expressions, the field trees, and
 /// how dates are read.
@@ -210,165 +197,10 @@ fn conversations_for(conn: &Connection, key: &str, value: &str) -> Result<BTreeS
     }
 }
 
-/// The newest `limit` entries matching `query`: its words (with none,
-/// every entry) and its fields, within its time range.
-pub fn search(conn: &Connection, query: &Query, limit: u32) -> Result<Vec<Hit>> {
-    let cond = fields::compile(conn, &query.fields, &query.clock)?;
-    let (lo, hi) = cond.range.unwrap_or((i64::MIN, i64::MAX));
-    let sql = search_sql(
-        query.fts.is_some(),
-        query.fts_excluded.is_some(),
-        cond.sql.as_deref(),
-    );
-    let mut params: Vec<(String, Value)> = vec![
-        (":limit".into(), Value::Integer(i64::from(limit))),
-        (":lo".into(), Value::Integer(lo)),
-        (":hi".into(), Value::Integer(hi)),
-    ];
-    params.extend(
-        query
-            .fts
-            .clone()
-            .map(|q| (":fts".to_owned(), Value::Text(q))),
-    );
-    params.extend(
-        query
-            .fts_excluded
-            .clone()
-            .map(|q| (":fts_not".to_owned(), Value::Text(q))),
-    );
-    params.extend(cond.params);
-    let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
-        .collect();
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(bound.as_slice(), |r| {
-        let time_ms: Option<i64> = r.get(4)?;
-        Ok(Hit {
-            conversation: r.get(0)?,
-            entry: r.get(1)?,
-            version: r.get(2)?,
-            superseded: r.get(3)?,
-            time: time_ms.map(crate::timestamp::rfc3339),
-            time_ms,
-            role: r.get(5)?,
-            entry_type: r.get(6)?,
-            text: r.get(7)?,
-            snippet: r.get(8)?,
-        })
-    });
-    let hits = rows.and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-    hits.map_err(|e| match fts_syntax(&e) {
-        // Only a `--raw` query can reach FTS5 unchecked.
-        Some(msg) => Error::Usage(format!("query: the full-text index refused it: {msg}")),
-        None => e.into(),
-    })
-}
-
-/// FTS5's message when `e` is its refusal of a query's syntax.
-fn fts_syntax(e: &rusqlite::Error) -> Option<String> {
-    match e {
-        rusqlite::Error::SqliteFailure(_, Some(msg))
-            if msg.starts_with("fts5:")
-                || msg.contains("no such column")
-                || msg.contains("unknown special query") =>
-        {
-            Some(msg.clone())
-        }
-        _ => None,
-    }
-}
-
-/// The hit query: newest first by rowid (time), `[:lo, :hi)` the rowid
-/// range, `cond` the fields' condition.
-fn search_sql(words: bool, excluded: bool, cond: Option<&str>) -> String {
-    let mut filter = String::new();
-    if let Some(c) = cond {
-        filter.push_str(&format!(" AND {c}"));
-    }
-    if excluded {
-        filter.push_str(
-            " AND e.id NOT IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH :fts_not)",
-        );
-    }
-    // A version whose text a later version repeats (a fuller view from
-    // another source, say) is one hit, at the later version.
-    let distinct =
-        "AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.conversation_id = e.conversation_id
-                                   AND n.identifier = e.identifier
-                                   AND n.version > e.version AND n.text IS e.text)";
-    let columns = "c.identifier, e.identifier, e.version,
-        EXISTS (SELECT 1 FROM entries n WHERE n.conversation_id = e.conversation_id
-                AND n.identifier = e.identifier AND n.version > e.version),
-        coalesce(e.server_ms, e.client_ms), e.sender_role, e.entry_type, coalesce(e.text, '')";
-    if words {
-        format!(
-            "SELECT {columns}, snippet(entries_fts, 0, '[', ']', '…', 16)
-             FROM entries_fts
-             JOIN entries e ON e.id = entries_fts.rowid
-             JOIN conversations c ON c.id = e.conversation_id
-             WHERE entries_fts MATCH :fts
-               AND entries_fts.rowid >= :lo AND entries_fts.rowid < :hi
-               {filter} {distinct}
-             ORDER BY entries_fts.rowid DESC
-             LIMIT :limit"
-        )
-    } else {
-        format!(
-            "SELECT {columns}, substr(coalesce(e.text, e.entry_type), 1, 120)
-             FROM entries e
-             JOIN conversations c ON c.id = e.conversation_id
-             WHERE e.id >= :lo AND e.id < :hi {filter} {distinct}
-             ORDER BY e.id DESC
-             LIMIT :limit"
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::archive::rekey;
-
-    /// The plan SQLite makes for `sql` on a new archive, one line a step.
-    fn plan(sql: &str) -> String {
-        let conn = crate::archive::db::open_in_memory().unwrap();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let values: [(&str, &dyn rusqlite::ToSql); 5] = [
-            (":fts", &"refund"),
-            (":limit", &50),
-            (":f1", &"[1]"),
-            (":lo", &0),
-            (":hi", &9),
-        ];
-        // Only the parameters this statement names.
-        for (name, value) in values {
-            if let Some(i) = stmt.parameter_index(name).unwrap() {
-                stmt.raw_bind_parameter(i, value).unwrap();
-            }
-        }
-        let mut rows = stmt.raw_query();
-        let mut lines = Vec::new();
-        while let Some(r) = rows.next().unwrap() {
-            lines.push(r.get::<_, String>(3).unwrap());
-        }
-        lines.join("\n")
-    }
-
-    #[test]
-    fn hits_stream_newest_first_from_the_index_without_sorting_them() {
-        let scope = "e.conversation_id IN (SELECT value FROM json_each(:f1))";
-        for cond in [None, Some(scope)] {
-            let p = plan(&search_sql(true, false, cond));
-            // The index is walked in descending rowid order (FTS5 consumes
-            // the ORDER BY) and nothing sorts the matches.
-            assert!(p.contains("SCAN entries_fts VIRTUAL TABLE"), "{p}");
-            assert!(!p.contains("TEMP B-TREE"), "{p}");
-        }
-        let p = plan(&search_sql(false, false, None).replace(":fts", "NULL"));
-        assert!(!p.contains("TEMP B-TREE"), "{p}");
-    }
 
     #[test]
     fn session_and_case_filters_use_indexes_not_scans() {

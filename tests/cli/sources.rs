@@ -396,6 +396,19 @@ fn data_cloud_entries_wait_for_their_conversation_record_and_join_it() {
     );
     let found = hits(&archive, &[&format!("conversation:{CONV_B}")]);
     assert_eq!(found.len() as u64, n, "one hit per entry: {found:?}");
+    // --count counts the same hits, with fields and with words alone.
+    let counted = |q: &str| -> u64 {
+        let out = convault(&archive)
+            .args(["search", "--count", q])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8_lossy(&out).trim().parse().unwrap()
+    };
+    assert_eq!(counted(&format!("conversation:{CONV_B}")), n);
+    assert_eq!(counted("refund"), hits(&archive, &["refund"]).len() as u64);
     convault(&archive)
         .args(["verify", "--rederive"])
         .assert()

@@ -388,7 +388,7 @@ fn the_full_text_index_is_declared_as_datasette_finds_it() {
 
 /// A plain CSV export: (identifier, time in ms or empty, text), all in one
 /// conversation.
-fn csv_export(path: &Path, rows: &[(&str, &str, &str)]) {
+pub fn csv_export(path: &Path, rows: &[(&str, &str, &str)]) {
     let mut w = csv::Writer::from_path(path).unwrap();
     w.write_record([
         "identifier",
@@ -573,6 +573,44 @@ fn search_is_newest_first_with_ties_and_missing_times_in_a_fixed_order() {
         .map(|&i| ids[i].as_str())
         .collect();
     assert_eq!(hit_entries(&archive, &["refund"]), want);
+    // Oldest first is exactly the reverse, ties and missing times included.
+    let reversed: Vec<&str> = want.iter().rev().copied().collect();
+    assert_eq!(
+        hit_entries(&archive, &["--sort", "oldest", "refund"]),
+        reversed
+    );
+    assert_eq!(
+        hit_entries(
+            &archive,
+            &[
+                "--sort",
+                "oldest",
+                "conversation:5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13"
+            ]
+        ),
+        reversed
+    );
+    // Pages of two, in either order, give each hit once, in order.
+    for (sort, order) in [("newest", &want), ("oldest", &reversed)] {
+        let mut paged = Vec::new();
+        for offset in [0, 2, 4, 6] {
+            let page = hit_entries(
+                &archive,
+                &[
+                    "--sort",
+                    sort,
+                    "--limit",
+                    "2",
+                    "--offset",
+                    &offset.to_string(),
+                    "refund",
+                ],
+            );
+            assert!(page.len() <= 2);
+            paged.extend(page);
+        }
+        assert_eq!(&paged, order, "--sort {sort}");
+    }
     // Filters alone list the same order.
     assert_eq!(
         hit_entries(
@@ -703,7 +741,7 @@ fn upgrade_and_verify(archive: &Path) -> rusqlite::Connection {
     let r = verify_json(archive, &["--rederive"], 0);
     assert_eq!(r["ok"], true, "{r}");
     let after = db(archive);
-    assert_eq!(count(&after, "PRAGMA user_version"), 8);
+    assert_eq!(count(&after, "PRAGMA user_version"), 9);
     // Row hashes of the old form are gone: they would match nothing.
     assert_eq!(count(&after, "SELECT count(*) FROM row_hashes"), 0);
     assert_eq!(

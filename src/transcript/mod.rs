@@ -4,6 +4,8 @@
 //! highest version (the latest content the archive received). Earlier
 //! versions stay in the archive and are counted in `versions`.
 
+pub mod html;
+
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +32,15 @@ pub struct Line {
     pub versions: i64,
     /// The exports that contained the version shown, oldest first.
     pub exports: Vec<i64>,
+    /// Links the message carries (a rich link's URL and title).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Files the message carries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// The versions before the one shown (edits, redactions), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Version>,
     /// Deleted at the source: the latest export of a complete kind (the
     /// transcript export holds all of history) holds no version of this
     /// entry, though an earlier one of that kind did. Omitted otherwise.
@@ -38,6 +49,33 @@ pub struct Line {
     #[serde(skip)]
     seqs: Vec<u32>,
     /// The `seq` of the version shown.
+    #[serde(skip)]
+    seq: i64,
+}
+
+/// A link in a message (`linkItem`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Link {
+    pub url: String,
+    pub title: Option<String>,
+}
+
+/// A file in a message (`staticContent.attachments[]`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: Option<String>,
+    pub mime_type: Option<String>,
+    pub url: Option<String>,
+}
+
+/// An earlier version of an entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    pub version: i64,
+    pub text: Option<String>,
+    pub content_hash: String,
+    /// The exports that contained this version, oldest first.
+    pub exports: Vec<i64>,
     #[serde(skip)]
     seq: i64,
 }
@@ -155,6 +193,29 @@ fn values_of(rows: &[Value], field: &str) -> Vec<String> {
     out
 }
 
+/// The conversation's channel as people name it: its messaging channel's
+/// label (or developer name), else its session's channel name; `None`
+/// when no Data Export Service record says.
+pub fn channel(
+    conn: &Connection,
+    identifier: &str,
+    conversation_id: i64,
+) -> Result<Option<String>> {
+    let c = context(conn, identifier, conversation_id)?;
+    let named = |rows: &[Value], keys: &[&str]| {
+        rows.iter().find_map(|r| {
+            keys.iter().find_map(|k| {
+                r.get(*k)
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            })
+        })
+    };
+    Ok(named(&c.channels, &["MasterLabel", "DeveloperName"])
+        .or_else(|| named(&c.sessions, &["ChannelName"])))
+}
+
 /// What the Data Export Service records say of the conversation.
 fn context(conn: &Connection, identifier: &str, conversation_id: i64) -> Result<Context> {
     let conversations = records(
@@ -220,16 +281,16 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
                 e.sender_role, e.sender_app_type, e.sender_subject, e.text, e.version,
                 (SELECT count(*) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
                 (SELECT group_concat(v.seq) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
-                e.seq
+                e.seq, e.payload
          FROM entries e
          WHERE e.conversation_id = ?1
            AND e.version = (SELECT max(v.version) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier)
          ORDER BY coalesce(e.server_ms, e.client_ms), e.id",
     )?;
-    let entries = stmt
+    let (mut entries, payloads): (Vec<Line>, Vec<Option<String>>) = stmt
         .query_map([conversation_id], |r| {
             let time_ms: Option<i64> = r.get(3)?;
-            Ok(Line {
+            let line = Line {
                 entry: r.get(0)?,
                 entry_type: r.get(1)?,
                 is_message: r.get(2)?,
@@ -242,6 +303,9 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
                 version: r.get(8)?,
                 versions: r.get(9)?,
                 exports: Vec::new(),
+                links: Vec::new(),
+                attachments: Vec::new(),
+                earlier: Vec::new(),
                 seq: r.get(11)?,
                 absent: None,
                 seqs: r
@@ -249,9 +313,16 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
                     .split(',')
                     .filter_map(|n| n.parse().ok())
                     .collect(),
-            })
+            };
+            Ok((line, r.get(12)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    for (line, payload) in entries.iter_mut().zip(payloads) {
+        (line.links, line.attachments) = carried(payload.as_deref());
+    }
+    read_earlier(conn, conversation_id, &mut entries)?;
     let mut t = Transcript {
         conversation: identifier.to_owned(),
         context: context(conn, identifier, conversation_id)?,
@@ -262,6 +333,76 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
     mark_exports(conn, conversation_id, &mut t)?;
     snapshot.finish()?;
     Ok(t)
+}
+
+/// The links and attachments a message's payload carries (the
+/// reference's `staticContent.linkItem` and `staticContent.attachments[]`).
+fn carried(payload: Option<&str>) -> (Vec<Link>, Vec<Attachment>) {
+    let Some(v) = payload.and_then(|p| serde_json::from_str::<Value>(p).ok()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let sc = &v["abstractMessage"]["staticContent"];
+    let s = |v: &Value| v.as_str().filter(|x| !x.is_empty()).map(str::to_owned);
+    let links = s(&sc["linkItem"]["url"])
+        .map(|url| Link {
+            url,
+            title: s(&sc["linkItem"]["title"]),
+        })
+        .into_iter()
+        .collect();
+    let attachments = sc["attachments"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| Attachment {
+                    name: s(&x["name"]),
+                    mime_type: s(&x["mimeType"]),
+                    url: s(&x["url"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (links, attachments)
+}
+
+/// Fills `earlier` of each line with more than one version.
+fn read_earlier(conn: &Connection, conversation_id: i64, lines: &mut [Line]) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT version, text, content_hash, seq FROM entries
+         WHERE conversation_id = ?1 AND identifier = ?2 AND version < ?3 ORDER BY version",
+    )?;
+    for line in lines.iter_mut().filter(|l| l.versions > 1) {
+        line.earlier = stmt
+            .query_map(
+                rusqlite::params![conversation_id, line.entry, line.version],
+                |r| {
+                    Ok(Version {
+                        version: r.get(0)?,
+                        text: r.get(1)?,
+                        content_hash: r.get(2)?,
+                        exports: Vec::new(),
+                        seq: r.get(3)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(())
+}
+
+/// The lines of `t` from `n` before entry `entry` to `n` after it.
+pub fn window<'a>(t: &'a Transcript, entry: &str, n: usize) -> Result<&'a [Line]> {
+    let at = t
+        .entries
+        .iter()
+        .position(|l| l.entry == entry)
+        .ok_or_else(|| Error::UnknownEntry {
+            conversation: t.conversation.clone(),
+            entry: entry.to_owned(),
+        })?;
+    let from = at.saturating_sub(n);
+    let to = at.saturating_add(n).saturating_add(1).min(t.entries.len());
+    Ok(&t.entries[from..to])
 }
 
 /// Fills each line's `exports`: the exports whose sightings hold the
@@ -288,6 +429,13 @@ fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> 
                 && seen.entries.contains(s)?
             {
                 line.exports.push(export_id);
+            }
+            for v in &mut line.earlier {
+                if let Ok(s) = u32::try_from(v.seq)
+                    && seen.entries.contains(s)?
+                {
+                    v.exports.push(export_id);
+                }
             }
         }
     }
