@@ -262,16 +262,7 @@ fn show_html(args: &Args, dir: &Path) -> Res<()> {
     let conversation = "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13";
     for week in 1..=12u64 {
         let path = dir.join(format!("show-week-{week:02}.csv"));
-        let mut w = csv::Writer::from_path(&path)?;
-        w.write_record([
-            "identifier",
-            "conversation_identifier",
-            "entry_type",
-            "entry_payload",
-            "sender",
-            "transcripted_timestamp",
-            "related_records",
-        ])?;
+        let mut rows = Vec::new();
         for i in 0..500u64 {
             // Entry i is edited in the weeks where (i + week) % 20 == 0.
             let edits = (1..=week).filter(|k| (i + k) % 20 == 0).count();
@@ -284,28 +275,25 @@ fn show_html(args: &Args, dir: &Path) -> Res<()> {
                     String::new()
                 }
             );
-            let payload = serde_json::json!({
-                "entryType": "Message",
-                "abstractMessage": {"messageType": "StaticContentMessage",
-                    "staticContent": {"formatType": "Text", "text": text}}
-            });
             let sender = if i % 2 == 0 {
                 r#"{"role":"EndUser","appType":"iamessage","subject":"v2/iamessage/UNAUTH/NA/uid:7f3e21"}"#
             } else {
                 r#"{"role":"Agent","appType":"agent","subject":"005Kj000001DanaWAA"}"#
             };
-            w.write_record([
-                format!("0b6c{i:04x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c"),
-                conversation.to_owned(),
-                "Message".into(),
-                payload.to_string(),
-                sender.into(),
+            rows.push((
+                synth::uuid_v4(&[2026, i]),
                 (1_794_218_400_000 + i as i64 * 15_000).to_string(),
-                "[]".into(),
-            ])?;
+                text,
+                sender,
+            ));
         }
-        w.flush()?;
-        drop(w);
+        let messages = rows.iter().map(|(id, ms, text, sender)| synth::Message {
+            id,
+            ms,
+            text,
+            sender,
+        });
+        synth::write_messages(&path, conversation, messages)?;
         ingest(&archive, &path)?;
     }
     let sql = "SELECT identifier, version, text FROM entries \

@@ -51,6 +51,10 @@ impl Cli {
 /// stays in step with it. An unknown `--option` is left for clap to refuse;
 /// anything after a `--` is a word.
 pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
+    // Building clap's definition costs a little: only for a search.
+    if !args.iter().any(|a| a == "search") {
+        return args;
+    }
     let cmd = Cli::command();
     let Some(search) = cmd.find_subcommand("search") else {
         return args;

@@ -60,7 +60,7 @@ pub struct Options {
     pub count: bool,
     /// `--conversations`: one line per conversation.
     pub conversations: bool,
-    /// `--show N`: each hit's conversation window, N entries either side.
+    /// `--show --context N`: under each hit, N entries either side of it.
     pub show: Option<usize>,
     /// `--tz`: the zone dates are read in.
     pub tz: Option<String>,
@@ -184,6 +184,7 @@ fn write_table(
         "{:<time_w$}  {:<conv_w$}  {:<role_w$}  {:<7}  TEXT",
         "TIME", "CONVERSATION", "ROLE", "VERSION"
     )?;
+    let mut read: Option<transcript::Transcript> = None;
     for (h, role) in hits.iter().zip(&roles) {
         let version = if h.latest_version > h.version {
             format!("{} of {}", h.version, h.latest_version)
@@ -203,7 +204,16 @@ fn write_table(
             for_terminal(&h.conversation),
         )?;
         if let Some((n, conn)) = window {
-            write_window(out, conn, h, n)?;
+            // Hits often share a conversation: each is read once.
+            if read
+                .as_ref()
+                .is_none_or(|t| t.conversation != h.conversation)
+            {
+                read = Some(transcript::read(conn, &h.conversation)?);
+            }
+            if let Some(t) = &read {
+                write_window(out, t, h, n)?;
+            }
         }
     }
     Ok(())
@@ -239,12 +249,11 @@ fn marked(text: &str, spans: &[Span], colour: bool) -> String {
 /// the hit; the hit's own entry marked `>`.
 fn write_window(
     out: &mut impl Write,
-    conn: &rusqlite::Connection,
+    t: &transcript::Transcript,
     hit: &Hit,
     n: usize,
 ) -> Result<()> {
-    let t = transcript::read(conn, &hit.conversation)?;
-    let lines = transcript::window(&t, &hit.entry, n)?;
+    let lines = transcript::window(t, &hit.entry, n)?;
     for l in lines {
         let mark = if l.entry == hit.entry { ">" } else { " " };
         let text = l.text.as_deref().unwrap_or(&l.entry_type);

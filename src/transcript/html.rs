@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
-use serde_json::Value;
 
 use super::{Line, Transcript};
 use crate::sanitize::for_terminal;
@@ -123,94 +122,8 @@ fn header(t: &Transcript, opts: &Options) -> String {
     if let (Some(a), Some(b)) = (first, last) {
         row("time", format!("{} to {}", when(a, opts), when(b, opts)));
     }
-    let field = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .filter(|x| !x.is_empty())
-            .map(esc)
-    };
-    let join = |v: &Value, keys: &[(&str, &str)]| {
-        keys.iter()
-            .filter_map(|(label, k)| field(v, k).map(|x| format!("{label}{x}")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let c = &t.context;
-    for v in &c.channels {
-        row(
-            "channel",
-            join(
-                v,
-                &[
-                    ("", "MasterLabel"),
-                    ("", "DeveloperName"),
-                    ("type ", "MessageType"),
-                    ("", "Id"),
-                ],
-            ),
-        );
-    }
-    for v in &c.sessions {
-        row(
-            "session",
-            join(
-                v,
-                &[
-                    ("", "Id"),
-                    ("status ", "Status"),
-                    ("channel ", "ChannelName"),
-                    ("from ", "StartTime"),
-                    ("to ", "EndTime"),
-                ],
-            ),
-        );
-        if let Some(case) = field(v, "CaseId") {
-            row("case", case);
-        }
-    }
-    for v in &c.end_users {
-        row(
-            "end user",
-            join(
-                v,
-                &[
-                    ("", "Name"),
-                    ("platform key ", "MessagingPlatformKey"),
-                    ("contact ", "ContactId"),
-                    ("", "Id"),
-                ],
-            ),
-        );
-    }
-    for v in &c.participants {
-        row(
-            "participant",
-            join(
-                v,
-                &[
-                    ("", "Name"),
-                    ("", "ParticipantRole"),
-                    ("", "ParticipantEntityId"),
-                    ("joined ", "JoinedTime"),
-                    ("left ", "LeftTime"),
-                ],
-            ),
-        );
-    }
-    for v in &c.voice_calls {
-        row(
-            "voice call",
-            join(
-                v,
-                &[
-                    ("", "Id"),
-                    ("from ", "FromPhoneNumber"),
-                    ("to ", "ToPhoneNumber"),
-                    ("", "CallType"),
-                    ("start ", "CallStartDateTime"),
-                ],
-            ),
-        );
+    for (kind, text) in t.context.lines(esc) {
+        row(kind, text);
     }
     s.push_str("</dl>\n");
     if let Some(a) = t.absent {

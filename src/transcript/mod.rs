@@ -122,6 +122,89 @@ pub struct Context {
 }
 
 impl Context {
+    /// One line per record, for people: its kind (`channel`, `session`,
+    /// `end user`, `participant`, `voice call`) and its chief fields,
+    /// each value passed through `show` (which makes it safe for where it
+    /// is printed) and prefixed by its label.
+    pub fn lines(&self, show: impl Fn(&str) -> String) -> Vec<(&'static str, String)> {
+        const KINDS: [(&str, &[(&str, &str)]); 5] = [
+            (
+                "channel",
+                &[
+                    ("", "MasterLabel"),
+                    ("", "DeveloperName"),
+                    ("type ", "MessageType"),
+                    ("", "Id"),
+                ],
+            ),
+            (
+                "session",
+                &[
+                    ("", "Id"),
+                    ("status ", "Status"),
+                    ("case ", "CaseId"),
+                    ("owner ", "OwnerId"),
+                    ("channel ", "ChannelName"),
+                    ("from ", "StartTime"),
+                    ("to ", "EndTime"),
+                ],
+            ),
+            (
+                "end user",
+                &[
+                    ("", "Name"),
+                    ("platform key ", "MessagingPlatformKey"),
+                    ("contact ", "ContactId"),
+                    ("", "Id"),
+                ],
+            ),
+            (
+                "participant",
+                &[
+                    ("", "Name"),
+                    ("", "ParticipantRole"),
+                    ("", "ParticipantEntityId"),
+                    ("joined ", "JoinedTime"),
+                    ("left ", "LeftTime"),
+                ],
+            ),
+            (
+                "voice call",
+                &[
+                    ("", "Id"),
+                    ("from ", "FromPhoneNumber"),
+                    ("to ", "ToPhoneNumber"),
+                    ("", "CallType"),
+                    ("start ", "CallStartDateTime"),
+                ],
+            ),
+        ];
+        let rows = [
+            &self.channels,
+            &self.sessions,
+            &self.end_users,
+            &self.participants,
+            &self.voice_calls,
+        ];
+        let mut out = Vec::new();
+        for ((kind, fields), records) in KINDS.iter().zip(rows) {
+            for v in records {
+                let text = fields
+                    .iter()
+                    .filter_map(|(label, k)| {
+                        v.get(*k)
+                            .and_then(Value::as_str)
+                            .filter(|x| !x.is_empty())
+                            .map(|x| format!("{label}{}", show(x)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.push((*kind, text));
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.conversations.is_empty()
             && self.channels.is_empty()

@@ -378,6 +378,14 @@ fn data_cloud_entries_wait_for_their_conversation_record_and_join_it() {
         .stdout(predicates::str::contains(
             "session       0MwKj000007tQ2xKAE, status Ended",
         ));
+    // The page's header gives the same records.
+    convault(&archive)
+        .args(["show", "--format", "html", CONV_B])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "<dt>session</dt><dd>0MwKj000007tQ2xKAE, status Ended",
+        ));
     let found = hits(&archive, &[&format!("session:{SESSION_B}")]);
     assert_eq!(found.len() as u64, n);
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::support::synth::{Parts, WeekCounts, Weekly};
+use super::support::synth::{Message, Parts, WeekCounts, Weekly, write_messages};
 use super::{convault, count, db, fixture, ingest, show_json, verify_json};
 
 const SERIES: Weekly = Weekly {
@@ -389,35 +389,13 @@ fn the_full_text_index_is_declared_as_datasette_finds_it() {
 /// A plain CSV export: (identifier, time in ms or empty, text), all in one
 /// conversation.
 pub fn csv_export(path: &Path, rows: &[(&str, &str, &str)]) {
-    let mut w = csv::Writer::from_path(path).unwrap();
-    w.write_record([
-        "identifier",
-        "conversation_identifier",
-        "entry_type",
-        "entry_payload",
-        "sender",
-        "transcripted_timestamp",
-        "related_records",
-    ])
-    .unwrap();
-    for (id, ms, text) in rows {
-        let payload = serde_json::json!({
-            "entryType": "Message",
-            "abstractMessage": {"messageType": "StaticContentMessage",
-                "staticContent": {"formatType": "Text", "text": text}}
-        });
-        w.write_record([
-            *id,
-            "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
-            "Message",
-            &payload.to_string(),
-            r#"{"role":"Agent","appType":"agent","subject":"005x"}"#,
-            ms,
-            "[]",
-        ])
-        .unwrap();
-    }
-    w.flush().unwrap();
+    let messages = rows.iter().map(|&(id, ms, text)| Message {
+        id,
+        ms,
+        text,
+        sender: r#"{"role":"Agent","appType":"agent","subject":"005x"}"#,
+    });
+    write_messages(path, "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13", messages).unwrap();
 }
 
 /// Writes `csv`'s rows again, every field quoted, the columns in reverse

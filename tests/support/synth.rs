@@ -618,3 +618,47 @@ impl Weekly {
         record(id, conv, entry_type, payload, sender, ms, &session)
     }
 }
+
+/// One message of [`write_messages`]: its identifier, time (epoch ms, or
+/// empty for none), text and sender JSON.
+pub struct Message<'a> {
+    pub id: &'a str,
+    pub ms: &'a str,
+    pub text: &'a str,
+    pub sender: &'a str,
+}
+
+/// A plain CSV transcript export of text messages, all in `conversation`.
+pub fn write_messages<'a>(
+    path: &Path,
+    conversation: &str,
+    messages: impl IntoIterator<Item = Message<'a>>,
+) -> io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record([
+        "identifier",
+        "conversation_identifier",
+        "entry_type",
+        "entry_payload",
+        "sender",
+        "transcripted_timestamp",
+        "related_records",
+    ])?;
+    for m in messages {
+        let payload = serde_json::json!({
+            "entryType": "Message",
+            "abstractMessage": {"messageType": "StaticContentMessage",
+                "staticContent": {"formatType": "Text", "text": m.text}}
+        });
+        w.write_record([
+            m.id,
+            conversation,
+            "Message",
+            &payload.to_string(),
+            m.sender,
+            m.ms,
+            "[]",
+        ])?;
+    }
+    w.flush()
+}
