@@ -11,7 +11,8 @@
 //! stop after `offset + limit` hits; relevance ranks every match (bm25),
 //! so it costs what the number of matches does; a count reads every match;
 //! the conversation list walks hits in time order until it has `offset +
-//! limit` conversations, then counts each one's hits from its own entries.
+//! limit` conversations, then counts each one's hits within the span of
+//! its entries' ids (a rowid range of the index).
 
 use std::collections::HashSet;
 
@@ -336,8 +337,8 @@ impl Core {
     }
 
     /// `FROM … WHERE …` of the matching entries (alias `e`). With
-    /// `one_conversation`, only conversation `:conv`'s, read from its own
-    /// entries outward (one index probe each) rather than from every match.
+    /// `one_conversation`, only conversation `:conv`'s, within the span of
+    /// its ids `[:clo, :chi]` rather than from every match.
     fn from(&self, one_conversation: bool) -> String {
         from_sql(
             self.words,
