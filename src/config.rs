@@ -10,6 +10,8 @@
 //! command = ["/usr/local/bin/start-data-export"]
 //! ```
 //!
+//! `[api]` configures `convault fetch` (docs/fetch.md, [`crate::fetch::config`]).
+//!
 //! A trigger is run by `convault request` after the cadence check passes,
 //! directly (no shell), with the environment variables `CONVAULT_ARCHIVE`,
 //! `CONVAULT_EXPORT_KIND` and `CONVAULT_REQUESTED_BY`. Its exit status and
@@ -38,6 +40,9 @@ pub struct Config {
     /// Trigger commands by export kind (`transcripts`, `data-export`).
     #[serde(default)]
     pub trigger: BTreeMap<String, Trigger>,
+    /// Reading conversations through the APIs (`convault fetch`,
+    /// docs/fetch.md).
+    pub api: Option<crate::fetch::config::ApiConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +73,9 @@ impl Config {
             reason,
         };
         let config: Config = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if let Some(api) = &config.api {
+            api.check().map_err(bad)?;
+        }
         for (name, trigger) in &config.trigger {
             if ExportKind::parse(name).is_none() {
                 return Err(bad(format!(
@@ -237,6 +245,13 @@ mod tests {
         }
         let none = tempfile::tempdir().unwrap();
         assert!(Config::load(none.path()).unwrap().trigger.is_empty());
+        // A wrong [api] value is refused when the file is read.
+        let err = load(
+            "[api]\ninstance_url = \"http://example.com\"\nclient_id = \"x\"\nclient_secret_env = \"S\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("instance_url"), "{err}");
+        assert!(load("[api]\ninstance_url = \"https://x.my.salesforce.com\"\nclient_id = \"x\"\nclient_secret_env = \"S\"\n").unwrap().api.is_some());
     }
 
     #[test]

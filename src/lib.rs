@@ -30,6 +30,7 @@ pub mod entry;
 pub mod error;
 pub mod exit;
 pub mod export;
+pub mod fetch;
 pub mod hashing;
 pub mod ingest;
 pub mod ledger;

@@ -1,0 +1,226 @@
+//! The activations `fetch` has spent, kept in the archive directory
+//! (`DIR/activations.sqlite`) so that every run, at once or one after the
+//! other, draws on one budget.
+//!
+//! Its own small database, not a table of the archive's: an ingest holds
+//! the archive's write transaction for minutes, and a fetch running beside
+//! it must still reserve its activations. Each reservation is one short
+//! `BEGIN IMMEDIATE` transaction: read the activations of the last window,
+//! decide, record; two runs are serialised by SQLite's write lock, so
+//! their reservations together keep [`Budget::admits`]'s invariant.
+//!
+//! Invariant: every API read of a conversation is preceded by a reservation
+//! recorded here: `activation` rows count against the budget, `renewal`
+//! rows (a conversation read within the window, or ended within it) do
+//! not, and give the time the conversation stays active from.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::budget::{self, Budget};
+use crate::error::{Error, Result};
+
+/// The database's name in the archive directory.
+pub const FILE_NAME: &str = "activations.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reads (
+    id           INTEGER PRIMARY KEY,
+    conversation TEXT NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    -- 1: counted against the budget; 0: free (active already).
+    activation   INTEGER NOT NULL CHECK (activation IN (0, 1))
+) STRICT;
+CREATE INDEX IF NOT EXISTS reads_at ON reads(at_ms);
+CREATE INDEX IF NOT EXISTS reads_conversation ON reads(conversation, at_ms);
+";
+
+/// What a reservation gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Read it now: it is active already, nothing spent.
+    Free,
+    /// Read it now: one activation spent.
+    Activated,
+    /// The budget is spent until then (`None`: not within a day).
+    WaitUntil(Option<Timestamp>),
+}
+
+/// The activations store of one archive.
+pub struct Activations {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Activations {
+    /// Opens (or creates) `DIR/activations.sqlite`.
+    pub fn open(root: &Path) -> Result<Activations> {
+        let path = root.join(FILE_NAME);
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Activations { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reserves a read of `conversation` at `now` under `budget`;
+    /// `ended` is when the org's data say the conversation ended.
+    pub fn reserve(
+        &mut self,
+        budget: &Budget,
+        conversation: &str,
+        now: Timestamp,
+        ended: Option<Timestamp>,
+    ) -> Result<Reservation> {
+        let window_ms = budget.window.as_millis();
+        let now_ms = now.as_millisecond();
+        let since = now_ms.saturating_sub(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last_read: Option<i64> = tx
+            .query_row(
+                "SELECT max(at_ms) FROM reads WHERE conversation = ?1",
+                [conversation],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let last_read = last_read.and_then(|ms| Timestamp::from_millisecond(ms).ok());
+        let reservation = if !budget::costs(now, budget.window, last_read, ended) {
+            Reservation::Free
+        } else {
+            let made: Vec<Timestamp> = tx
+                .prepare("SELECT at_ms FROM reads WHERE activation = 1 AND at_ms > ?1")?
+                .query_map([since], |r| r.get::<_, i64>(0))?
+                .filter_map(|ms| ms.ok().and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+                .collect();
+            if budget.admits(now, &made) {
+                Reservation::Activated
+            } else {
+                Reservation::WaitUntil(budget.next_admitted(now, &made))
+            }
+        };
+        if let Reservation::Free | Reservation::Activated = reservation {
+            tx.execute(
+                "INSERT INTO reads (conversation, at_ms, activation) VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    conversation,
+                    now_ms,
+                    i64::from(reservation == Reservation::Activated)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(reservation)
+    }
+
+    /// Activations counted in `(at − window, at]`.
+    pub fn active_at(&self, budget: &Budget, at: Timestamp) -> Result<u64> {
+        let window_ms = i64::try_from(budget.window.as_millis()).unwrap_or(i64::MAX);
+        let at_ms = at.as_millisecond();
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM reads WHERE activation = 1 AND at_ms > ?1 AND at_ms <= ?2",
+            [at_ms.saturating_sub(window_ms), at_ms],
+            |r| r.get(0),
+        )?;
+        u64::try_from(n).map_err(|_| Error::Internal("a negative count"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+
+    fn budget(limit: u32, window_s: i64) -> Budget {
+        Budget {
+            active_limit: limit,
+            busy_hours: None,
+            busy_load: 0,
+            quiet_load: 0,
+            headroom: 0,
+            window: SignedDuration::from_secs(window_s),
+        }
+    }
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_794_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn reservations_spend_renew_and_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = budget(2, 60);
+        let mut a = Activations::open(dir.path()).unwrap();
+        assert_eq!(
+            a.reserve(&b, "c1", at(0), None).unwrap(),
+            Reservation::Activated
+        );
+        // Read again within the window: free, and it renews.
+        assert_eq!(
+            a.reserve(&b, "c1", at(10), None).unwrap(),
+            Reservation::Free
+        );
+        // Ended within the window by the org's data: free.
+        assert_eq!(
+            a.reserve(&b, "c2", at(20), Some(at(5))).unwrap(),
+            Reservation::Free
+        );
+        assert_eq!(
+            a.reserve(&b, "c3", at(30), None).unwrap(),
+            Reservation::Activated
+        );
+        // Spent: the first activation leaves the window at 60 s.
+        assert_eq!(
+            a.reserve(&b, "c4", at(40), None).unwrap(),
+            Reservation::WaitUntil(Some(at(60)))
+        );
+        assert_eq!(a.active_at(&b, at(40)).unwrap(), 2);
+        // Another run, later, sees the same budget.
+        drop(a);
+        let mut again = Activations::open(dir.path()).unwrap();
+        assert_eq!(
+            again.reserve(&b, "c4", at(60), None).unwrap(),
+            Reservation::Activated
+        );
+        // c1 was last read at 10 s: a read at 75 s costs again.
+        assert_eq!(
+            again.reserve(&b, "c1", at(75), None).unwrap(),
+            Reservation::WaitUntil(Some(at(90)))
+        );
+    }
+
+    #[test]
+    fn two_runs_at_once_share_one_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = budget(5, 3_600);
+        let handles: Vec<_> = (0..2)
+            .map(|run| {
+                let root = dir.path().to_owned();
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let mut a = Activations::open(&root).unwrap();
+                    (0..10)
+                        .filter(|i| {
+                            let c = format!("run{run}-c{i}");
+                            a.reserve(&b, &c, at(*i), None).unwrap() == Reservation::Activated
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let spent: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(spent, 5);
+        let a = Activations::open(dir.path()).unwrap();
+        assert_eq!(a.active_at(&b, at(10)).unwrap(), 5);
+    }
+}
