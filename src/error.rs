@@ -143,6 +143,10 @@ pub enum Error {
     )]
     Damaged { what: String, detail: String },
 
+    /// A Salesforce API call failed for good (after its retries).
+    #[error("{what}: {reason}")]
+    Api { what: String, reason: String },
+
     /// A broken invariant inside convault: a bug, never bad input.
     #[error("internal error: {0}; nothing was written. Please report this")]
     Internal(&'static str),

@@ -6,4 +6,5 @@
 pub mod activations;
 pub mod budget;
 pub mod config;
+pub mod http;
 pub mod secret;
