@@ -304,25 +304,26 @@ fn api_error(url: &str, reason: &str) -> Error {
     }
 }
 
+/// A fake HTTP server for the tests of this module and of `entries`.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod tests_support {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     /// One request as the fake server saw it.
     #[derive(Debug, Clone)]
-    struct Seen {
-        method: String,
-        path: String,
-        authorization: Option<String>,
-        body: String,
+    pub struct Seen {
+        pub method: String,
+        pub path: String,
+        pub authorization: Option<String>,
+        pub body: String,
     }
 
     /// A server on 127.0.0.1 answering each request with `respond`'s
     /// (status, extra headers, body), stopping after `n` requests.
-    fn serve(
+    pub fn serve(
         n: usize,
         respond: impl Fn(usize, &Seen) -> (u16, Vec<(String, String)>, String) + Send + 'static,
     ) -> (String, Arc<Mutex<Vec<Seen>>>) {
@@ -384,6 +385,12 @@ mod tests {
         });
         (url, seen)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::serve;
+    use super::*;
 
     #[derive(Default)]
     struct Recorded(Vec<Duration>);

@@ -1,10 +1,13 @@
 //! `convault fetch`: reading conversations through Salesforce's APIs
-//! (issue 13). Built so far: the activation budget ([`budget`]) and the
-//! `[api]` configuration ([`crate::config::ApiConfig`]); the HTTP client,
-//! the fake org and the command itself are not built yet (docs/fetch.md).
+//! (issue 13, docs/fetch.md). Built so far: the `[api]` configuration
+//! ([`config`]), the activation budget ([`budget`]) and its shared record
+//! ([`activations`]), the client secret ([`secret`]), the HTTP client
+//! ([`http`]) and the entries APIs' paging ([`entries`]). The command that
+//! ties them together is not built yet.
 
 pub mod activations;
 pub mod budget;
 pub mod config;
+pub mod entries;
 pub mod http;
 pub mod secret;

@@ -1,0 +1,379 @@
+//! A conversation's entries through either API, page by page, each page
+//! saved byte for byte as the API sent it.
+//!
+//! - **Conversation Data API** (`{api_host}/platform/engagement/v1.0/
+//!   conversation-entries`): full payloads, paged by `pageToken` /
+//!   `nextPageToken`.
+//! - **Connect API** (`{instance_url}/services/data/vXX.X/connect/
+//!   conversation/{id}/entries`): text only, paged by advancing
+//!   `startTimestamp` with `queryDirection=FromStart`, `recordLimit` up to
+//!   1,000. A page starts at the last page's latest time (inclusive, so
+//!   entries sharing that millisecond are not lost; the repeats are the
+//!   same entries and ingest as such); a full page that cannot advance is
+//!   an error, never an endless loop.
+//!
+//! Pages are written as `<conversation>-<n>.json` in a directory: the
+//! name carries the conversation, which Connect's entries do not
+//! (source::api_json reads it from there). The existing readers ingest
+//! the directory as one export.
+
+use std::path::{Path, PathBuf};
+
+use super::config::{Api, EntriesApi};
+use super::http::{Client, Sleeper};
+use crate::error::{Error, Result};
+
+/// Entries asked for per page.
+pub const RECORD_LIMIT: u32 = 1_000;
+
+/// The most pages read of one conversation (a million entries).
+pub const MAX_PAGES: u32 = 1_000;
+
+/// Fetches every entry of `conversation` into `dir` as pages; returns
+/// the files written, in order.
+pub fn fetch<S: Sleeper>(
+    client: &mut Client<S>,
+    api: &Api,
+    conversation: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    if !crate::entry::is_uuid(conversation) && !is_record_id(conversation) {
+        return Err(Error::Usage(format!(
+            "{}: not a conversation identifier",
+            crate::sanitize::for_terminal(conversation)
+        )));
+    }
+    match api.entries_api {
+        EntriesApi::ConversationData => conversation_data(client, api, conversation, dir),
+        EntriesApi::Connect => connect(client, api, conversation, dir),
+    }
+}
+
+/// A Salesforce record id (15 or 18 letters and digits).
+fn is_record_id(s: &str) -> bool {
+    matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn conversation_data<S: Sleeper>(
+    client: &mut Client<S>,
+    api: &Api,
+    conversation: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let base = format!(
+        "{}/platform/engagement/v1.0/conversation-entries?conversationIdentifier={}&recordLimit={RECORD_LIMIT}",
+        api.api_host,
+        encode(conversation)
+    );
+    let mut files = Vec::new();
+    let mut token: Option<String> = None;
+    for n in 1..=MAX_PAGES {
+        let url = match &token {
+            None => base.clone(),
+            Some(t) => format!("{base}&pageToken={}", encode(t)),
+        };
+        let body = client.get(&url)?;
+        let page = parse(&body, &url)?;
+        files.push(save(dir, conversation, n, &body)?);
+        token = page["nextPageToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if token.is_none() {
+            return Ok(files);
+        }
+    }
+    Err(too_many(conversation))
+}
+
+fn connect<S: Sleeper>(
+    client: &mut Client<S>,
+    api: &Api,
+    conversation: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let base = format!(
+        "{}/services/data/{}/connect/conversation/{}/entries?queryDirection=FromStart&recordLimit={RECORD_LIMIT}",
+        api.instance_url,
+        api.api_version,
+        encode(conversation)
+    );
+    let mut files = Vec::new();
+    let mut start: i64 = 0;
+    for n in 1..=MAX_PAGES {
+        let url = format!("{base}&startTimestamp={start}");
+        let body = client.get(&url)?;
+        let page = parse(&body, &url)?;
+        files.push(save(dir, conversation, n, &body)?);
+        let entries = page["conversationEntries"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        if entries.len() < RECORD_LIMIT as usize {
+            return Ok(files);
+        }
+        let latest = entries
+            .iter()
+            .filter_map(|e| {
+                e["serverReceivedTimestamp"]
+                    .as_i64()
+                    .or(e["clientTimestamp"].as_i64())
+            })
+            .max()
+            .unwrap_or(start);
+        if latest <= start {
+            return Err(Error::Api {
+                what: format!("conversation {conversation}"),
+                reason: format!(
+                    "the Connect API gave a full page of {RECORD_LIMIT} entries all at {start} ms: paging by time cannot go on; read it with the Conversation Data API"
+                ),
+            });
+        }
+        start = latest;
+    }
+    Err(too_many(conversation))
+}
+
+fn too_many(conversation: &str) -> Error {
+    Error::Api {
+        what: format!("conversation {conversation}"),
+        reason: format!("more than {MAX_PAGES} pages; stopped"),
+    }
+}
+
+/// The page as JSON, or an error naming it (a malformed page is not saved).
+fn parse(body: &[u8], url: &str) -> Result<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Api {
+        what: url.split('?').next().unwrap_or(url).to_owned(),
+        reason: format!("the page is not JSON ({e})"),
+    })?;
+    if !v["conversationEntries"].is_array() {
+        return Err(Error::Api {
+            what: url.split('?').next().unwrap_or(url).to_owned(),
+            reason: "the page has no conversationEntries".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// Writes page `n` of `conversation` into `dir`, byte for byte.
+fn save(dir: &Path, conversation: &str, n: u32, body: &[u8]) -> Result<PathBuf> {
+    // The name comes from a checked identifier, never from the page.
+    let path = dir.join(format!("{conversation}-{n:04}.json"));
+    std::fs::write(&path, body).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::http::{Retry, tests_support::serve};
+    use crate::fetch::secret::Secret;
+    use std::time::Duration;
+
+    const CONV: &str = "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13";
+
+    fn api(url: &str, entries_api: EntriesApi) -> Api {
+        let text = format!(
+            "instance_url = \"{url}\"\napi_host = \"{url}\"\nclient_id = \"x\"\nclient_secret_env = \"S\"\n"
+        );
+        let c: super::super::config::ApiConfig = toml::from_str(&text).unwrap();
+        let mut api = c.check().unwrap();
+        api.entries_api = entries_api;
+        api
+    }
+
+    fn entry(id: u32, ms: i64) -> String {
+        format!(
+            r#"{{"identifier":"0b6c{id:04x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c","messageText":"refund {id}","serverReceivedTimestamp":{ms},"clientTimestamp":{ms},"sender":{{"role":"EndUser","appType":"iamessage","subject":"u"}},"relatedRecords":[]}}"#
+        )
+    }
+
+    fn secret(dir: &Path) -> Secret {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("s");
+        std::fs::write(&p, "secret").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Secret::read(&crate::fetch::secret::Source::File(p), dir).unwrap()
+    }
+
+    #[test]
+    fn conversation_data_pages_follow_the_page_token_and_are_kept_byte_for_byte() {
+        let page1 = format!(
+            r#"{{"conversationEntries":[{}],"nextPageToken":"t/2 x"}}"#,
+            entry(1, 1_000)
+        );
+        let page2 = format!(r#"{{"conversationEntries":[{}]}}"#, entry(2, 2_000));
+        let (p1, p2) = (page1.clone(), page2.clone());
+        let (url, seen) = serve(3, move |_, s| {
+            if s.path.ends_with("/token") {
+                (200, vec![], r#"{"access_token":"t"}"#.into())
+            } else if s.path.contains("pageToken=t%2F2%20x") {
+                (200, vec![], p2.clone())
+            } else {
+                (200, vec![], p1.clone())
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Client::new(
+            &url,
+            "x",
+            secret(dir.path()),
+            Duration::ZERO,
+            Retry::default(),
+            crate::fetch::http::RealSleep,
+        );
+        let pages = dir.path().join("pages");
+        std::fs::create_dir(&pages).unwrap();
+        let files = fetch(
+            &mut c,
+            &api(&url, EntriesApi::ConversationData),
+            CONV,
+            &pages,
+        )
+        .unwrap();
+        assert_eq!(files.len(), 2);
+        // The saved pages are an export the existing readers ingest.
+        let archive = crate::archive::Archive::new(dir.path().join("archive"));
+        let report = crate::ingest::ingest(
+            &archive,
+            std::slice::from_ref(&pages),
+            &crate::ingest::Options {
+                dry_run: false,
+                progress: false,
+                who: "test".into(),
+                now: jiff::Timestamp::from_second(1_794_000_000).unwrap(),
+                profiles: Vec::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!((report.entries_read, report.entries_new), (2, 2));
+        assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), page1);
+        assert_eq!(std::fs::read_to_string(&files[1]).unwrap(), page2);
+        assert!(files[0].ends_with(format!("{CONV}-0001.json")));
+        let seen = seen.lock().unwrap();
+        assert!(seen[1].path.starts_with(&format!(
+            "/platform/engagement/v1.0/conversation-entries?conversationIdentifier={CONV}&recordLimit=1000"
+        )));
+    }
+
+    #[test]
+    fn connect_pages_advance_by_time_and_a_stuck_page_is_an_error() {
+        // Two full pages then a short one; the second starts at the first
+        // page's latest time.
+        let full = |from: u32| {
+            let entries: Vec<String> = (from..from + RECORD_LIMIT)
+                .map(|i| entry(i, 1_000 + i64::from(i)))
+                .collect();
+            format!(r#"{{"conversationEntries":[{}]}}"#, entries.join(","))
+        };
+        let (a, b) = (full(0), full(1_000));
+        let (url, seen) = serve(4, move |_, s| {
+            if s.path.ends_with("/token") {
+                (200, vec![], r#"{"access_token":"t"}"#.into())
+            } else if s.path.ends_with("startTimestamp=0") {
+                (200, vec![], a.clone())
+            } else if s.path.ends_with("startTimestamp=1999") {
+                (200, vec![], b.clone())
+            } else {
+                (200, vec![], r#"{"conversationEntries":[]}"#.into())
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Client::new(
+            &url,
+            "x",
+            secret(dir.path()),
+            Duration::ZERO,
+            Retry::default(),
+            crate::fetch::http::RealSleep,
+        );
+        let files = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap();
+        assert_eq!(files.len(), 3);
+        let paths: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        assert!(paths[1].starts_with(&format!(
+            "/services/data/v62.0/connect/conversation/{CONV}/entries?queryDirection=FromStart&recordLimit=1000"
+        )));
+        assert!(paths[3].ends_with("startTimestamp=2999"), "{paths:?}");
+
+        // A full page all at one millisecond cannot advance.
+        let stuck: Vec<String> = (0..RECORD_LIMIT).map(|i| entry(i, 0)).collect();
+        let stuck = format!(r#"{{"conversationEntries":[{}]}}"#, stuck.join(","));
+        let (url, _) = serve(2, move |_, s| {
+            if s.path.ends_with("/token") {
+                (200, vec![], r#"{"access_token":"t"}"#.into())
+            } else {
+                (200, vec![], stuck.clone())
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Client::new(
+            &url,
+            "x",
+            secret(dir.path()),
+            Duration::ZERO,
+            Retry::default(),
+            crate::fetch::http::RealSleep,
+        );
+        let e = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap_err();
+        assert!(e.to_string().contains("cannot go on"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_page_or_a_bad_id_is_refused() {
+        let (url, _) = serve(2, |_, s| {
+            if s.path.ends_with("/token") {
+                (200, vec![], r#"{"access_token":"t"}"#.into())
+            } else {
+                (
+                    200,
+                    vec![],
+                    r#"{"conversationEntries":[{"identifier""#.into(),
+                )
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Client::new(
+            &url,
+            "x",
+            secret(dir.path()),
+            Duration::ZERO,
+            Retry::default(),
+            crate::fetch::http::RealSleep,
+        );
+        let a = api(&url, EntriesApi::ConversationData);
+        let e = fetch(&mut c, &a, CONV, dir.path()).unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+        // Nothing was saved of it.
+        let saved = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count();
+        assert_eq!(saved, 0);
+        let e = fetch(&mut c, &a, "../../etc/passwd", dir.path()).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e}");
+    }
+}
