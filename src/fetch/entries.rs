@@ -179,7 +179,7 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::http::{Retry, tests_support::serve};
+    use crate::fetch::http::{Retry, tests_support::serve_org};
     use crate::fetch::secret::Secret;
     use std::time::Duration;
 
@@ -201,6 +201,18 @@ mod tests {
         )
     }
 
+    fn client(url: &str, dir: &Path) -> Client<crate::fetch::http::RealSleep> {
+        let retry = Retry::default();
+        Client::new(
+            url,
+            "x",
+            secret(dir),
+            Duration::ZERO,
+            retry,
+            crate::fetch::http::RealSleep,
+        )
+    }
+
     fn secret(dir: &Path) -> Secret {
         use std::os::unix::fs::PermissionsExt;
         let p = dir.join("s");
@@ -217,24 +229,15 @@ mod tests {
         );
         let page2 = format!(r#"{{"conversationEntries":[{}]}}"#, entry(2, 2_000));
         let (p1, p2) = (page1.clone(), page2.clone());
-        let (url, seen) = serve(3, move |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], r#"{"access_token":"t"}"#.into())
-            } else if s.path.contains("pageToken=t%2F2%20x") {
+        let (url, seen) = serve_org(3, move |s| {
+            if s.path.contains("pageToken=t%2F2%20x") {
                 (200, vec![], p2.clone())
             } else {
                 (200, vec![], p1.clone())
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Client::new(
-            &url,
-            "x",
-            secret(dir.path()),
-            Duration::ZERO,
-            Retry::default(),
-            crate::fetch::http::RealSleep,
-        );
+        let mut c = client(&url, dir.path());
         let pages = dir.path().join("pages");
         std::fs::create_dir(&pages).unwrap();
         let files = fetch(
@@ -280,10 +283,8 @@ mod tests {
             format!(r#"{{"conversationEntries":[{}]}}"#, entries.join(","))
         };
         let (a, b) = (full(0), full(1_000));
-        let (url, seen) = serve(4, move |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], r#"{"access_token":"t"}"#.into())
-            } else if s.path.ends_with("startTimestamp=0") {
+        let (url, seen) = serve_org(4, move |s| {
+            if s.path.ends_with("startTimestamp=0") {
                 (200, vec![], a.clone())
             } else if s.path.ends_with("startTimestamp=1999") {
                 (200, vec![], b.clone())
@@ -292,14 +293,7 @@ mod tests {
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Client::new(
-            &url,
-            "x",
-            secret(dir.path()),
-            Duration::ZERO,
-            Retry::default(),
-            crate::fetch::http::RealSleep,
-        );
+        let mut c = client(&url, dir.path());
         let files = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap();
         assert_eq!(files.len(), 3);
         let paths: Vec<String> = seen
@@ -316,32 +310,17 @@ mod tests {
         // A full page all at one millisecond cannot advance.
         let stuck: Vec<String> = (0..RECORD_LIMIT).map(|i| entry(i, 0)).collect();
         let stuck = format!(r#"{{"conversationEntries":[{}]}}"#, stuck.join(","));
-        let (url, _) = serve(2, move |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], r#"{"access_token":"t"}"#.into())
-            } else {
-                (200, vec![], stuck.clone())
-            }
-        });
+        let (url, _) = serve_org(2, move |_| (200, vec![], stuck.clone()));
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Client::new(
-            &url,
-            "x",
-            secret(dir.path()),
-            Duration::ZERO,
-            Retry::default(),
-            crate::fetch::http::RealSleep,
-        );
+        let mut c = client(&url, dir.path());
         let e = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap_err();
         assert!(e.to_string().contains("cannot go on"), "{e}");
     }
 
     #[test]
     fn a_malformed_page_or_a_bad_id_is_refused() {
-        let (url, _) = serve(2, |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], r#"{"access_token":"t"}"#.into())
-            } else {
+        let (url, _) = serve_org(2, |_| {
+            {
                 (
                     200,
                     vec![],
@@ -350,14 +329,7 @@ mod tests {
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Client::new(
-            &url,
-            "x",
-            secret(dir.path()),
-            Duration::ZERO,
-            Retry::default(),
-            crate::fetch::http::RealSleep,
-        );
+        let mut c = client(&url, dir.path());
         let a = api(&url, EntriesApi::ConversationData);
         let e = fetch(&mut c, &a, CONV, dir.path()).unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");

@@ -385,11 +385,26 @@ pub mod tests_support {
         });
         (url, seen)
     }
+
+    /// [`serve`] with an OAuth token endpoint in front: `respond` answers
+    /// every other request with a `200` or another status and a body.
+    pub fn serve_org(
+        n: usize,
+        respond: impl Fn(&Seen) -> (u16, Vec<(String, String)>, String) + Send + 'static,
+    ) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        serve(n, move |_, s| {
+            if s.path.ends_with("/services/oauth2/token") {
+                (200, vec![], r#"{"access_token":"t"}"#.into())
+            } else {
+                respond(s)
+            }
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tests_support::serve;
+    use super::tests_support::{serve, serve_org};
     use super::*;
 
     #[derive(Default)]
@@ -513,13 +528,7 @@ mod tests {
         assert!(!e.contains("the-secret-value"), "{e}");
         // A call that keeps failing stops after its attempts; its query
         // (page tokens) is not repeated.
-        let (url, _) = serve(4, |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], TOKEN.into())
-            } else {
-                (500, vec![], "".into())
-            }
-        });
+        let (url, _) = serve_org(4, |_| (500, vec![], "".into()));
         let retry = Retry {
             attempts: 3,
             base: Duration::from_millis(1),
@@ -539,13 +548,7 @@ mod tests {
 
     #[test]
     fn requests_are_spaced_by_the_interval() {
-        let (url, _) = serve(3, |_, s| {
-            if s.path.ends_with("/token") {
-                (200, vec![], TOKEN.into())
-            } else {
-                (200, vec![], "ok".into())
-            }
-        });
+        let (url, _) = serve_org(3, |_| (200, vec![], "ok".into()));
         let mut waits = Recorded::default();
         let mut c = Client::new(
             &url,
