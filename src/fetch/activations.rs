@@ -38,6 +38,15 @@ CREATE INDEX IF NOT EXISTS reads_at ON reads(at_ms);
 CREATE INDEX IF NOT EXISTS reads_conversation ON reads(conversation, at_ms);
 ";
 
+/// The conversations convault made active that are active still: for
+/// each conversation read within the window (`?1`: its start, in ms) and
+/// ever counted against the budget, its latest read. A free re-read
+/// renews a conversation, so its slot is held until its last read's
+/// window ends, not its first.
+const OCCUPYING: &str = "SELECT max(at_ms) FROM reads
+     WHERE conversation IN (SELECT conversation FROM reads WHERE at_ms > ?1)
+     GROUP BY conversation HAVING max(activation) = 1";
+
 /// What a reservation gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -99,7 +108,7 @@ impl Activations {
             Reservation::Free
         } else {
             let made: Vec<Timestamp> = tx
-                .prepare("SELECT at_ms FROM reads WHERE activation = 1 AND at_ms > ?1")?
+                .prepare(OCCUPYING)?
                 .query_map([since], |r| r.get::<_, i64>(0))?
                 .filter_map(|ms| ms.ok().and_then(|ms| Timestamp::from_millisecond(ms).ok()))
                 .collect();
@@ -123,12 +132,26 @@ impl Activations {
         Ok(reservation)
     }
 
-    /// Activations counted in `(at − window, at]`.
+    /// Records that the read of `conversation` reserved last ended at
+    /// `at`: the org marks a conversation active when each request
+    /// reaches it, after the reservation, and each page renews it; the
+    /// read's time moves to the end, so the budget holds its slot at least
+    /// as long as the org counts it.
+    pub fn read_done(&mut self, conversation: &str, at: Timestamp) -> Result<()> {
+        self.conn.execute(
+            "UPDATE reads SET at_ms = max(at_ms, ?2)
+             WHERE id = (SELECT max(id) FROM reads WHERE conversation = ?1)",
+            rusqlite::params![conversation, at.as_millisecond()],
+        )?;
+        Ok(())
+    }
+
+    /// Conversations convault made active that are still active at `at`.
     pub fn active_at(&self, budget: &Budget, at: Timestamp) -> Result<u64> {
         let window_ms = i64::try_from(budget.window.as_millis()).unwrap_or(i64::MAX);
         let at_ms = at.as_millisecond();
         let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM reads WHERE activation = 1 AND at_ms > ?1 AND at_ms <= ?2",
+            &format!("SELECT count(*) FROM ({OCCUPYING}) l WHERE l.\"max(at_ms)\" <= ?2"),
             [at_ms.saturating_sub(window_ms), at_ms],
             |r| r.get(0),
         )?;
@@ -179,10 +202,11 @@ mod tests {
             a.reserve(&b, "c3", at(30), None).unwrap(),
             Reservation::Activated
         );
-        // Spent: the first activation leaves the window at 60 s.
+        // Spent: c1's slot is held a window after its last read (10 s,
+        // the free re-read renewed it), so until 70 s.
         assert_eq!(
             a.reserve(&b, "c4", at(40), None).unwrap(),
-            Reservation::WaitUntil(Some(at(60)))
+            Reservation::WaitUntil(Some(at(70)))
         );
         assert_eq!(a.active_at(&b, at(40)).unwrap(), 2);
         // Another run, later, sees the same budget.
@@ -190,12 +214,27 @@ mod tests {
         let mut again = Activations::open(dir.path()).unwrap();
         assert_eq!(
             again.reserve(&b, "c4", at(60), None).unwrap(),
+            Reservation::WaitUntil(Some(at(70)))
+        );
+        assert_eq!(
+            again.reserve(&b, "c4", at(70), None).unwrap(),
             Reservation::Activated
         );
-        // c1 was last read at 10 s: a read at 75 s costs again.
+        // A read that ended later holds its slot longer: c4's read ended
+        // at 85 s, so with c3 (30 s) the next slot frees at 90 s and c4's
+        // at 145 s.
+        again.read_done("c4", at(85)).unwrap();
         assert_eq!(
             again.reserve(&b, "c1", at(75), None).unwrap(),
             Reservation::WaitUntil(Some(at(90)))
+        );
+        assert_eq!(
+            again.reserve(&b, "c1", at(90), None).unwrap(),
+            Reservation::Activated
+        );
+        assert_eq!(
+            again.reserve(&b, "c5", at(100), None).unwrap(),
+            Reservation::WaitUntil(Some(at(145)))
         );
     }
 

@@ -168,8 +168,9 @@ impl Budget {
     }
 
     /// Whether one more activation at `at` keeps every instant within its
-    /// allowance, given the times of the activations already made
-    /// (`made`, any order; those older than a window are ignored).
+    /// allowance, given when each conversation convault made active was
+    /// last read (`made`, any order; a conversation stays active a window
+    /// after its last read; older ones are ignored).
     ///
     /// Activations made after `at` (another run's clock a little ahead)
     /// count too: each is active somewhere in `[at, at + window)`.

@@ -199,6 +199,11 @@ impl<S: Sleeper> Client<S> {
         }
     }
 
+    /// Waits `d` on the client's clock (the budget's waits).
+    pub fn wait(&mut self, d: Duration) {
+        self.sleeper.sleep(d);
+    }
+
     /// Waits until a request may be sent.
     fn pace(&mut self) {
         if let Some(last) = self.last {
