@@ -19,7 +19,7 @@ use crate::search::Sort;
     version,
     about,
     long_about = None,
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule, \
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule (fetch: stopped by the budget), \
                   5 archive locked, 6 input rejected (nothing was ingested)."
 )]
 pub struct Cli {
@@ -310,6 +310,30 @@ pub enum Command {
         /// JSON instead of TOML
         #[arg(long)]
         json: bool,
+    },
+    /// Read conversations through Salesforce's APIs within the activation budget
+    ///
+    /// Each read is reserved first in the archive's shared budget
+    /// (DIR/activations.sqlite) so the org never goes over its limit of
+    /// simultaneous active conversations; every page is kept byte for byte
+    /// and ingested as one export. Configure [api] in DIR/config.toml first
+    /// (docs/fetch.md). Exit 4 when --no-wait stopped for the budget.
+    Fetch {
+        /// Print a JSON report on stdout
+        #[arg(long)]
+        json: bool,
+        /// Stop when the budget is spent instead of waiting for the window
+        #[arg(long)]
+        no_wait: bool,
+        /// Read conversation identifiers from FILE, one per line
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+        /// Who is fetching, for the ledger [default: the user]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Conversation identifiers
+        #[arg(value_name = "CONVERSATION")]
+        conversations: Vec<String>,
     },
     /// The ledger: show it, verify its chain, take a checkpoint
     #[command(subcommand)]

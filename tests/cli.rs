@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "cli/fetch.rs"]
+mod fetch;
 #[path = "cli/ledger.rs"]
 mod ledger;
 #[path = "cli/profiles.rs"]

@@ -2,6 +2,7 @@
 //! into output (data on stdout, messages on stderr) and adds context to
 //! errors with anyhow.
 
+pub mod fetch;
 pub mod ingest;
 pub mod ledger;
 pub mod profiles;
@@ -124,6 +125,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Profiles { json } => profiles::run(json),
+        Command::Fetch {
+            json,
+            no_wait,
+            from_file,
+            by,
+            conversations,
+        } => fetch::run(
+            &archive,
+            fetch::Options {
+                conversations,
+                from_file,
+                no_wait,
+                json,
+                by,
+            },
+        ),
     }
 }
 

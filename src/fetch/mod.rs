@@ -3,8 +3,8 @@
 //! ([`config`]), the activation budget ([`budget`]) and its shared record
 //! ([`activations`]), the client secret ([`secret`]), the HTTP client
 //! ([`http`]), the entries APIs' paging ([`entries`]) and the loop that
-//! reserves each read before making it ([`run`]). The command that ties
-//! them together is not built yet.
+//! reserves each read before making it ([`run`]); `cmd::fetch` ties them
+//! together. Not built yet: the SOQL query, `--plan`, an export kind `api`.
 
 pub mod activations;
 pub mod budget;
