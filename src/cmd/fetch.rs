@@ -94,7 +94,13 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         ended: &|_| None,
         now: &jiff::Timestamp::now,
     };
-    let outcome = run::fetch_all(&mut client, &mut activations, &job, &conversations)?;
+    let outcome = run::fetch_all(&mut client, &mut activations, &job, &conversations)
+        .with_context(|| {
+            format!(
+                "fetch stopped; the pages read so far are kept in {} (`convault ingest` it to archive them)",
+                staging.display()
+            )
+        })?;
     let (export_id, entries_read, entries_new) = if outcome.pages > 0 {
         let r = ingest::ingest(
             archive,
@@ -107,7 +113,12 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
                 profiles: Vec::new(),
             },
         )
-        .with_context(|| format!("ingest the pages in {}", staging.display()))?;
+        .with_context(|| {
+            format!(
+                "ingest the pages in {} (they are kept there: run `convault ingest` on it)",
+                staging.display()
+            )
+        })?;
         (r.export_id, r.entries_read, r.entries_new)
     } else {
         (None, 0, 0)
