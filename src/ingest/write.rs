@@ -416,6 +416,9 @@ impl<'t, 'r> Writer<'t, 'r> {
         let mut same: Option<i64> = None;
         let mut exact = false;
         let mut others: Vec<(i64, i64)> = Vec::new();
+        // Stored versions with this entry's text: a new version repeats
+        // them (archive::schema, migration 9).
+        let mut same_text: Vec<i64> = Vec::new();
         {
             let mut rows = self
                 .find_versions
@@ -425,11 +428,15 @@ impl<'t, 'r> Writer<'t, 'r> {
                 max_version = max_version.max(version);
                 let hash: String = row.get(2)?;
                 let (id, seq): (i64, i64) = (row.get(0)?, row.get(3)?);
+                let text: Option<String> = row.get(4)?;
+                if text == e.text {
+                    same_text.push(id);
+                }
                 if hash == e.content_hash {
                     same = Some(seq);
                     exact = true;
                 } else if same.is_none()
-                    && e.is_text_view_of(row.get::<_, Option<String>>(4)?.as_deref())
+                    && e.is_text_view_of(text.as_deref())
                 {
                     same = Some(seq);
                 } else {
@@ -467,19 +474,14 @@ impl<'t, 'r> Writer<'t, 'r> {
             )?
             .ok_or(Error::Internal("a new entry version was already taken"))?;
         // Earlier versions whose text this one repeats are searched as
-        // one hit, at this version (archive::schema, migration 9).
-        self.tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO entry_repeats (entry_id)
-                 SELECT id FROM entries
-                 WHERE conversation_id = ?1 AND identifier = ?2 AND version < ?3 AND text IS ?4",
-            )?
-            .execute(rusqlite::params![
-                conversation_id,
-                e.identifier,
-                max_version + 1,
-                e.text
-            ])?;
+        // one hit, at this version (archive::schema, migration 9). Known
+        // from the versions just read: an edit, the usual change, costs
+        // no statement here.
+        for id in same_text {
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO entry_repeats (entry_id) VALUES (?1)")?
+                .execute([id])?;
+        }
         Ok(Some((seq, conversation_id)))
     }
 
