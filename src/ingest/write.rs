@@ -435,9 +435,7 @@ impl<'t, 'r> Writer<'t, 'r> {
                 if hash == e.content_hash {
                     same = Some(seq);
                     exact = true;
-                } else if same.is_none()
-                    && e.is_text_view_of(text.as_deref())
-                {
+                } else if same.is_none() && e.is_text_view_of(text.as_deref()) {
                     same = Some(seq);
                 } else {
                     others.push((id, seq));
