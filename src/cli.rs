@@ -328,6 +328,15 @@ pub enum Command {
         /// Read conversation identifiers from FILE, one per line
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
+        /// Also fetch the conversations that ended at or after TIME (RFC
+        /// 3339, or a date for midnight UTC), found with SOQL; voice calls
+        /// still in progress are deferred and listed
+        #[arg(long, value_name = "TIME")]
+        ended_since: Option<String>,
+        /// Say what the fetch would spend (activations, windows, requests)
+        /// and when it would finish, reading no conversation
+        #[arg(long)]
+        plan: bool,
         /// Who is fetching, for the ledger [default: the user]
         #[arg(long, value_name = "NAME")]
         by: Option<String>,

@@ -143,9 +143,20 @@ pub enum Error {
     )]
     Damaged { what: String, detail: String },
 
-    /// A Salesforce API call failed for good (after its retries).
+    /// A Salesforce API call failed for good (after its retries); `status`
+    /// is the HTTP status that ended it, if one did.
     #[error("{what}: {reason}")]
-    Api { what: String, reason: String },
+    Api {
+        what: String,
+        reason: String,
+        status: Option<u16>,
+    },
+
+    /// The org cannot be reached, or refuses convault itself (the token,
+    /// a `401` after a new token, retries spent on `429`/`5xx`/failed
+    /// connections): every later call would fail alike, so a fetch stops.
+    #[error("{what}: {reason}")]
+    ApiUnavailable { what: String, reason: String },
 
     /// A broken invariant inside convault: a bug, never bad input.
     #[error("internal error: {0}; nothing was written. Please report this")]
@@ -177,7 +188,8 @@ impl Error {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+/// SQLite's "busy" or "locked": another connection holds the lock.
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)

@@ -29,6 +29,7 @@ pub fn run(
         progress: true,
         who: by.unwrap_or_else(clock::default_actor),
         now: clock::now()?,
+        fetch: None,
     };
     let report = ingest::ingest(archive, paths, &opts)
         .with_context(|| format!("ingest into {}", archive.root().display()))?;

@@ -129,6 +129,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
             no_wait,
             from_file,
+            ended_since,
+            plan,
             by,
             conversations,
         } => fetch::run(
@@ -136,6 +138,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             fetch::Options {
                 conversations,
                 from_file,
+                ended_since,
+                plan,
                 no_wait,
                 json,
                 by,

@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 /// The database's name in the archive directory.
 pub const FILE_NAME: &str = "activations.sqlite";
 
+/// How long a run waits for another run's hold on the database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reads (
     id           INTEGER PRIMARY KEY,
@@ -36,6 +39,14 @@ CREATE TABLE IF NOT EXISTS reads (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS reads_at ON reads(at_ms);
 CREATE INDEX IF NOT EXISTS reads_conversation ON reads(conversation, at_ms);
+-- The conversations a run that stopped for the budget fetched and
+-- archived, by the request's key: the same command run again fetches
+-- only the rest. Deleted when a run of the key completes.
+CREATE TABLE IF NOT EXISTS resume (
+    key          TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    PRIMARY KEY (key, conversation)
+) STRICT;
 ";
 
 /// The conversations convault made active that are active still: for
@@ -58,6 +69,38 @@ pub enum Reservation {
     WaitUntil(Option<Timestamp>),
 }
 
+/// A conversation read within the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent {
+    pub conversation: String,
+    pub last_read: Timestamp,
+    /// A read of it was counted against the budget: it holds a slot until
+    /// a window after `last_read`.
+    pub activated: bool,
+}
+
+/// The rule of a reservation, shared by [`Activations::reserve`] and the
+/// plan: a read is free when [`budget::costs`] says so; otherwise it is
+/// admitted if the budget has room beside `made()` (the latest reads of
+/// the conversations convault made active), else it waits.
+pub fn decide(
+    budget: &Budget,
+    now: Timestamp,
+    last_read: Option<Timestamp>,
+    ended: Option<Timestamp>,
+    made: impl FnOnce() -> Result<Vec<Timestamp>>,
+) -> Result<Reservation> {
+    if !budget::costs(now, budget.window, last_read, ended) {
+        return Ok(Reservation::Free);
+    }
+    let made = made()?;
+    Ok(if budget.admits(now, &made) {
+        Reservation::Activated
+    } else {
+        Reservation::WaitUntil(budget.next_admitted(now, &made))
+    })
+}
+
 /// The activations store of one archive.
 pub struct Activations {
     conn: Connection,
@@ -66,14 +109,36 @@ pub struct Activations {
 
 impl Activations {
     /// Opens (or creates) `DIR/activations.sqlite`.
+    ///
+    /// Two runs starting at once may both create it: switching a new
+    /// database to WAL, or checkpointing one as its last user closes it,
+    /// can answer "locked" without waiting on the busy timeout, so a busy
+    /// open is tried again for as long as that timeout.
     pub fn open(root: &Path) -> Result<Activations> {
         let path = root.join(FILE_NAME);
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let started = std::time::Instant::now();
+        loop {
+            match Self::try_open(&path) {
+                Err(Error::Db(e))
+                    if crate::error::is_busy(&e) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.map(|conn| Activations { conn, path }),
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Activations { conn, path })
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
@@ -104,20 +169,13 @@ impl Activations {
             .optional()?
             .flatten();
         let last_read = last_read.and_then(|ms| Timestamp::from_millisecond(ms).ok());
-        let reservation = if !budget::costs(now, budget.window, last_read, ended) {
-            Reservation::Free
-        } else {
-            let made: Vec<Timestamp> = tx
+        let reservation = decide(budget, now, last_read, ended, || {
+            Ok(tx
                 .prepare(OCCUPYING)?
                 .query_map([since], |r| r.get::<_, i64>(0))?
                 .filter_map(|ms| ms.ok().and_then(|ms| Timestamp::from_millisecond(ms).ok()))
-                .collect();
-            if budget.admits(now, &made) {
-                Reservation::Activated
-            } else {
-                Reservation::WaitUntil(budget.next_admitted(now, &made))
-            }
-        };
+                .collect())
+        })?;
         if let Reservation::Free | Reservation::Activated = reservation {
             tx.execute(
                 "INSERT INTO reads (conversation, at_ms, activation) VALUES (?1, ?2, ?3)",
@@ -146,6 +204,72 @@ impl Activations {
         Ok(())
     }
 
+    /// The conversations earlier runs of the request `key` fetched and
+    /// archived before they stopped for the budget.
+    pub fn resumed(&self, key: &str) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT conversation FROM resume WHERE key = ?1")?;
+        let done = stmt
+            .query_map([key], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(done)
+    }
+
+    /// Records that a run of `key` stopped for the budget after archiving
+    /// `done`.
+    pub fn stopped(&mut self, key: &str, done: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert =
+                tx.prepare("INSERT OR IGNORE INTO resume (key, conversation) VALUES (?1, ?2)")?;
+            for c in done {
+                insert.execute([key, c.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that a run of `key` finished: the next one starts afresh.
+    pub fn completed(&mut self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM resume WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    /// Every conversation read within the window before `now`: its latest
+    /// read, and whether a read of it was ever counted against the budget
+    /// (what a plan starts from).
+    pub fn recent(&self, budget: &Budget, now: Timestamp) -> Result<Vec<Recent>> {
+        let window_ms = i64::try_from(budget.window.as_millis()).unwrap_or(i64::MAX);
+        let since = now.as_millisecond().saturating_sub(window_ms);
+        let mut stmt = self.conn.prepare(
+            "SELECT conversation, max(at_ms), max(activation) FROM reads
+             WHERE conversation IN (SELECT conversation FROM reads WHERE at_ms > ?1)
+             GROUP BY conversation",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (conversation, ms, activation) = row?;
+            let last_read = Timestamp::from_millisecond(ms)
+                .map_err(|_| Error::Internal("a read time out of range"))?;
+            out.push(Recent {
+                conversation,
+                last_read,
+                activated: activation == 1,
+            });
+        }
+        Ok(out)
+    }
+
     /// Conversations convault made active that are still active at `at`.
     pub fn active_at(&self, budget: &Budget, at: Timestamp) -> Result<u64> {
         let window_ms = i64::try_from(budget.window.as_millis()).unwrap_or(i64::MAX);
@@ -162,22 +286,7 @@ impl Activations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::SignedDuration;
-
-    fn budget(limit: u32, window_s: i64) -> Budget {
-        Budget {
-            active_limit: limit,
-            busy_hours: None,
-            busy_load: 0,
-            quiet_load: 0,
-            headroom: 0,
-            window: SignedDuration::from_secs(window_s),
-        }
-    }
-
-    fn at(s: i64) -> Timestamp {
-        Timestamp::from_second(1_794_000_000 + s).unwrap()
-    }
+    use crate::fetch::budget::tests_support::{at, budget};
 
     #[test]
     fn reservations_spend_renew_and_wait() {
@@ -261,5 +370,24 @@ mod tests {
         assert_eq!(spent, 5);
         let a = Activations::open(dir.path()).unwrap();
         assert_eq!(a.active_at(&b, at(10)).unwrap(), 5);
+    }
+
+    /// Regression: two runs starting at once both creating the database
+    /// could fail with "database is locked" (switching to WAL does not
+    /// wait on the busy timeout); 5 of 1,200 opens failed before the fix.
+    #[test]
+    fn runs_opening_a_new_store_at_once_all_open_it() {
+        for _ in 0..150 {
+            let dir = tempfile::tempdir().unwrap();
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let root = dir.path().to_owned();
+                    std::thread::spawn(move || Activations::open(&root).map(|_| ()))
+                })
+                .collect();
+            for o in opens {
+                o.join().unwrap().unwrap();
+            }
+        }
     }
 }

@@ -230,6 +230,29 @@ pub fn costs(
     !(recent(last_read) || recent(ended))
 }
 
+/// A flat budget and a clock for the tests of the modules that use it.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// `limit` activations a window of `window_s` seconds, no load.
+    pub fn budget(limit: u32, window_s: i64) -> Budget {
+        Budget {
+            active_limit: limit,
+            busy_hours: None,
+            busy_load: 0,
+            quiet_load: 0,
+            headroom: 0,
+            window: SignedDuration::from_secs(window_s),
+        }
+    }
+
+    /// `s` seconds after a fixed instant (2026-11-07).
+    pub fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_794_000_000 + s).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,10 @@
 //!   same entries and ingest as such); a full page that cannot advance is
 //!   an error, never an endless loop.
 //!
+//! A page that is not an entries page (not JSON, cut off mid-way, no
+//! `conversationEntries`) is saved too, so the ingest keeps it in
+//! quarantine with its reason, and the conversation is reported failed.
+//!
 //! Pages are written as `<conversation>-<n>.json` in a directory: the
 //! name carries the conversation, which Connect's entries do not
 //! (source::api_json reads it from there). The existing readers ingest
@@ -29,29 +33,33 @@ pub const RECORD_LIMIT: u32 = 1_000;
 /// The most pages read of one conversation (a million entries).
 pub const MAX_PAGES: u32 = 1_000;
 
-/// Fetches every entry of `conversation` into `dir` as pages; returns
-/// the files written, in order.
+/// Fetches every entry of `conversation` into `dir` as pages, adding the
+/// files written to `files` in order (also those written before an
+/// error).
 pub fn fetch<S: Sleeper>(
     client: &mut Client<S>,
     api: &Api,
     conversation: &str,
     dir: &Path,
-) -> Result<Vec<PathBuf>> {
-    if !crate::entry::is_uuid(conversation) && !is_record_id(conversation) {
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
+    if !is_conversation_id(conversation) {
         return Err(Error::Usage(format!(
             "{}: not a conversation identifier",
             crate::sanitize::for_terminal(conversation)
         )));
     }
     match api.entries_api {
-        EntriesApi::ConversationData => conversation_data(client, api, conversation, dir),
-        EntriesApi::Connect => connect(client, api, conversation, dir),
+        EntriesApi::ConversationData => conversation_data(client, api, conversation, dir, files),
+        EntriesApi::Connect => connect(client, api, conversation, dir, files),
     }
 }
 
-/// A Salesforce record id (15 or 18 letters and digits).
-fn is_record_id(s: &str) -> bool {
-    matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// A conversation identifier (a UUID) or a Salesforce record id (15 or 18
+/// letters and digits): safe in a URL and a file name.
+pub fn is_conversation_id(s: &str) -> bool {
+    crate::entry::is_uuid(s)
+        || (matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn conversation_data<S: Sleeper>(
@@ -59,13 +67,13 @@ fn conversation_data<S: Sleeper>(
     api: &Api,
     conversation: &str,
     dir: &Path,
-) -> Result<Vec<PathBuf>> {
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
     let base = format!(
         "{}/platform/engagement/v1.0/conversation-entries?conversationIdentifier={}&recordLimit={RECORD_LIMIT}",
         api.api_host,
         encode(conversation)
     );
-    let mut files = Vec::new();
     let mut token: Option<String> = None;
     for n in 1..=MAX_PAGES {
         let url = match &token {
@@ -73,14 +81,14 @@ fn conversation_data<S: Sleeper>(
             Some(t) => format!("{base}&pageToken={}", encode(t)),
         };
         let body = client.get(&url)?;
-        let page = parse(&body, &url)?;
         files.push(save(dir, conversation, n, &body)?);
+        let page = parse(&body, &url)?;
         token = page["nextPageToken"]
             .as_str()
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         if token.is_none() {
-            return Ok(files);
+            return Ok(());
         }
     }
     Err(too_many(conversation))
@@ -91,25 +99,25 @@ fn connect<S: Sleeper>(
     api: &Api,
     conversation: &str,
     dir: &Path,
-) -> Result<Vec<PathBuf>> {
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
     let base = format!(
         "{}/services/data/{}/connect/conversation/{}/entries?queryDirection=FromStart&recordLimit={RECORD_LIMIT}",
         api.instance_url,
         api.api_version,
         encode(conversation)
     );
-    let mut files = Vec::new();
     let mut start: i64 = 0;
     for n in 1..=MAX_PAGES {
         let url = format!("{base}&startTimestamp={start}");
         let body = client.get(&url)?;
-        let page = parse(&body, &url)?;
         files.push(save(dir, conversation, n, &body)?);
+        let page = parse(&body, &url)?;
         let entries = page["conversationEntries"]
             .as_array()
             .map_or(&[][..], Vec::as_slice);
         if entries.len() < RECORD_LIMIT as usize {
-            return Ok(files);
+            return Ok(());
         }
         let latest = entries
             .iter()
@@ -126,6 +134,7 @@ fn connect<S: Sleeper>(
                 reason: format!(
                     "the Connect API gave a full page of {RECORD_LIMIT} entries all at {start} ms: paging by time cannot go on; read it with the Conversation Data API"
                 ),
+                status: None,
             });
         }
         start = latest;
@@ -137,19 +146,23 @@ fn too_many(conversation: &str) -> Error {
     Error::Api {
         what: format!("conversation {conversation}"),
         reason: format!("more than {MAX_PAGES} pages; stopped"),
+        status: None,
     }
 }
 
-/// The page as JSON, or an error naming it (a malformed page is not saved).
+/// The page as JSON, or an error naming it (the page is saved already:
+/// the ingest quarantines it).
 fn parse(body: &[u8], url: &str) -> Result<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Api {
         what: url.split('?').next().unwrap_or(url).to_owned(),
-        reason: format!("the page is not JSON ({e})"),
+        reason: format!("the page is not JSON ({e}); it is kept in quarantine"),
+        status: None,
     })?;
     if !v["conversationEntries"].is_array() {
         return Err(Error::Api {
             what: url.split('?').next().unwrap_or(url).to_owned(),
-            reason: "the page has no conversationEntries".into(),
+            reason: "the page has no conversationEntries; it is kept in quarantine".into(),
+            status: None,
         });
     }
     Ok(v)
@@ -164,7 +177,7 @@ fn save(dir: &Path, conversation: &str, n: u32, body: &[u8]) -> Result<PathBuf> 
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -193,6 +206,17 @@ mod tests {
         let mut api = c.check().unwrap();
         api.entries_api = entries_api;
         api
+    }
+
+    /// [`fetch`], giving the files written.
+    fn read_pages<S: Sleeper>(
+        c: &mut Client<S>,
+        api: &Api,
+        conversation: &str,
+        dir: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        fetch(c, api, conversation, dir, &mut files).map(|()| files)
     }
 
     fn entry(id: u32, ms: i64) -> String {
@@ -240,7 +264,7 @@ mod tests {
         let mut c = client(&url, dir.path());
         let pages = dir.path().join("pages");
         std::fs::create_dir(&pages).unwrap();
-        let files = fetch(
+        let files = read_pages(
             &mut c,
             &api(&url, EntriesApi::ConversationData),
             CONV,
@@ -259,6 +283,7 @@ mod tests {
                 who: "test".into(),
                 now: jiff::Timestamp::from_second(1_794_000_000).unwrap(),
                 profiles: Vec::new(),
+                fetch: None,
             },
         )
         .unwrap();
@@ -294,7 +319,7 @@ mod tests {
         });
         let dir = tempfile::tempdir().unwrap();
         let mut c = client(&url, dir.path());
-        let files = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap();
+        let files = read_pages(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap();
         assert_eq!(files.len(), 3);
         let paths: Vec<String> = seen
             .lock()
@@ -313,12 +338,12 @@ mod tests {
         let (url, _) = serve_org(2, move |_| (200, vec![], stuck.clone()));
         let dir = tempfile::tempdir().unwrap();
         let mut c = client(&url, dir.path());
-        let e = fetch(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap_err();
+        let e = read_pages(&mut c, &api(&url, EntriesApi::Connect), CONV, dir.path()).unwrap_err();
         assert!(e.to_string().contains("cannot go on"), "{e}");
     }
 
     #[test]
-    fn a_malformed_page_or_a_bad_id_is_refused() {
+    fn a_malformed_page_is_kept_for_quarantine_and_a_bad_id_is_refused() {
         let (url, _) = serve_org(2, |_| {
             {
                 (
@@ -331,9 +356,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = client(&url, dir.path());
         let a = api(&url, EntriesApi::ConversationData);
-        let e = fetch(&mut c, &a, CONV, dir.path()).unwrap_err();
+        let mut files = Vec::new();
+        let e = fetch(&mut c, &a, CONV, dir.path(), &mut files).unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");
-        // Nothing was saved of it.
+        // It was saved, for the ingest to keep in quarantine.
         let saved = std::fs::read_dir(dir.path())
             .unwrap()
             .filter(|f| {
@@ -344,8 +370,8 @@ mod tests {
                     .is_some_and(|x| x == "json")
             })
             .count();
-        assert_eq!(saved, 0);
-        let e = fetch(&mut c, &a, "../../etc/passwd", dir.path()).unwrap_err();
+        assert_eq!((saved, files.len()), (1, 1));
+        let e = read_pages(&mut c, &a, "../../etc/passwd", dir.path()).unwrap_err();
         assert!(matches!(e, Error::Usage(_)), "{e}");
     }
 }

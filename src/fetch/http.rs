@@ -128,22 +128,28 @@ impl<S: Sleeper> Client<S> {
                     refreshed = true;
                     self.token = None;
                 }
-                Outcome::Wait(wait, _) if attempt < self.retry.attempts => {
+                Outcome::Wait(wait, ..) if attempt < self.retry.attempts => {
                     let wait = wait.unwrap_or_else(|| self.backoff(attempt));
                     self.sleeper.sleep(wait);
                 }
                 Outcome::Unauthorized => {
-                    return Err(api_error(url, "401: the new token was refused too"));
+                    return Err(unavailable(url, "401: the new token was refused too"));
                 }
                 Outcome::Wait(_, why) => {
-                    return Err(api_error(
+                    return Err(unavailable(
                         url,
                         &format!("{why}, {} times; try again later", self.retry.attempts),
                     ));
                 }
-                Outcome::Fail(why) => return Err(api_error(url, &why)),
+                Outcome::Fail(status, why) => return Err(api_error(url, status, &why)),
             }
         }
+    }
+
+    /// Gets the access token now (a run checks its credentials before it
+    /// spends any of the budget).
+    pub fn authenticate(&mut self) -> Result<()> {
+        self.token().map(|_| ())
     }
 
     /// The access token, asked for when there is none.
@@ -163,7 +169,7 @@ impl<S: Sleeper> Client<S> {
             match outcome(sent) {
                 Outcome::Ok(body) => {
                     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                        api_error(
+                        unavailable(
                             &self.token_url,
                             &format!("the token response is not JSON ({e})"),
                         )
@@ -172,17 +178,17 @@ impl<S: Sleeper> Client<S> {
                         .as_str()
                         .filter(|t| !t.is_empty())
                         .ok_or_else(|| {
-                            api_error(&self.token_url, "the token response has no access_token")
+                            unavailable(&self.token_url, "the token response has no access_token")
                         })?;
                     self.token = Some(token.to_owned());
                     return Ok(token.to_owned());
                 }
-                Outcome::Wait(wait, _) if attempt < self.retry.attempts => {
+                Outcome::Wait(wait, ..) if attempt < self.retry.attempts => {
                     let wait = wait.unwrap_or_else(|| self.backoff(attempt));
                     self.sleeper.sleep(wait);
                 }
-                Outcome::Wait(_, why) | Outcome::Fail(why) => {
-                    return Err(api_error(
+                Outcome::Wait(_, why) | Outcome::Fail(_, why) => {
+                    return Err(unavailable(
                         &self.token_url,
                         &format!(
                             "{why}; check [api] client_id and the secret, and that the External Client App allows the client credentials flow"
@@ -190,13 +196,19 @@ impl<S: Sleeper> Client<S> {
                     ));
                 }
                 Outcome::Unauthorized => {
-                    return Err(api_error(
+                    return Err(unavailable(
                         &self.token_url,
                         "401: the client id or secret was refused",
                     ));
                 }
             }
         }
+    }
+
+    /// Changes the least time between two requests (a run that goes on
+    /// with another API goes on at that API's rate).
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
     }
 
     /// Waits `d` on the client's clock (the budget's waits).
@@ -240,7 +252,7 @@ enum Outcome {
     Unauthorized,
     /// Try again, after the server's `Retry-After` if it gave one; why.
     Wait(Option<Duration>, String),
-    Fail(String),
+    Fail(Option<u16>, String),
 }
 
 fn outcome(sent: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Outcome {
@@ -265,14 +277,17 @@ fn outcome(sent: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Err
         return Outcome::Wait(None, format!("the response stopped mid-way ({e})"));
     }
     if body.len() as u64 > MAX_BODY {
-        return Outcome::Fail(format!("the response is larger than {MAX_BODY} bytes"));
+        return Outcome::Fail(
+            Some(status),
+            format!("the response is larger than {MAX_BODY} bytes"),
+        );
     }
     match status {
         200 => Outcome::Ok(body),
         401 => Outcome::Unauthorized,
         429 => Outcome::Wait(retry_after, "429 too many requests".into()),
         500..=599 => Outcome::Wait(retry_after, format!("{status} from the server")),
-        _ => Outcome::Fail(format!("{status}{}", salesforce_error(&body))),
+        _ => Outcome::Fail(Some(status), format!("{status}{}", salesforce_error(&body))),
     }
 }
 
@@ -300,12 +315,21 @@ fn salesforce_error(body: &[u8]) -> String {
     }
 }
 
-fn api_error(url: &str, reason: &str) -> Error {
+/// The org cannot be reached or refuses convault: the run stops.
+fn unavailable(url: &str, reason: &str) -> Error {
+    Error::ApiUnavailable {
+        what: url.split('?').next().unwrap_or(url).to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn api_error(url: &str, status: Option<u16>, reason: &str) -> Error {
     // The URL without its query, which may carry page tokens.
     let what = url.split('?').next().unwrap_or(url).to_owned();
     Error::Api {
         what,
         reason: reason.to_owned(),
+        status,
     }
 }
 

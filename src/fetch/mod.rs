@@ -11,5 +11,7 @@ pub mod budget;
 pub mod config;
 pub mod entries;
 pub mod http;
+pub mod plan;
+pub mod query;
 pub mod run;
 pub mod secret;

@@ -2,6 +2,19 @@
 //! budget (waiting for the window to free, or stopping), then read its
 //! pages. One conversation's failure is reported and the others go on.
 //!
+//! A conversation the API refuses (`404`, another `4xx`, a malformed
+//! page) fails alone. When the org cannot be reached or refuses convault
+//! itself ([`Error::ApiUnavailable`]), every later read would fail alike:
+//! the run stops there, keeps what it read, and lists what is left. The
+//! token is asked for before any budget is spent, so bad credentials cost
+//! nothing.
+//!
+//! When the Conversation Data API answers `403` (not enabled for the org,
+//! or the app lacks the `sfap_api` scope), the run goes on with the
+//! Connect API at Connect's rate, and its outcome says so: Connect gives
+//! text only. The conversation being read is read again through Connect
+//! under the same reservation.
+//!
 //! Invariant: no request for a conversation's entries is sent before its
 //! reservation is recorded (`activations`), so every run, at once or one
 //! after another, keeps to one budget.
@@ -13,13 +26,13 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::activations::{Activations, Reservation};
-use super::config::Api;
+use super::config::{Api, EntriesApi};
 use super::entries;
 use super::http::{Client, Sleeper};
 use crate::error::{Error, Result};
 
 /// What a run did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Outcome {
     /// Conversations whose pages were all saved.
     pub fetched: Vec<String>,
@@ -30,10 +43,27 @@ pub struct Outcome {
     pub free_reads: u64,
     /// Pages saved.
     pub pages: u64,
+    /// Times the run waited for the window to free.
+    pub waits: u64,
+    /// The entries API the run ended with, and why it left the
+    /// configured one, if it did.
+    pub entries_api: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fell_back: Option<String>,
     /// Set when the run stopped for the budget (`--no-wait`): the
     /// conversations left, and when the budget allows the next read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// Set when the org could not be reached or refused convault: why,
+    /// and the conversations left (the one being read first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Aborted>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Aborted {
+    pub reason: String,
+    pub left: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -65,6 +95,34 @@ pub struct Job<'a> {
     pub ended: &'a dyn Fn(&str) -> Option<Timestamp>,
     /// The clock.
     pub now: &'a dyn Fn() -> Timestamp,
+    /// Told of each step, for a progress display.
+    pub progress: &'a dyn Fn(Progress),
+}
+
+/// A step of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A conversation is done (`done` of `total`, read or failed); the
+    /// budget has `left` activations in the window now.
+    Done { done: u64, total: u64, left: u64 },
+    /// The budget is spent: waiting `left` more for the window to free.
+    Waiting { left: Duration },
+}
+
+/// The name of an entries API as reports give it.
+pub fn api_name(api: EntriesApi) -> &'static str {
+    match api {
+        EntriesApi::ConversationData => "conversation-data",
+        EntriesApi::Connect => "connect",
+    }
+}
+
+/// The least time between two requests to `api`.
+pub fn interval(config: &Api, api: EntriesApi) -> Duration {
+    match api {
+        EntriesApi::ConversationData => Duration::from_secs(60) / config.requests_per_minute.max(1),
+        EntriesApi::Connect => Duration::from_secs(3600) / config.requests_per_hour.max(1),
+    }
 }
 
 /// Reads `conversations` into `job.dir`, one reservation each.
@@ -80,8 +138,25 @@ pub fn fetch_all<S: Sleeper>(
         when_spent,
         ended,
         now,
+        progress,
     } = *job;
-    let mut out = Outcome::default();
+    let mut api = api.clone();
+    let mut out = Outcome {
+        fetched: Vec::new(),
+        failed: Vec::new(),
+        activations: 0,
+        free_reads: 0,
+        pages: 0,
+        waits: 0,
+        entries_api: api_name(api.entries_api),
+        fell_back: None,
+        stopped: None,
+        aborted: None,
+    };
+    let total = conversations.len() as u64;
+    if total > 0 {
+        client.authenticate()?;
+    }
     for (i, conversation) in conversations.iter().enumerate() {
         loop {
             match activations.reserve(&api.budget, conversation, now(), ended(conversation))? {
@@ -96,30 +171,80 @@ pub fn fetch_all<S: Sleeper>(
                         return Ok(out);
                     }
                     if let Some(at) = at {
-                        let wait = at.duration_since(now());
-                        let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
-                        client.wait(wait + Duration::from_millis(1));
+                        out.waits += 1;
+                        wait_until(client, at, now, progress);
                     }
                     continue;
                 }
             }
             break;
         }
-        let read = entries::fetch(client, api, conversation, dir);
+        let mut files = Vec::new();
+        let mut read = entries::fetch(client, &api, conversation, dir, &mut files);
+        if let Err(Error::Api {
+            status: Some(403),
+            reason,
+            ..
+        }) = &read
+            && api.entries_api == EntriesApi::ConversationData
+        {
+            out.fell_back = Some(format!(
+                "the Conversation Data API refused with {reason}: went on with the Connect API, which gives text only"
+            ));
+            api.entries_api = EntriesApi::Connect;
+            out.entries_api = api_name(api.entries_api);
+            client.set_interval(interval(&api, api.entries_api));
+            read = entries::fetch(client, &api, conversation, dir, &mut files);
+        }
         activations.read_done(conversation, now())?;
+        // Pages saved before a failure are archived too (a malformed one
+        // in quarantine): nothing the API sent is dropped.
+        out.pages += files.len() as u64;
         match read {
-            Ok(files) => {
-                out.pages += files.len() as u64;
-                out.fetched.push(conversation.clone());
-            }
+            Ok(()) => out.fetched.push(conversation.clone()),
             Err(e @ (Error::Api { .. } | Error::Usage(_))) => out.failed.push(Failed {
                 conversation: conversation.clone(),
                 reason: e.to_string(),
             }),
+            Err(e @ Error::ApiUnavailable { .. }) => {
+                out.aborted = Some(Aborted {
+                    reason: e.to_string(),
+                    left: conversations[i..].to_vec(),
+                });
+                return Ok(out);
+            }
             Err(e) => return Err(e),
         }
+        let t = now();
+        let left = u64::from(api.budget.allowance(t))
+            .saturating_sub(activations.active_at(&api.budget, t)?);
+        progress(Progress::Done {
+            done: i as u64 + 1,
+            total,
+            left,
+        });
     }
     Ok(out)
+}
+
+/// Waits until `at`, telling `progress` the time left each second (the
+/// countdown on the terminal).
+fn wait_until<S: Sleeper>(
+    client: &mut Client<S>,
+    at: Timestamp,
+    now: &dyn Fn() -> Timestamp,
+    progress: &dyn Fn(Progress),
+) {
+    loop {
+        let left = Duration::try_from(at.duration_since(now())).unwrap_or(Duration::ZERO);
+        if left.is_zero() {
+            // A millisecond past: the reservation is made after `at`.
+            client.wait(Duration::from_millis(1));
+            return;
+        }
+        progress(Progress::Waiting { left });
+        client.wait(left.min(Duration::from_secs(1)));
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +349,7 @@ mod tests {
             when_spent,
             ended: &|_| None,
             now: &Timestamp::now,
+            progress: &|_| {},
         }
     }
 

@@ -51,7 +51,15 @@ pub struct Options {
     /// Profile files given with `--profile`, tried before the built-in
     /// profiles and kept in the archive with the export.
     pub profiles: Vec<LoadedFile>,
+    /// Set by `fetch`: the pages are an export of kind [`API_KIND`], read
+    /// through Salesforce's APIs, and this (the conversations fetched, the
+    /// activations spent) goes into its ledger record as `fetch`. Such an
+    /// export is outside the cadence rule.
+    pub fetch: Option<serde_json::Value>,
 }
+
+/// The kind of an export `fetch` read through the APIs.
+pub const API_KIND: &str = "api";
 
 /// One input file in a report.
 #[derive(Debug, Clone, Serialize)]
@@ -403,7 +411,11 @@ fn write_export(
 fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Options) -> Result<()> {
     let records = ledger::read_all(tx)?;
     let profiles = profiles_of(&opts.profiles)?;
-    let kind = export::recognise_export(tx, export_id, |k| profiles.shapes_of(k))?;
+    // Pages `fetch` read are of kind `api`, whatever their shape.
+    let kind = match opts.fetch {
+        Some(_) => None,
+        None => export::recognise_export(tx, export_id, |k| profiles.shapes_of(k))?,
+    };
     let generated = export::generated_at(tx, export_id, report.newest_entry_ms)?;
     if let Some(back) = ledger::clock_went_back(&records, opts.now) {
         report.warnings.push(format!(
@@ -417,7 +429,10 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
     {
         report.warnings.push(warning);
     }
-    report.export_kind = kind.map(|k| k.as_str().to_owned());
+    report.export_kind = match opts.fetch {
+        Some(_) => Some(API_KIND.to_owned()),
+        None => kind.map(|k| k.as_str().to_owned()),
+    };
     report.generated_at = generated.map(|(t, _)| clock::rfc3339_ms(t));
     tx.execute(
         "UPDATE exports SET kind = ?2 WHERE id = ?1",
@@ -428,7 +443,7 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         report.entries_missing = Some(m.entries);
         report.conversations_missing = Some(m.conversations);
     }
-    let details = serde_json::json!({
+    let mut details = serde_json::json!({
         "export_id": export_id,
         "export_kind": report.export_kind,
         "generated_at": report.generated_at,
@@ -448,6 +463,9 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });
+    if let Some(fetch) = &opts.fetch {
+        details["fetch"] = fetch.clone();
+    }
     let rec = ledger::append(
         tx,
         opts.now,

@@ -1,8 +1,15 @@
 //! A fake Salesforce org on 127.0.0.1 for `fetch`'s tests: the OAuth
-//! token endpoint and the Conversation Data API, each conversation's
-//! entries on one page. It counts active conversations exactly as
-//! Salesforce does (a read makes a conversation active for the window,
-//! renewed by each read) and records the most ever active at once.
+//! token endpoint, the REST query API (SOQL on `Conversation` and
+//! `VoiceCall`, paged by `nextRecordsUrl`), the Conversation Data API
+//! (paged by `pageToken`) and the Connect API (paged by time), with the
+//! failures a real org gives: `429` with `Retry-After`, `500`, `403` when
+//! the Conversation Data API is not enabled, `404` for a conversation it
+//! does not know, a page cut off mid-way.
+//!
+//! It counts active conversations exactly as Salesforce does: every
+//! request for a conversation's entries makes it active for the window,
+//! renewed by each request; it records the most ever active at once, so a
+//! test fails if convault ever goes over its budget.
 
 #![allow(dead_code)]
 
@@ -12,15 +19,47 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How the org behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    pub window: Duration,
+    /// Conversations the SOQL query finds: (identifier, EndTime as
+    /// Salesforce writes it, e.g. `2026-11-20T10:00:00.000+0000`).
+    pub ended: Vec<(String, String)>,
+    /// Voice calls in progress: (VoiceCall id, Conversation record id).
+    pub calls: Vec<(String, String)>,
+    /// The Conversation Data API answers 403 (not enabled).
+    pub conversation_data_disabled: bool,
+    /// Conversations the entries APIs do not know (404).
+    pub unknown: Vec<String>,
+    /// Conversations whose page is cut off mid-way.
+    pub broken: Vec<String>,
+    /// Conversations whose first request gets a 429 (`Retry-After: 1`).
+    pub throttled: Vec<String>,
+    /// Conversations whose first request gets a 500.
+    pub failing: Vec<String>,
+    /// Conversations whose entries come on two pages.
+    pub two_pages: Vec<String>,
+    /// After this many reads the app's access is revoked: entries
+    /// requests get 401 and the token endpoint refuses (`Some(0)`: bad
+    /// credentials from the start).
+    pub revoked_after: Option<usize>,
+}
+
 /// What the org saw.
 #[derive(Debug, Default)]
 pub struct Seen {
     pub tokens: usize,
+    /// Requests for entries, by either API, failed ones included.
     pub reads: usize,
+    pub queries: usize,
     pub peak_active: usize,
+    pub status_429: usize,
+    pub status_500: usize,
     /// Every request's raw text (request line, headers, body).
     pub requests: Vec<String>,
     last_read: HashMap<String, Instant>,
+    answered_once: Vec<String>,
 }
 
 pub struct FakeOrg {
@@ -28,85 +67,230 @@ pub struct FakeOrg {
     pub seen: Arc<Mutex<Seen>>,
 }
 
-/// Starts the org; it serves until the test process ends.
+/// Starts an org that knows every conversation and fails nothing.
 pub fn start(window: Duration) -> FakeOrg {
+    start_with(Behaviour {
+        window,
+        ..Behaviour::default()
+    })
+}
+
+/// Starts the org; it serves until the test process ends, one thread per
+/// connection (two runs of convault may call it at once).
+pub fn start_with(b: Behaviour) -> FakeOrg {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = seen.clone();
+    let b = Arc::new(b);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let Ok(read_half) = stream.try_clone() else {
-                continue;
-            };
-            let mut r = BufReader::new(read_half);
-            let mut head = String::new();
-            let mut line = String::new();
-            let mut len = 0usize;
-            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line.to_ascii_lowercase().starts_with("content-length:") {
-                    len = line[15..].trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-                if line == "\r\n" {
-                    break;
-                }
-                line.clear();
-            }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let text = {
-                let mut s = log.lock().expect("lock");
-                s.requests
-                    .push(format!("{head}{}", String::from_utf8_lossy(&body)));
-                if path.ends_with("/services/oauth2/token") {
-                    s.tokens += 1;
-                    r#"{"access_token":"fake-token","token_type":"Bearer"}"#.to_owned()
-                } else {
-                    let conversation = path
-                        .split("conversationIdentifier=")
-                        .nth(1)
-                        .and_then(|x| x.split('&').next())
-                        .unwrap_or("")
-                        .to_owned();
-                    let now = Instant::now();
-                    s.last_read.insert(conversation.clone(), now);
-                    let active = s
-                        .last_read
-                        .values()
-                        .filter(|t| now.duration_since(**t) < window)
-                        .count();
-                    s.peak_active = s.peak_active.max(active);
-                    s.reads += 1;
-                    page(&conversation)
-                }
-            };
-            let mut w = stream;
-            let _ = write!(
-                w,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
+            let (log, b) = (log.clone(), b.clone());
+            std::thread::spawn(move || serve_one(stream, &log, &b));
         }
     });
     FakeOrg { url, seen }
 }
 
-/// One page of two messages of `conversation` (a UUID): entry ids made
-/// from it, so every conversation's entries are its own.
-fn page(conversation: &str) -> String {
-    let tail = conversation.get(24..).unwrap_or("000000000000");
-    let entry = |n: u32, ms: u64| {
+fn serve_one(stream: std::net::TcpStream, log: &Mutex<Seen>, b: &Behaviour) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut r = BufReader::new(read_half);
+    let mut head = String::new();
+    let mut line = String::new();
+    let mut len = 0usize;
+    while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            len = line[15..].trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+        line.clear();
+    }
+    let mut body = vec![0; len];
+    let _ = r.read_exact(&mut body);
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let (status, extra, text) = {
+        let mut s = log.lock().expect("lock");
+        s.requests
+            .push(format!("{head}{}", String::from_utf8_lossy(&body)));
+        answer(&mut s, b, &path)
+    };
+    let mut w = stream;
+    let _ = write!(
+        w,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+        text.len()
+    );
+}
+
+/// The org's answer to `path`: status, extra header lines, body.
+fn answer(s: &mut Seen, b: &Behaviour, path: &str) -> (u16, String, String) {
+    let revoked = b.revoked_after.is_some_and(|n| s.reads >= n);
+    if path.ends_with("/services/oauth2/token") {
+        s.tokens += 1;
+        if revoked {
+            return (
+                400,
+                String::new(),
+                r#"{"error":"invalid_client","error_description":"app revoked"}"#.into(),
+            );
+        }
+        return (
+            200,
+            String::new(),
+            r#"{"access_token":"fake-token","token_type":"Bearer"}"#.into(),
+        );
+    }
+    if path.contains("/query") {
+        s.queries += 1;
+        return (200, String::new(), query(b, path));
+    }
+    let (conversation, connect) = if let Some(rest) = path.split("/connect/conversation/").nth(1) {
+        (rest.split('/').next().unwrap_or("").to_owned(), true)
+    } else {
+        let c = path
+            .split("conversationIdentifier=")
+            .nth(1)
+            .and_then(|x| x.split('&').next())
+            .unwrap_or("")
+            .to_owned();
+        (c, false)
+    };
+    if revoked {
+        s.reads += 1;
+        return (
+            401,
+            String::new(),
+            r#"[{"errorCode":"INVALID_SESSION_ID"}]"#.into(),
+        );
+    }
+    // Every request for a conversation's entries makes it active.
+    let now = Instant::now();
+    s.last_read.insert(conversation.clone(), now);
+    let active = s
+        .last_read
+        .values()
+        .filter(|t| now.duration_since(**t) < b.window)
+        .count();
+    s.peak_active = s.peak_active.max(active);
+    s.reads += 1;
+    if !connect && b.conversation_data_disabled {
+        return (
+            403,
+            String::new(),
+            r#"[{"errorCode":"FORBIDDEN","message":"The Conversation Data API is not enabled for this org."}]"#.into(),
+        );
+    }
+    if b.unknown.contains(&conversation) {
+        return (
+            404,
+            String::new(),
+            r#"[{"errorCode":"NOT_FOUND","message":"The requested conversation does not exist."}]"#
+                .into(),
+        );
+    }
+    let first = !s.answered_once.contains(&conversation);
+    if first && b.throttled.contains(&conversation) {
+        s.answered_once.push(conversation);
+        s.status_429 += 1;
+        return (
+            429,
+            "Retry-After: 1\r\n".into(),
+            r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#.into(),
+        );
+    }
+    if first && b.failing.contains(&conversation) {
+        s.answered_once.push(conversation);
+        s.status_500 += 1;
+        return (500, String::new(), "oops".into());
+    }
+    if b.broken.contains(&conversation) {
+        let page = page(&conversation, &[1, 2], connect, None);
+        return (200, String::new(), page[..page.len() / 2].to_owned());
+    }
+    if connect {
+        return (200, String::new(), page(&conversation, &[1, 2], true, None));
+    }
+    let body = if !b.two_pages.contains(&conversation) {
+        page(&conversation, &[1, 2], false, None)
+    } else if path.contains("pageToken=") {
+        page(&conversation, &[2], false, None)
+    } else {
+        page(&conversation, &[1], false, Some("next/page 2"))
+    };
+    (200, String::new(), body)
+}
+
+/// SOQL: conversations ended (two pages when there are more than one),
+/// voice calls in progress.
+fn query(b: &Behaviour, path: &str) -> String {
+    let record = |(i, (id, end)): (usize, &(String, String))| {
         format!(
-            r#"{{"identifier":"e{n:07x}-1d2e-4f3a-8b4c-{tail}","entryType":"Message","entryPayload":{{"entryType":"Message","abstractMessage":{{"messageType":"StaticContentMessage","staticContent":{{"formatType":"Text","text":"refund request {n}"}}}}}},"serverReceivedTimestamp":{ms},"clientTimestamp":{ms},"sender":{{"role":"EndUser","appType":"iamessage","subject":"u"}},"relatedRecords":[]}}"#
+            r#"{{"attributes":{{"type":"Conversation"}},"Id":"0dw{i:012}","ConversationIdentifier":"{id}","StartTime":"2026-11-20T09:00:00.000+0000","EndTime":"{end}"}}"#
         )
     };
-    format!(
-        r#"{{"conversationIdentifier":"{conversation}","conversationEntries":[{},{}]}}"#,
-        entry(1, 1_794_218_400_000),
-        entry(2, 1_794_218_401_000)
-    )
+    if path.contains("FROM%20VoiceCall") {
+        let calls: Vec<String> = b
+            .calls
+            .iter()
+            .map(|(id, conv)| format!(r#"{{"Id":"{id}","ConversationId":"{conv}"}}"#))
+            .collect();
+        return format!(
+            r#"{{"totalSize":{},"done":true,"records":[{}]}}"#,
+            calls.len(),
+            calls.join(",")
+        );
+    }
+    let all: Vec<String> = b.ended.iter().enumerate().map(record).collect();
+    let half = all.len().div_ceil(2);
+    if path.ends_with("/query/01gFAKE-2") {
+        format!(
+            r#"{{"totalSize":{},"done":true,"records":[{}]}}"#,
+            all.len(),
+            all[half..].join(",")
+        )
+    } else {
+        format!(
+            r#"{{"totalSize":{},"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gFAKE-2","records":[{}]}}"#,
+            all.len(),
+            all[..half].join(",")
+        )
+    }
+}
+
+/// A page of `conversation`'s messages `numbers`: entry ids made from
+/// the conversation, so every conversation's entries are its own. Connect
+/// pages are text only and carry no conversation id.
+fn page(conversation: &str, numbers: &[u32], connect: bool, next: Option<&str>) -> String {
+    let tail = conversation.get(24..).unwrap_or("000000000000");
+    let entry = |n: u32| {
+        let ms = 1_794_218_400_000u64 + u64::from(n) * 1000;
+        if connect {
+            format!(
+                r#"{{"identifier":"e{n:07x}-1d2e-4f3a-8b4c-{tail}","messageText":"refund request {n}","serverReceivedTimestamp":{ms},"clientTimestamp":{ms},"clientDuration":0,"sender":{{"role":"EndUser","appType":"iamessage","subject":"u"}},"relatedRecords":[]}}"#
+            )
+        } else {
+            format!(
+                r#"{{"identifier":"e{n:07x}-1d2e-4f3a-8b4c-{tail}","entryType":"Message","entryPayload":{{"entryType":"Message","abstractMessage":{{"messageType":"StaticContentMessage","staticContent":{{"formatType":"Text","text":"refund request {n}"}}}}}},"serverReceivedTimestamp":{ms},"clientTimestamp":{ms},"sender":{{"role":"EndUser","appType":"iamessage","subject":"u"}},"relatedRecords":[]}}"#
+            )
+        }
+    };
+    let entries: Vec<String> = numbers.iter().map(|n| entry(*n)).collect();
+    let next = next
+        .map(|t| format!(r#","nextPageToken":"{t}""#))
+        .unwrap_or_default();
+    if connect {
+        format!(r#"{{"conversationEntries":[{}]}}"#, entries.join(","))
+    } else {
+        format!(
+            r#"{{"conversationIdentifier":"{conversation}","conversationEntries":[{}]{next}}}"#,
+            entries.join(",")
+        )
+    }
 }
