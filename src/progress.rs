@@ -35,6 +35,23 @@ pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBa
     bar
 }
 
+/// A bar counting `total` items under a fixed `label`, with a message
+/// after it that changes (`fetch`: the budget left, the countdown), or a
+/// hidden one.
+pub fn labelled_bar(total: u64, label: &'static str, enabled: bool) -> ProgressBar {
+    if !enabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {human_pos}/{human_len}  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(label);
+    bar
+}
+
 /// A spinner with `message` for work whose size is not known, or a hidden
 /// one.
 pub fn spinner(message: &'static str, enabled: bool) -> ProgressBar {

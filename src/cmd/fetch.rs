@@ -186,14 +186,17 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         std::process::id()
     ));
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let bar = progress::count_bar(conversations.len() as u64, "fetch", true);
+    let bar = progress::labelled_bar(conversations.len() as u64, "fetch", true);
     let show = |p: Progress| match p {
         Progress::Done { done, left, .. } => {
             bar.set_position(done);
-            bar.set_message(format!("{left} left in window"));
+            bar.set_message(format!("budget: {left} more in this window"));
         }
         Progress::Waiting { left } => {
-            bar.set_message(format!("budget spent: next in {}s", left.as_secs() + 1));
+            bar.set_message(format!(
+                "budget spent: waiting {}s for the window",
+                left.as_secs() + 1
+            ));
         }
     };
     let job = Job {
