@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench fetch -- [--conversations 1000]`
 //!
-//! Prints the wall time, the requests the org saw (tokens and reads), the
-//! most conversations it counted active at once, and the export ingested.
+//! Prints what `fetch --plan` predicted (activations, requests, duration),
+//! the wall time, the requests the org saw (tokens and reads), the most
+//! conversations it counted active at once, and the export ingested.
 
 #[path = "../tests/support/fake_org.rs"]
 mod fake_org;
@@ -45,6 +46,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let list = tmp.path().join("ids.txt");
     std::fs::write(&list, ids.join("\n"))?;
+    let plan = Command::new(env!("CARGO_BIN_EXE_convault"))
+        .env("CONVAULT_BENCH_SECRET", "bench-secret")
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fetch", "--plan", "--json", "--from-file"])
+        .arg(&list)
+        .output()?;
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout)?;
+    let instant = |k: &str| -> Result<jiff::Timestamp, Box<dyn std::error::Error>> {
+        Ok(plan[k].as_str().ok_or("the plan's times")?.parse()?)
+    };
+    let planned = instant("finishes_at")?.duration_since(instant("starts_at")?);
+    println!(
+        "plan: {} activations, {} windows, {} requests, {:.1} s",
+        plan["activations"],
+        plan["windows"],
+        plan["requests"],
+        planned.as_secs_f64()
+    );
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_convault"))
         .env("CONVAULT_BENCH_SECRET", "bench-secret")

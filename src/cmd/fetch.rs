@@ -82,6 +82,9 @@ struct Report {
 struct PlanReport {
     #[serde(flatten)]
     plan: Plan,
+    /// Conversations left out: an earlier run of the same request, stopped
+    /// for the budget, fetched them.
+    resumed: u64,
     entries_api: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<Found>,
@@ -120,11 +123,13 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
                 .context("find the conversations with SOQL")?;
             bar.finish_and_clear();
             let before = conversations.len();
+            let mut listed: std::collections::HashSet<String> =
+                conversations.iter().cloned().collect();
             for l in &f.conversations {
                 if let Some(t) = l.ended {
                     ended.insert(l.conversation.clone(), t);
                 }
-                if !conversations.contains(&l.conversation) {
+                if listed.insert(l.conversation.clone()) {
                     conversations.push(l.conversation.clone());
                 }
             }
@@ -162,6 +167,7 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         )?;
         let report = PlanReport {
             plan: p,
+            resumed,
             entries_api: run::api_name(api.entries_api),
             query: found,
         };
@@ -497,6 +503,12 @@ fn query_text(q: Option<&Found>) -> String {
 fn plan_text(r: &PlanReport) -> String {
     let p = &r.plan;
     let mut s = query_text(r.query.as_ref());
+    if r.resumed > 0 {
+        s.push_str(&format!(
+            "left out       {} conversations an earlier run of this request fetched\n",
+            r.resumed
+        ));
+    }
     s.push_str(&format!(
         "conversations  {}\nactivations    {}\nfree reads     {}\nwindows        {} ({} waits for the window)\nrequests       at least {} (through the {} API)\nactive now     {} of {} the budget allows now\nstarts         {}\n",
         p.conversations,

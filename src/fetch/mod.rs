@@ -1,10 +1,11 @@
 //! `convault fetch`: reading conversations through Salesforce's APIs
-//! (issue 13, docs/fetch.md). Built so far: the `[api]` configuration
-//! ([`config`]), the activation budget ([`budget`]) and its shared record
-//! ([`activations`]), the client secret ([`secret`]), the HTTP client
-//! ([`http`]), the entries APIs' paging ([`entries`]) and the loop that
-//! reserves each read before making it ([`run`]); `cmd::fetch` ties them
-//! together. Not built yet: the SOQL query, `--plan`, an export kind `api`.
+//! (docs/fetch.md): the `[api]` configuration ([`config`]), the activation
+//! budget ([`budget`]) and its shared record ([`activations`]), the client
+//! secret ([`secret`]), the HTTP client ([`http`]), the SOQL query that
+//! finds conversations ([`query`]), the entries APIs' paging ([`entries`]),
+//! the loop that reserves each read before making it ([`run`]) and the
+//! plan that replays it ([`plan`]); `cmd::fetch` ties them together and
+//! ingests the pages as an export of kind `api`.
 
 pub mod activations;
 pub mod budget;

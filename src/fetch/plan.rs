@@ -93,12 +93,15 @@ pub fn plan(
         requests: requests_before + conversations.len() as u64,
         active_now,
         allowance_now: budget.allowance(now),
-        starts_at: now.to_string(),
+        starts_at: crate::clock::rfc3339_ms(now),
         finishes_at: None,
         blocked: None,
     };
-    // The requests before the first read take their pace too.
+    // Request k goes out at `now + k × interval`, the first at once; a
+    // one-page read ends about when it goes out (the org answers in
+    // milliseconds, the pace is hundreds of them).
     let mut t = advance(now, step, requests_before);
+    let mut last = now;
     for (i, conversation) in conversations.iter().enumerate() {
         let activated = loop {
             let last = reads.get(conversation.as_str()).map(|(t, _)| *t);
@@ -122,16 +125,17 @@ pub fn plan(
                 }
             }
         };
-        t = advance(t, step, 1);
+        last = t;
         // As the run's `read_done`: the read's time is when it ended.
         let held = activated.unwrap_or(false)
             || reads
                 .get(conversation.as_str())
                 .is_some_and(|(_, held)| *held);
         reads.insert(conversation.clone(), (t, held));
+        t = advance(t, step, 1);
     }
     p.windows = p.waits + 1;
-    p.finishes_at = Some(t.to_string());
+    p.finishes_at = Some(crate::clock::rfc3339_ms(last));
     Ok(p)
 }
 
@@ -169,11 +173,10 @@ mod tests {
         assert_eq!((p.activations, p.free_reads), (20, 0));
         assert_eq!((p.waits, p.windows), (3, 4));
         assert_eq!(p.requests, 21);
-        // One request a second, the token first: the first five reads end
-        // at 2..6 s; the sixth waits for the first to leave the window
-        // (62 s) and the group's reads end at 63..67 s; then 124..128 s,
-        // 185..189 s.
-        assert_eq!(p.finishes_at, Some(at(189).to_string()));
+        // One request a second, the token at 0 s: the first five reads at
+        // 1..5 s; the sixth waits for the first to leave the window (61
+        // s), the group's reads at 61..65 s; then 121..125 s, 181..185 s.
+        assert_eq!(p.finishes_at, Some(crate::clock::rfc3339_ms(at(185))));
     }
 
     #[test]
@@ -208,7 +211,7 @@ mod tests {
         assert_eq!((p.free_reads, p.activations), (2, 2));
         assert_eq!(p.active_now, 2);
         assert_eq!(p.waits, 1);
-        assert_eq!(p.finishes_at, Some(at(30).to_string()));
+        assert_eq!(p.finishes_at, Some(crate::clock::rfc3339_ms(at(30))));
     }
 
     #[test]

@@ -166,7 +166,7 @@ pub fn fetch_all<S: Sleeper>(
                     if when_spent == WhenSpent::Stop || at.is_none() {
                         out.stopped = Some(Stopped {
                             left: conversations[i..].to_vec(),
-                            resume_at: at.map(|t| t.to_string()),
+                            resume_at: at.map(crate::clock::rfc3339_ms),
                         });
                         return Ok(out);
                     }
