@@ -52,14 +52,12 @@ impl Cli {
 /// anything after a `--` is a word.
 pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
     // Building clap's definition costs a little: only for a search.
-    if !args.iter().any(|a| a == "search") {
+    const TAKE_QUERIES: [&str; 2] = ["search", "produce"];
+    if !args.iter().any(|a| TAKE_QUERIES.iter().any(|c| a == *c)) {
         return args;
     }
     let cmd = Cli::command();
-    let Some(search) = cmd.find_subcommand("search") else {
-        return args;
-    };
-    // Where `search` is: the first argument that is not a top-level option
+    // Where the command is: the first argument that is not a top-level option
     // (`--archive DIR`, `--archive=DIR`) or its value.
     let mut at = 1;
     while at < args.len() {
@@ -72,15 +70,31 @@ pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
             break;
         }
     }
-    if args.get(at).is_none_or(|a| a != "search") {
+    let Some(name) = args
+        .get(at)
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| TAKE_QUERIES.contains(&a.as_str()))
+    else {
+        return args;
+    };
+    // `produce verify BAG` takes no query.
+    if name == "produce" && args.get(at + 1).is_some_and(|a| a == "verify") {
         return args;
     }
+    let Some(search) = cmd.find_subcommand(&name) else {
+        return args;
+    };
+    // How many values an option takes: none, one, or (`--conversation A
+    // B`) every argument up to the next option.
     let takes_value = |long: &str| {
         search
             .get_arguments()
             .chain(cmd.get_arguments())
             .find(|a| a.get_long() == Some(long))
-            .map(|a| a.get_action().takes_values())
+            .map(|a| {
+                let many = a.get_num_args().is_some_and(|n| n.max_values() > 1);
+                (a.get_action().takes_values(), many)
+            })
     };
     let (mut options, mut words) = (Vec::new(), Vec::new());
     let mut rest = args[at + 1..].iter();
@@ -91,11 +105,19 @@ pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
         } else if let Some(long) = text.strip_prefix("--") {
             let name = long.split('=').next().unwrap_or(long);
             options.push(arg.clone());
-            if takes_value(name) == Some(true)
+            if let Some((true, many)) = takes_value(name)
                 && !long.contains('=')
-                && let Some(value) = rest.next()
             {
-                options.push(value.clone());
+                if let Some(value) = rest.next() {
+                    options.push(value.clone());
+                }
+                while many
+                    && let Some(value) = rest.clone().next()
+                    && !value.to_string_lossy().starts_with('-')
+                {
+                    options.push(value.clone());
+                    rest.next();
+                }
             }
         } else if text == "-h" {
             options.push(arg.clone());
@@ -110,6 +132,57 @@ pub fn search_words_last(args: Vec<OsString>) -> Vec<OsString> {
         out.extend(words);
     }
     out
+}
+
+/// `convault produce`: its options, or `produce verify`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ProduceArgs {
+    #[command(subcommand)]
+    pub command: Option<ProduceCommand>,
+    /// Where to write the bag (a directory; with --zip, a zip file); must
+    /// not exist
+    #[arg(long, value_name = "PATH", required = true)]
+    pub out: Option<PathBuf>,
+    /// Produce these conversations whole, with or without a query
+    #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+    pub conversations: Vec<String>,
+    /// Only the matching entries, not whole conversations
+    #[arg(long)]
+    pub hits_only: bool,
+    /// Write the bag as one zip file
+    #[arg(long)]
+    pub zip: bool,
+    /// Write a bag even when nothing matches
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// A name for the production (Internal-Sender-Description)
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// Who produces it, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Print a JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The query, in the search language (docs/search.md)
+    #[arg(value_name = "QUERY")]
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProduceCommand {
+    /// Check a bag: every file present and matching its manifests, nothing
+    /// unlisted, Payload-Oxum; with an archive, every produced entry
+    /// unchanged and the production's ledger record (exit 3 on a failure)
+    Verify {
+        /// The bag: its directory, or a zipped bag
+        #[arg(value_name = "BAG")]
+        bag: PathBuf,
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,6 +417,17 @@ pub enum Command {
         #[arg(value_name = "CONVERSATION")]
         conversations: Vec<String>,
     },
+    /// Produce an evidence package: a BagIt bag of the conversations a
+    /// search finds
+    ///
+    /// Each conversation with a hit is produced whole (--hits-only: only the
+    /// matching entries): its transcript as HTML with the hits marked and as
+    /// JSON (every version, raw payload, content hash, provenance), a load
+    /// file for review platforms, and production.json with the result-set
+    /// hash. The bag is written beside PATH and renamed into place when
+    /// complete; the ledger records the production. `produce verify BAG`
+    /// checks a bag (docs/produce.md). Exit 3 when verify finds a failure.
+    Produce(ProduceArgs),
     /// The ledger: show it, verify its chain, take a checkpoint
     #[command(subcommand)]
     Ledger(LedgerCommand),

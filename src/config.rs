@@ -43,6 +43,16 @@ pub struct Config {
     /// Reading conversations through the APIs (`convault fetch`,
     /// docs/fetch.md).
     pub api: Option<crate::fetch::config::ApiConfig>,
+    /// Evidence packages (`convault produce`, docs/produce.md).
+    pub produce: Option<ProduceConfig>,
+}
+
+/// `[produce]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceConfig {
+    /// `Source-Organization` in every bag's `bag-info.txt`.
+    pub source_organization: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

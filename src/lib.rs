@@ -35,6 +35,7 @@ pub mod hashing;
 pub mod ingest;
 pub mod ledger;
 pub mod lock;
+pub mod produce;
 pub mod profile;
 pub mod progress;
 pub mod receipt;

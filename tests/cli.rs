@@ -7,6 +7,8 @@ mod support;
 mod fetch;
 #[path = "cli/ledger.rs"]
 mod ledger;
+#[path = "cli/produce.rs"]
+mod produce;
 #[path = "cli/profiles.rs"]
 mod profiles;
 #[path = "cli/search.rs"]

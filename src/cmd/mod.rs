@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod ingest;
 pub mod ledger;
+pub mod produce;
 pub mod profiles;
 pub mod receipt;
 pub mod request;
@@ -125,6 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Profiles { json } => profiles::run(json),
+        Command::Produce(args) => produce::run(&archive, args),
         Command::Fetch {
             json,
             no_wait,

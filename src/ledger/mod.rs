@@ -44,6 +44,8 @@ pub mod kind {
     pub const TRIGGER_FAILED: &str = "trigger-failed";
     /// A `convault verify` run and its result.
     pub const VERIFICATION: &str = "verification";
+    /// An evidence package was produced (`convault produce`).
+    pub const PRODUCTION: &str = "production";
 }
 
 /// One ledger record.
@@ -96,6 +98,11 @@ impl Record {
 /// The highest `seq` and its hash: what the next record extends. By
 /// number, not position, so that a tampered (reordered) ledger still gets
 /// a fresh number rather than refusing the record.
+/// The newest record's hash (the head of the chain), if any.
+pub fn head_hash(conn: &Connection) -> Result<Option<String>> {
+    Ok(head(conn)?.map(|(_, hash)| hash))
+}
+
 fn head(conn: &Connection) -> Result<Option<(i64, String)>> {
     Ok(conn
         .query_row(

@@ -281,6 +281,28 @@ pub fn conversations(
     Ok(out)
 }
 
+/// Every entry version matching `query`, oldest first, as its
+/// conversation's row id, its identifier and version: streamed to `each`,
+/// never collected here (a production of a common word).
+pub fn each_match(
+    conn: &Connection,
+    query: &Query,
+    mut each: impl FnMut(i64, String, i64),
+) -> Result<()> {
+    let core = Core::new(conn, query)?;
+    let sql = format!(
+        "SELECT e.conversation_id, e.identifier, e.version {} ORDER BY {}",
+        core.from(false),
+        core.order(Sort::Oldest)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(bind(&core.params).as_slice()).map_err(refused)?;
+    while let Some(r) = rows.next().map_err(refused)? {
+        each(r.get(0)?, r.get(1)?, r.get(2)?);
+    }
+    Ok(())
+}
+
 /// Why `--sort relevance` is refused for a query of fields only.
 pub fn relevance_needs_words() -> Error {
     Error::Usage(

@@ -227,7 +227,7 @@ fn records(conn: &Connection, object: &str, column: &str, values: &[String]) -> 
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.record_id, r.mapped FROM records r JOIN members m ON m.id = r.member_id
          WHERE r.object = ?1 AND r.{column} IN (SELECT value FROM json_each(?2))
            AND r.id = (SELECT max(v.id) FROM records v JOIN members vm ON vm.id = v.member_id
@@ -309,7 +309,7 @@ fn context(conn: &Connection, identifier: &str, conversation_id: i64) -> Result<
     )?;
     let refs = values_of(&conversations, "Id");
     let related: Vec<String> = conn
-        .prepare(
+        .prepare_cached(
             "SELECT DISTINCT j.value FROM entries e, json_each(e.related_records) j
              WHERE e.conversation_id = ?1",
         )?
@@ -359,7 +359,7 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
         )
         .optional()?
         .ok_or_else(|| Error::UnknownConversation(identifier.to_owned()))?;
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT e.identifier, e.entry_type, e.is_message, coalesce(e.server_ms, e.client_ms),
                 e.sender_role, e.sender_app_type, e.sender_subject, e.text, e.version,
                 (SELECT count(*) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
@@ -450,7 +450,7 @@ fn carried(payload: Option<&str>) -> (Vec<Link>, Vec<Attachment>) {
 
 /// Fills `earlier` of each line with more than one version.
 fn read_earlier(conn: &Connection, conversation_id: i64, lines: &mut [Line]) -> Result<()> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT version, text, content_hash, seq FROM entries
          WHERE conversation_id = ?1 AND identifier = ?2 AND version < ?3 ORDER BY version",
     )?;
@@ -497,7 +497,7 @@ fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> 
         return Ok(());
     };
     let exports: Vec<i64> = conn
-        .prepare("SELECT export_id FROM export_sightings ORDER BY export_id")?
+        .prepare_cached("SELECT export_id FROM export_sightings ORDER BY export_id")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for export_id in exports {
@@ -536,7 +536,7 @@ fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> R
     };
     for kind in ExportKind::ALL.into_iter().filter(|k| k.is_complete()) {
         let exports: Vec<i64> = conn
-            .prepare("SELECT id FROM exports WHERE kind = ?1 ORDER BY id DESC")?
+            .prepare_cached("SELECT id FROM exports WHERE kind = ?1 ORDER BY id DESC")?
             .query_map([kind.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let Some((&latest, earlier)) = exports.split_first() else {

@@ -1,0 +1,144 @@
+//! `convault produce` and `convault produce verify`.
+
+use anyhow::{Context, Result};
+
+use super::print_json;
+use crate::archive::Archive;
+use crate::cli::{ProduceArgs, ProduceCommand};
+use crate::clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::produce::{self, verify};
+use crate::sanitize::for_terminal;
+
+pub fn run(archive: &Archive, args: ProduceArgs) -> Result<ExitCode> {
+    if let Some(ProduceCommand::Verify { bag, json }) = args.command {
+        return run_verify(archive, &bag, json);
+    }
+    let out = args
+        .out
+        .ok_or_else(|| Error::Usage("give --out PATH, where the bag is written".into()))?;
+    let config = Config::load(archive.root())?;
+    let opts = produce::Options {
+        terms: args.words,
+        conversations: args.conversations,
+        out,
+        name: args.name,
+        who: args.by.unwrap_or_else(clock::default_actor),
+        hits_only: args.hits_only,
+        zip: args.zip,
+        allow_empty: args.allow_empty,
+        now: clock::now()?,
+        organization: config.produce.and_then(|p| p.source_organization),
+        progress: true,
+    };
+    let p = produce::produce(archive, &opts)
+        .with_context(|| format!("produce from {}", archive.root().display()))?;
+    if args.json {
+        print_json(&p)?;
+    }
+    match (&p.production, &p.path) {
+        (Some(id), Some(path)) => eprintln!(
+            "{id}: {} conversations, {} entry versions, {} payload files ({} bytes) in {}\n  result-set hash {}\n  recorded as ledger record {}; check it with `convault produce verify {}`",
+            p.conversations,
+            p.entries,
+            p.payload_files,
+            p.payload_bytes,
+            for_terminal(path),
+            p.result_set_hash.as_deref().unwrap_or(""),
+            p.ledger_record.unwrap_or(0),
+            for_terminal(path)
+        ),
+        _ => eprintln!(
+            "nothing matched {}: no bag written (--allow-empty writes an empty one)",
+            for_terminal(&p.query)
+        ),
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn run_verify(archive: &Archive, bag: &std::path::Path, json: bool) -> Result<ExitCode> {
+    // A zipped bag is checked in a private copy that is removed after.
+    let scratch;
+    let root = if bag.is_file() {
+        scratch = std::env::temp_dir().join(format!("convault-verify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+        let _cleanup = Cleanup(scratch.clone());
+        let root = verify::unzip(bag, &scratch)?;
+        let report = check(archive, &root, bag, json);
+        return report;
+    } else {
+        bag.to_owned()
+    };
+    check(archive, &root, bag, json)
+}
+
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check(
+    archive: &Archive,
+    root: &std::path::Path,
+    shown: &std::path::Path,
+    json: bool,
+) -> Result<ExitCode> {
+    let conn = if archive.exists() {
+        Some(archive.open_read_only()?)
+    } else {
+        None
+    };
+    let mut report = verify::verify(root, conn.as_ref())?;
+    report.bag = shown.display().to_string();
+    if json {
+        print_json(&report)?;
+    } else {
+        for f in &report.failures {
+            println!(
+                "{}\t{}\texpected: {}\tfound: {}",
+                f.kind,
+                for_terminal(&f.file),
+                for_terminal(f.expected.as_deref().unwrap_or("-")),
+                for_terminal(f.found.as_deref().unwrap_or("-"))
+            );
+        }
+    }
+    let archive_part = if report.archive_checked {
+        format!(
+            "; against {}: {} entry versions checked, ledger record looked for",
+            archive.root().display(),
+            report.entries_checked
+        )
+    } else {
+        format!(
+            "; no archive at {} (give --archive DIR to check the entries and the ledger)",
+            archive.root().display()
+        )
+    };
+    if report.ok {
+        eprintln!(
+            "{} ({}): valid, {} payload files, {} bytes{archive_part}",
+            for_terminal(&report.bag),
+            report
+                .production
+                .as_deref()
+                .unwrap_or("no External-Identifier"),
+            report.payload_files,
+            report.payload_bytes
+        );
+        Ok(ExitCode::Ok)
+    } else {
+        eprintln!(
+            "{}: {} failures{archive_part}",
+            for_terminal(&report.bag),
+            report.failures.len()
+        );
+        Ok(ExitCode::Integrity)
+    }
+}

@@ -1,0 +1,744 @@
+//! `convault produce`: an evidence package of the conversations a search
+//! finds (or that are named), as a BagIt 1.0 bag that counsel can check
+//! without convault (docs/produce.md).
+//!
+//! The bag holds, under `data/`: each conversation's transcript as one
+//! self-contained HTML page with the hits marked and as JSON (every entry,
+//! every version, its raw payload, content hash and provenance); a load
+//! file (`loadfile.csv`, one row per produced entry version) for review
+//! platforms; and `production.json` (the query, the counts, the
+//! result-set hash, the ledger head). The ledger gets a `production`
+//! record with the SHA-256 of `tagmanifest-sha256.txt`, so the archive can
+//! later prove exactly what was handed over.
+//!
+//! Invariants:
+//! - the bag is written as a hidden `.<name>.partial-<pid>` beside the
+//!   path asked for, fsynced, recorded in the ledger, then renamed into
+//!   place: a failed or killed production leaves nothing that looks
+//!   finished (a partial directory is removed when the run fails);
+//! - file names come from conversation identifiers, used as they are only
+//!   when they are plain names ([`file_name`]), else from their SHA-256;
+//!   every path is checked to stay inside the bag;
+//! - the writer lock is held throughout: what is produced is what the
+//!   archive held at one moment, and the ledger head named is the one the
+//!   production's record extends.
+
+pub mod bag;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::hashing::hex;
+use crate::lock::WriterLock;
+use crate::search::{self, Query};
+use crate::{clock, ledger, transcript};
+use bag::BagWriter;
+
+/// The ledger record kind of a production.
+pub const RECORD_KIND: &str = ledger::kind::PRODUCTION;
+
+/// The load file's columns, in order.
+pub const LOADFILE_COLUMNS: [&str; 14] = [
+    "production_number",
+    "conversation",
+    "entry",
+    "version",
+    "time",
+    "role",
+    "sender",
+    "entry_type",
+    "text",
+    "content_hash",
+    "export_id",
+    "original_sha256",
+    "member",
+    "line",
+];
+
+/// What to produce, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The query (the search language); may be empty with `conversations`.
+    pub terms: Vec<String>,
+    /// Conversations produced whole, by identifier.
+    pub conversations: Vec<String>,
+    pub out: PathBuf,
+    /// A name for the production (`Internal-Sender-Description`).
+    pub name: Option<String>,
+    pub who: String,
+    /// Only the matching entry versions, not whole conversations.
+    pub hits_only: bool,
+    /// Write the bag as one zip file at `out`.
+    pub zip: bool,
+    /// Write a bag even when nothing matches.
+    pub allow_empty: bool,
+    pub now: Timestamp,
+    /// `Source-Organization` (from `config.toml`).
+    pub organization: Option<String>,
+    pub progress: bool,
+}
+
+/// What a production did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Production {
+    /// `PROD-0003`; `null` when nothing matched and no bag was written.
+    pub production: Option<String>,
+    pub path: Option<String>,
+    pub query: String,
+    pub conversations: u64,
+    /// Load file rows: produced entry versions.
+    pub entries: u64,
+    pub payload_files: u64,
+    pub payload_bytes: u64,
+    pub result_set_hash: Option<String>,
+    pub tagmanifest_sha256: Option<String>,
+    pub ledger_head: Option<String>,
+    pub ledger_record: Option<i64>,
+    pub hits_only: bool,
+}
+
+/// The result-set hash: SHA-256 over the produced rows' content hashes
+/// (lowercase hex), sorted, each followed by a line feed. Anyone can
+/// recompute it from the load file's `content_hash` column.
+///
+/// The hashes are held as 32 bytes each (a million rows: 32 MB), and
+/// sorting them as bytes sorts their hex the same way.
+pub fn result_set_hash(mut content_hashes: Vec<[u8; 32]>) -> String {
+    content_hashes.sort_unstable();
+    let mut h = crate::hashing::HashWriter::default();
+    for c in &content_hashes {
+        let _ = h.write_all(hex(c).as_bytes());
+        let _ = h.write_all(b"\n");
+    }
+    h.finish_hex()
+}
+
+/// A content hash (64 hex digits) as bytes.
+fn hash_bytes(text: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return Err(Error::Damaged {
+            what: "entries".into(),
+            detail: format!("a content hash of {} characters", bytes.len()),
+        });
+    }
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16);
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(a), Some(b)) => out[i] = (a * 16 + b) as u8,
+            _ => {
+                return Err(Error::Damaged {
+                    what: "entries".into(),
+                    detail: format!("a content hash that is not hex: {text:?}"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The file name (without extension) of a conversation's files: its
+/// identifier when that is a plain name (letters, digits, `-`, `_`, `.`,
+/// at most 128, not starting with `.`), else `conversation-` and the first
+/// 32 hex digits of its SHA-256. Never text from the conversation itself.
+pub fn file_name(identifier: &str) -> String {
+    let plain = !identifier.is_empty()
+        && identifier.len() <= 128
+        && !identifier.starts_with('.')
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain {
+        identifier.to_owned()
+    } else {
+        format!(
+            "conversation-{}",
+            &crate::hashing::sha256_hex(identifier.as_bytes())[..32]
+        )
+    }
+}
+
+/// The matched entry versions of each conversation (by its row id).
+type Selection = BTreeMap<i64, HashSet<(String, i64)>>;
+
+/// Produces a bag of what `opts` asks for from `archive`.
+pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
+    if opts.terms.is_empty() && opts.conversations.is_empty() {
+        return Err(Error::Usage(
+            "nothing to produce: give a query, or --conversation ID".into(),
+        ));
+    }
+    if opts.out.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "{} exists: a production never overwrites; give a new path",
+            opts.out.display()
+        )));
+    }
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Some(out_name) = opts
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Err(Error::Usage(format!(
+            "{}: give the path of the bag to write",
+            opts.out.display()
+        )));
+    };
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory to write the bag in",
+            parent.display()
+        )));
+    }
+    if !archive.exists() {
+        return Err(Error::NoArchive(archive.root().to_owned()));
+    }
+    let query = opts.terms.join(" ");
+    let parsed = if opts.terms.is_empty() {
+        None
+    } else {
+        Some(Query::parse(&opts.terms)?)
+    };
+    let _lock = WriterLock::acquire(archive.root(), "produce", &opts.who)?;
+    // Under the lock no other production runs: a partial bag for this
+    // path was left by one that was killed.
+    remove_stale_partials(&parent, &out_name);
+    let mut conn = archive.open_for_write()?;
+    // A transcript is read with a dozen statements, per conversation.
+    conn.set_prepared_statement_cache_capacity(64);
+    // Without the query planner stability guarantee, this SQLite (built
+    // with STAT4) prepares a statement again each time a new value is
+    // bound to it: measured, a second statement compile per statement and
+    // conversation, a fifth of a production's time.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    let selection = select(&conn, parsed.as_ref(), &opts.conversations)?;
+    let mut production = Production {
+        production: None,
+        path: None,
+        query: query.clone(),
+        conversations: selection.len() as u64,
+        entries: 0,
+        payload_files: 0,
+        payload_bytes: 0,
+        result_set_hash: None,
+        tagmanifest_sha256: None,
+        ledger_head: None,
+        ledger_record: None,
+        hits_only: opts.hits_only,
+    };
+    if selection.is_empty() && !opts.allow_empty {
+        return Ok(production);
+    }
+    let number: i64 = conn.query_row(
+        "SELECT count(*) + 1 FROM ledger WHERE kind = ?1",
+        [RECORD_KIND],
+        |r| r.get(0),
+    )?;
+    let id = format!("PROD-{number:04}");
+    let head = ledger::head_hash(&conn)?.unwrap_or_else(|| ledger::GENESIS.to_owned());
+    let partial = parent.join(format!(".{out_name}.partial-{}", std::process::id()));
+    let mut guard = Partial(vec![partial.clone()]);
+
+    let mut bag = BagWriter::create(&partial)?;
+    let written = write_payload(&conn, &mut bag, &selection, &id, &head, opts)?;
+    let (payload_bytes, payload_files) = bag.oxum();
+    let mut info: Vec<(String, String)> = Vec::new();
+    if let Some(org) = &opts.organization {
+        info.push(("Source-Organization".into(), org.clone()));
+    }
+    info.push((
+        "Bagging-Date".into(),
+        opts.now.strftime("%Y-%m-%d").to_string(),
+    ));
+    info.push(("Bag-Size".into(), bag::human_size(payload_bytes)));
+    info.push(("External-Identifier".into(), id.clone()));
+    info.push(("External-Description".into(), description(&query, opts)));
+    info.push((
+        "Bag-Software-Agent".into(),
+        format!("convault {}", env!("CARGO_PKG_VERSION")),
+    ));
+    info.push(("Internal-Sender-Identifier".into(), head.clone()));
+    if let Some(name) = &opts.name {
+        info.push(("Internal-Sender-Description".into(), name.clone()));
+    }
+    let tags = bag.finish(&info)?;
+    let tagmanifest_sha256 = tags
+        .iter()
+        .find(|w| w.path == "tagmanifest-sha256.txt")
+        .map(|w| w.sha256.clone())
+        .ok_or(Error::Internal("the bag has no tagmanifest-sha256.txt"))?;
+
+    // The finished bag (or its zip) is what gets renamed into place.
+    let finished = if opts.zip {
+        let zip_path = parent.join(format!(".{out_name}.partial-{}.zip", std::process::id()));
+        guard.0.push(zip_path.clone());
+        let top = out_name
+            .strip_suffix(".zip")
+            .unwrap_or(&out_name)
+            .to_owned();
+        zip_bag(&partial, &zip_path, &top)?;
+        zip_path
+    } else {
+        partial.clone()
+    };
+
+    production.production = Some(id.clone());
+    production.entries = written.rows;
+    production.payload_files = payload_files;
+    production.payload_bytes = payload_bytes;
+    production.result_set_hash = Some(written.result_set_hash.clone());
+    production.tagmanifest_sha256 = Some(tagmanifest_sha256.clone());
+    production.ledger_head = Some(head.clone());
+    // Recorded first, then renamed: a kill between the two leaves the
+    // record and a bag still under its partial name, never a bag that
+    // looks finished without its record.
+    let tx = conn.transaction()?;
+    let record = ledger::append(
+        &tx,
+        opts.now,
+        RECORD_KIND,
+        &opts.who,
+        json!({
+            "production": id,
+            "name": opts.name,
+            "query": query,
+            "conversations_asked": opts.conversations,
+            "hits_only": opts.hits_only,
+            "conversations": production.conversations,
+            "entries": written.rows,
+            "payload_oxum": format!("{payload_bytes}.{payload_files}"),
+            "result_set_hash": written.result_set_hash,
+            "tagmanifest_sha256": tagmanifest_sha256,
+            "ledger_head": head,
+            "path": opts.out.display().to_string(),
+            "zip": opts.zip,
+        }),
+    )?;
+    tx.commit()?;
+    production.ledger_record = Some(record.seq);
+    std::fs::rename(&finished, &opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    crate::archive::db::sync(&parent)?;
+    if opts.zip {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    guard.0.clear();
+    production.path = Some(opts.out.display().to_string());
+    Ok(production)
+}
+
+/// Removes `.<name>.partial-*` in `parent`: what killed productions of
+/// `name` left.
+fn remove_stale_partials(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+    }
+}
+
+/// Removes what a production that did not finish wrote.
+struct Partial(Vec<PathBuf>);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(p);
+            } else {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// `External-Description`: the query verbatim, and the conversations
+/// named.
+fn description(query: &str, opts: &Options) -> String {
+    let mut parts = Vec::new();
+    if !query.is_empty() {
+        parts.push(query.to_owned());
+    }
+    if !opts.conversations.is_empty() {
+        parts.push(format!("--conversation {}", opts.conversations.join(" ")));
+    }
+    if opts.hits_only {
+        parts.push("--hits-only".into());
+    }
+    parts.join(" ")
+}
+
+/// The conversations to produce, with the entry versions that matched.
+fn select(conn: &Connection, query: Option<&Query>, named: &[String]) -> Result<Selection> {
+    let mut selection = Selection::new();
+    if let Some(q) = query {
+        search::hits::each_match(conn, q, |conversation, entry, version| {
+            selection
+                .entry(conversation)
+                .or_default()
+                .insert((entry, version));
+        })?;
+    }
+    for identifier in named {
+        let id: i64 = conn
+            .query_row(
+                "SELECT id FROM conversations WHERE identifier = ?1",
+                [identifier],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::UnknownConversation(identifier.clone()))?;
+        selection.entry(id).or_default();
+    }
+    Ok(selection)
+}
+
+/// What the payload came to.
+struct Payload {
+    rows: u64,
+    result_set_hash: String,
+}
+
+/// Writes every conversation's HTML and JSON, the load file and
+/// `production.json`.
+fn write_payload(
+    conn: &Connection,
+    bag: &mut BagWriter,
+    selection: &Selection,
+    id: &str,
+    head: &str,
+    opts: &Options,
+) -> Result<Payload> {
+    let bar = crate::progress::count_bar(selection.len() as u64, "produce", opts.progress);
+    let mut loadfile = bag.payload_file("loadfile.csv")?;
+    let loadfile_path = bag.root().join("data/loadfile.csv");
+    let mut csv = csv::Writer::from_writer(&mut loadfile);
+    csv.write_record(LOADFILE_COLUMNS)
+        .map_err(|e| csv_error(&loadfile_path, e))?;
+    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let mut files: Vec<Value> = Vec::new();
+    let mut rows_stmt = conn.prepare(ROWS_SQL)?;
+    let mut number = 0u64;
+    for (conversation_id, hits) in selection {
+        let identifier: String = conn.query_row(
+            "SELECT identifier FROM conversations WHERE id = ?1",
+            [conversation_id],
+            |r| r.get(0),
+        )?;
+        let name = file_name(&identifier);
+        files.push(json!({"conversation": identifier, "html": format!("conversations/{name}.html"), "json": format!("conversations/{name}.json")}));
+
+        // The transcript, the hits marked (only the hits with --hits-only).
+        let mut t = transcript::read(conn, &identifier)?;
+        let hit_entries: HashSet<&str> = hits.iter().map(|(e, _)| e.as_str()).collect();
+        if opts.hits_only {
+            t.entries.retain(|l| hit_entries.contains(l.entry.as_str()));
+        }
+        let html = transcript::html::render(
+            &t,
+            &transcript::html::Options {
+                zone: None,
+                marked: hit_entries.iter().map(|e| (*e).to_owned()).collect(),
+            },
+        );
+        let mut f = bag.payload_file(&format!("conversations/{name}.html"))?;
+        let html_path = bag.root().join(format!("data/conversations/{name}.html"));
+        f.write_all(html.as_bytes())
+            .map_err(|e| Error::io(&html_path, e))?;
+        bag.add_payload(f.finish()?);
+
+        // Every version, raw, with provenance; and its load file rows.
+        let json_path = bag.root().join(format!("data/conversations/{name}.json"));
+        let mut f = bag.payload_file(&format!("conversations/{name}.json"))?;
+        let io = |e| Error::io(&json_path, e);
+        write!(
+            f,
+            "{{\"production\":{},\"conversation\":{},\"hits_only\":{},\"entries\":[",
+            json!(id),
+            json!(identifier),
+            opts.hits_only
+        )
+        .map_err(io)?;
+        let mut rows = rows_stmt.query([conversation_id])?;
+        let mut first = true;
+        while let Some(r) = rows.next()? {
+            let row = Row::read(r)?;
+            let matched = hits.contains(&(row.entry.clone(), row.version));
+            if opts.hits_only && !matched {
+                continue;
+            }
+            number += 1;
+            let production_number = format!("{id}-{number:06}");
+            if !first {
+                f.write_all(b",").map_err(io)?;
+            }
+            first = false;
+            serde_json::to_writer(&mut f, &row.json(&production_number, matched))
+                .map_err(|e| Error::io(&json_path, e.into()))?;
+            csv.write_record(row.loadfile(&production_number, &identifier))
+                .map_err(|e| csv_error(&loadfile_path, e))?;
+            hashes.push(hash_bytes(&row.content_hash)?);
+        }
+        f.write_all(b"]}\n").map_err(io)?;
+        bag.add_payload(f.finish()?);
+        bar.inc(1);
+    }
+    csv.flush().map_err(|e| Error::io(&loadfile_path, e))?;
+    drop(csv);
+    bag.add_payload(loadfile.finish()?);
+    bar.finish_and_clear();
+
+    let rows = hashes.len() as u64;
+    let result_set_hash = result_set_hash(hashes);
+    let summary = json!({
+        "production": id,
+        "name": opts.name,
+        "query": opts.terms.join(" "),
+        "conversations_asked": opts.conversations,
+        "hits_only": opts.hits_only,
+        "counts": {"conversations": selection.len(), "entries": rows},
+        "result_set_hash": result_set_hash,
+        "result_set_hash_recipe": "SHA-256 of the load file's content_hash values (lowercase hex), sorted ascending, each followed by a line feed (0x0A)",
+        "ledger_head": head,
+        "produced_at": clock::rfc3339_ms(opts.now),
+        "produced_by": opts.who,
+        "convault_version": env!("CARGO_PKG_VERSION"),
+        "files": files,
+    });
+    let mut f = bag.payload_file("production.json")?;
+    let path = bag.root().join("data/production.json");
+    serde_json::to_writer_pretty(&mut f, &summary).map_err(|e| Error::io(&path, e.into()))?;
+    f.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+    bag.add_payload(f.finish()?);
+    Ok(Payload {
+        rows,
+        result_set_hash,
+    })
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    Error::io(path, std::io::Error::other(e.to_string()))
+}
+
+/// Every version of a conversation's entries, in time order, with where
+/// each was first read.
+const ROWS_SQL: &str = "
+SELECT e.identifier, e.version, e.entry_type, e.entry_type_raw, coalesce(e.server_ms, e.client_ms),
+       e.client_ms, e.server_ms, e.sender_role, e.sender_app_type, e.sender_subject, e.text,
+       e.payload, e.message_text, e.related_records, e.content_hash, e.export_id, m.name, e.line,
+       f.sha256
+FROM entries e
+LEFT JOIN members m ON m.id = e.member_id
+LEFT JOIN files f ON f.id = m.file_id
+WHERE e.conversation_id = ?1
+ORDER BY e.id, e.version";
+
+/// One entry version as produced.
+struct Row {
+    entry: String,
+    version: i64,
+    entry_type: String,
+    entry_type_raw: Option<String>,
+    time_ms: Option<i64>,
+    client_ms: Option<i64>,
+    server_ms: Option<i64>,
+    role: Option<String>,
+    app_type: Option<String>,
+    sender: Option<String>,
+    text: Option<String>,
+    payload: Option<String>,
+    message_text: Option<String>,
+    related_records: Option<String>,
+    content_hash: String,
+    export_id: i64,
+    member: Option<String>,
+    line: Option<i64>,
+    original_sha256: Option<String>,
+}
+
+impl Row {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            entry: r.get(0)?,
+            version: r.get(1)?,
+            entry_type: r.get(2)?,
+            entry_type_raw: r.get(3)?,
+            time_ms: r.get(4)?,
+            client_ms: r.get(5)?,
+            server_ms: r.get(6)?,
+            role: r.get(7)?,
+            app_type: r.get(8)?,
+            sender: r.get(9)?,
+            text: r.get(10)?,
+            payload: r.get(11)?,
+            message_text: r.get(12)?,
+            related_records: r.get(13)?,
+            content_hash: r.get(14)?,
+            export_id: r.get(15)?,
+            member: r.get(16)?,
+            line: r.get(17)?,
+            original_sha256: r.get(18)?,
+        })
+    }
+
+    /// The entry in `<conversation>.json`: the payload and related
+    /// records as text, exactly as received.
+    fn json(&self, production_number: &str, matched: bool) -> Value {
+        json!({
+            "production_number": production_number,
+            "entry": self.entry,
+            "version": self.version,
+            "hit": matched,
+            "entry_type": self.entry_type,
+            "entry_type_raw": self.entry_type_raw,
+            "time": self.time_ms.map(crate::timestamp::rfc3339),
+            "client_ms": self.client_ms,
+            "server_ms": self.server_ms,
+            "role": self.role,
+            "app_type": self.app_type,
+            "sender": self.sender,
+            "text": self.text,
+            "payload": self.payload,
+            "message_text": self.message_text,
+            "related_records": self.related_records,
+            "content_hash": self.content_hash,
+            "export_id": self.export_id,
+            "original_sha256": self.original_sha256,
+            "member": self.member,
+            "line": self.line,
+        })
+    }
+
+    fn loadfile(&self, production_number: &str, conversation: &str) -> Vec<String> {
+        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+        vec![
+            production_number.to_owned(),
+            conversation.to_owned(),
+            self.entry.clone(),
+            self.version.to_string(),
+            self.time_ms
+                .map(crate::timestamp::rfc3339)
+                .unwrap_or_default(),
+            opt(&self.role),
+            opt(&self.sender),
+            self.entry_type.clone(),
+            opt(&self.text),
+            self.content_hash.clone(),
+            self.export_id.to_string(),
+            opt(&self.original_sha256),
+            opt(&self.member),
+            self.line.map(|l| l.to_string()).unwrap_or_default(),
+        ]
+    }
+}
+
+/// Writes the bag directory `dir` as a zip at `zip_path`, under the top
+/// directory `top` (as a bag is usually zipped), members deflated.
+fn zip_bag(dir: &Path, zip_path: &Path, top: &str) -> Result<()> {
+    let file = std::fs::File::create(zip_path).map_err(|e| Error::io(zip_path, e))?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    let mut stack = vec![PathBuf::new()];
+    let mut files = Vec::new();
+    while let Some(rel) = stack.pop() {
+        let full = dir.join(&rel);
+        for entry in std::fs::read_dir(&full).map_err(|e| Error::io(&full, e))? {
+            let entry = entry.map_err(|e| Error::io(&full, e))?;
+            let r = rel.join(entry.file_name());
+            if entry
+                .file_type()
+                .map_err(|e| Error::io(entry.path(), e))?
+                .is_dir()
+            {
+                stack.push(r);
+            } else {
+                files.push(r);
+            }
+        }
+    }
+    files.sort();
+    let zip_err =
+        |e: zip::result::ZipError| Error::io(zip_path, std::io::Error::other(e.to_string()));
+    for rel in files {
+        let name = format!("{top}/{}", rel.to_string_lossy().replace('\\', "/"));
+        zip.start_file(name, options).map_err(zip_err)?;
+        let full = dir.join(&rel);
+        let mut src = std::fs::File::open(&full).map_err(|e| Error::io(&full, e))?;
+        std::io::copy(&mut src, &mut zip).map_err(|e| Error::io(zip_path, e))?;
+    }
+    let inner = zip.finish().map_err(zip_err)?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| Error::io(zip_path, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(zip_path, e))
+}
+
+/// A bag being verified or produced names the production's ledger
+/// record by this id.
+pub fn is_production_record(r: &ledger::Record, production: &str) -> bool {
+    r.kind == RECORD_KIND && r.details["production"] == production
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_identifiers_or_their_hash_never_a_path() {
+        let uuid = "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13";
+        assert_eq!(file_name(uuid), uuid);
+        for bad in [
+            "../../etc/passwd",
+            "a/b",
+            ".hidden",
+            "",
+            "con\nversation",
+            "é",
+        ] {
+            let n = file_name(bad);
+            assert!(
+                n.starts_with("conversation-") && n.len() == 45,
+                "{bad:?} → {n}"
+            );
+        }
+        assert_ne!(file_name("a/b"), file_name("a/c"));
+    }
+
+    #[test]
+    fn the_result_set_hash_follows_its_recipe() {
+        let (a, b) = ("aa".repeat(32), "ab".repeat(32));
+        let h = result_set_hash(vec![hash_bytes(&b).unwrap(), hash_bytes(&a).unwrap()]);
+        assert_eq!(
+            h,
+            crate::hashing::sha256_hex(format!("{a}\n{b}\n").as_bytes())
+        );
+        assert!(hash_bytes("zz").is_err() && hash_bytes(&"g".repeat(64)).is_err());
+    }
+}
