@@ -144,7 +144,8 @@ pub struct ProduceArgs {
     /// not exist
     #[arg(long, value_name = "PATH", required = true)]
     pub out: Option<PathBuf>,
-    /// Produce these conversations whole, with or without a query
+    /// Produce these conversations whole, with or without a query (it
+    /// takes every argument up to the next option: give the query first)
     #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
     pub conversations: Vec<String>,
     /// Only the matching entries, not whole conversations

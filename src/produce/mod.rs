@@ -418,6 +418,24 @@ fn select(conn: &Connection, query: Option<&Query>, named: &[String]) -> Result<
     Ok(selection)
 }
 
+/// A conversation's files in the bag (`conversations/<name>.html` and
+/// `.json`).
+struct ConversationFiles {
+    conversation: String,
+    name: String,
+}
+
+impl Serialize for ConversationFiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("conversation", &self.conversation)?;
+        m.serialize_entry("html", &format!("conversations/{}.html", self.name))?;
+        m.serialize_entry("json", &format!("conversations/{}.json", self.name))?;
+        m.end()
+    }
+}
+
 /// What the payload came to.
 struct Payload {
     rows: u64,
@@ -441,7 +459,9 @@ fn write_payload(
     csv.write_record(LOADFILE_COLUMNS)
         .map_err(|e| csv_error(&loadfile_path, e))?;
     let mut hashes: Vec<[u8; 32]> = Vec::new();
-    let mut files: Vec<Value> = Vec::new();
+    // Each conversation's identifier and file name, for production.json:
+    // two strings each (tens of thousands of conversations).
+    let mut files: Vec<ConversationFiles> = Vec::new();
     let mut rows_stmt = conn.prepare(ROWS_SQL)?;
     let mut number = 0u64;
     for (conversation_id, hits) in selection {
@@ -451,7 +471,10 @@ fn write_payload(
             |r| r.get(0),
         )?;
         let name = file_name(&identifier);
-        files.push(json!({"conversation": identifier, "html": format!("conversations/{name}.html"), "json": format!("conversations/{name}.json")}));
+        files.push(ConversationFiles {
+            conversation: identifier.clone(),
+            name: name.clone(),
+        });
 
         // The transcript, the hits marked (only the hits with --hits-only).
         let mut t = transcript::read(conn, &identifier)?;

@@ -65,6 +65,16 @@ fn fail(
     }
 }
 
+/// A digest that is not the one listed.
+fn mismatch(algorithm: &str, file: &str, expected: &str, found: &str) -> Failure {
+    fail(
+        "checksum-mismatch",
+        file,
+        Some(format!("{algorithm} {expected}")),
+        Some(format!("{algorithm} {found}")),
+    )
+}
+
 /// A file's size and digests.
 #[derive(Debug, Clone)]
 struct Digests {
@@ -204,12 +214,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
             if let Some(d) = digest(&rel, &mut failures)
                 && d.get(alg) != expected
             {
-                failures.push(fail(
-                    "checksum-mismatch",
-                    &rel,
-                    Some(format!("{alg} {expected}")),
-                    Some(format!("{alg} {}", d.get(alg))),
-                ));
+                failures.push(mismatch(alg, &rel, &expected, d.get(alg)));
             }
         }
     }
@@ -253,12 +258,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
             if let Some(d) = digest(&rel, &mut failures)
                 && d.get(alg) != expected
             {
-                failures.push(fail(
-                    "checksum-mismatch",
-                    &rel,
-                    Some(format!("{alg} {expected}")),
-                    Some(format!("{alg} {}", d.get(alg))),
-                ));
+                failures.push(mismatch(alg, &rel, &expected, d.get(alg)));
             }
         }
         for file in tag_files.difference(&listed) {

@@ -20,6 +20,15 @@ fn fixture_archive(dir: &Path) -> PathBuf {
     archive
 }
 
+/// The fixture archive and a bag of `refund` produced from it.
+fn refund_bag() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = fixture_archive(tmp.path());
+    let bag = tmp.path().join("bag");
+    produce(&archive, &["--out", bag.to_str().unwrap(), "refund"]);
+    (tmp, archive, bag)
+}
+
 fn produce(archive: &Path, args: &[&str]) -> Value {
     let out = convault(archive)
         .arg("produce")
@@ -47,6 +56,15 @@ fn bagit_py(bag: &Path) -> Option<bool> {
         .output()
         .unwrap();
     Some(out.status.success())
+}
+
+/// `produce verify BAG` passes.
+fn verifies(archive: &Path, bag: &Path) {
+    convault(archive)
+        .args(["produce", "verify"])
+        .arg(bag)
+        .assert()
+        .success();
 }
 
 /// The load file's rows.
@@ -197,19 +215,12 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
     );
     assert_eq!(p2["production"], "PROD-0002");
     assert_eq!(p2["result_set_hash"], recomputed.as_str(), "the same hits");
-    convault(&archive)
-        .args(["produce", "verify"])
-        .arg(&zipped)
-        .assert()
-        .success();
+    verifies(&archive, &zipped);
 }
 
 #[test]
 fn every_tampering_of_a_bag_is_found_in_one_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let archive = fixture_archive(tmp.path());
-    let bag = tmp.path().join("bag");
-    produce(&archive, &["--out", bag.to_str().unwrap(), "refund"]);
+    let (_tmp, archive, bag) = refund_bag();
     let convs = bag.join("data/conversations");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&convs)
         .unwrap()
@@ -275,10 +286,7 @@ fn every_tampering_of_a_bag_is_found_in_one_run() {
 
 #[test]
 fn an_archive_that_no_longer_matches_or_lacks_the_record_is_reported() {
-    let tmp = tempfile::tempdir().unwrap();
-    let archive = fixture_archive(tmp.path());
-    let bag = tmp.path().join("bag");
-    produce(&archive, &["--out", bag.to_str().unwrap(), "refund"]);
+    let (tmp, archive, bag) = refund_bag();
     // Another archive of the same exports has the entries but not the
     // production's record.
     let other = fixture_archive(&tmp.path().join("other"));
@@ -409,11 +417,7 @@ fn an_unsafe_conversation_id_never_becomes_a_path() {
     if let Some(valid) = bagit_py(&bag) {
         assert!(valid);
     }
-    convault(&archive)
-        .args(["produce", "verify"])
-        .arg(&bag)
-        .assert()
-        .success();
+    verifies(&archive, &bag);
 }
 
 #[test]
@@ -440,11 +444,7 @@ fn no_hits_no_bag_unless_asked_and_the_errors_say_what_to_do() {
         (Some(0), Some(0))
     );
     assert_eq!(loadfile(&bag).len(), 0);
-    convault(&archive)
-        .args(["produce", "verify"])
-        .arg(&bag)
-        .assert()
-        .success();
+    verifies(&archive, &bag);
 
     convault(&archive)
         .args(["produce", "--out"])
