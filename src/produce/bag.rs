@@ -275,6 +275,29 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any path survives a manifest: encoded, it holds no line break
+        /// (one line per file), and decodes to itself.
+        #[test]
+        fn manifest_paths_round_trip(path in "\\PC*[%\r\n]?\\PC*") {
+            let encoded = encode_path(&path);
+            prop_assert!(!encoded.contains('\n') && !encoded.contains('\r'));
+            prop_assert_eq!(decode_path(&encoded), path);
+        }
+
+        /// Whatever an identifier holds, its file name is one plain
+        /// component inside the bag.
+        #[test]
+        fn file_names_stay_inside_the_bag(id in "\\PC{0,200}") {
+            let name = crate::produce::file_name(&id);
+            let rel = format!("data/conversations/{name}.html");
+            let p = inside(Path::new("/bag"), &rel).unwrap();
+            prop_assert!(p.starts_with("/bag/data/conversations"));
+            prop_assert_eq!(p.components().count(), 5);
+        }
+    }
 
     #[test]
     fn a_bag_lists_every_file_with_both_digests_and_its_oxum() {
