@@ -318,22 +318,28 @@ fn against_archive(conn: &Connection, root: &Path, report: &mut Report) -> Resul
              WHERE c.identifier = ?1 AND e.identifier = ?2 AND e.version = ?3",
         )?;
         for (n, row) in csv.records().enumerate() {
-            let Ok(row) = row else {
+            // A row read back from the bag, which anyone may have edited:
+            // each field looked up, never indexed.
+            let fields = row.ok().and_then(|row| {
+                let field = |i: usize| row.get(i).map(str::to_owned);
+                Some((
+                    field(0)?,
+                    field(1)?,
+                    field(2)?,
+                    field(3)?.parse::<i64>().ok()?,
+                    field(9)?,
+                ))
+            });
+            let Some((number, conversation, entry, version, hash)) = fields else {
                 report.failures.push(fail(
                     "entry-missing",
-                    &format!("data/loadfile.csv line {}", n + 2),
-                    Some("a load file row".into()),
+                    &format!("data/loadfile.csv record {}", n + 1),
+                    Some("a load file row of 14 fields".into()),
                     None,
                 ));
                 continue;
             };
-            let (number, conversation, entry, version, hash) = (
-                &row[0],
-                &row[1],
-                &row[2],
-                row[3].parse::<i64>().unwrap_or(0),
-                &row[9],
-            );
+            let hash = hash.as_str();
             report.entries_checked += 1;
             let held: Option<String> = stmt
                 .query_row(rusqlite::params![conversation, entry, version], |r| {

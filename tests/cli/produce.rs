@@ -321,6 +321,22 @@ fn an_archive_that_no_longer_matches_or_lacks_the_record_is_reported() {
             .any(|f| f["kind"] == "entry-changed" && f["found"] == first_hash.as_str()),
         "{r}"
     );
+    // A load file rewritten with fewer columns (header and rows alike,
+    // so the CSV reader accepts them): its fields were indexed, and the
+    // first version of verify panicked; now each is a failure.
+    std::fs::write(&lf, "production_number,conversation\nPROD-0001-000001,x\n").unwrap();
+    let out = convault(&archive)
+        .args(["produce", "verify", "--json"])
+        .arg(&bag)
+        .assert()
+        .code(3);
+    let r: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        r["failures"].as_array().unwrap().iter().any(
+            |f| f["kind"] == "entry-missing" && f["expected"] == "a load file row of 14 fields"
+        ),
+        "{r}"
+    );
     // Without an archive only the bag is checked, and it says so.
     let none = tmp.path().join("no-archive");
     convault(&none)
