@@ -105,8 +105,17 @@ impl BagWriter {
 
     /// Opens payload file `data/<relative>` (`/`-separated plain names),
     /// creating its directories.
-    pub fn payload_file(&mut self, relative: &str) -> Result<BagFile> {
+    pub fn payload_file(&self, relative: &str) -> Result<BagFile> {
         self.open(&format!("data/{relative}"))
+    }
+
+    /// A handle that opens payload files from another thread (the files
+    /// it writes are recorded with [`BagWriter::add_payload`]).
+    pub fn opener(&self) -> BagWriter {
+        BagWriter {
+            root: self.root.clone(),
+            payload: Vec::new(),
+        }
     }
 
     /// Records a finished payload file for the manifests.

@@ -218,6 +218,9 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     // path was left by one that was killed.
     remove_stale_partials(&parent, &out_name);
     let mut conn = archive.open_for_write()?;
+    // This connection counts rows and appends the ledger record; the
+    // renderers read the conversations, each on its own connection.
+    conn.pragma_update(None, "cache_size", -RENDERER_CACHE_KIB)?;
     // A transcript is read with a dozen statements, per conversation.
     conn.set_prepared_statement_cache_capacity(64);
     // Without the query planner stability guarantee, this SQLite (built
@@ -257,7 +260,7 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     let mut guard = Partial(vec![partial.clone()]);
 
     let mut bag = BagWriter::create(&partial)?;
-    let written = write_payload(&conn, &mut bag, &selection, &id, &head, opts)?;
+    let written = write_payload(archive, &conn, &mut bag, &selection, &id, &head, opts)?;
     let (payload_bytes, payload_files) = bag.oxum();
     let mut info: Vec<(String, String)> = Vec::new();
     if let Some(org) = &opts.organization {
@@ -442,9 +445,46 @@ struct Payload {
     result_set_hash: String,
 }
 
+/// How many threads render conversations (each with its own read-only
+/// connection); the calling thread writes the load file in order.
+const RENDERERS: usize = 2;
+
+/// How far a renderer may run ahead of the load file (conversations): the
+/// rows of those it finished wait in memory until their turn.
+const AHEAD: usize = 64;
+
+/// Each renderer connection's page cache (KiB): reading one conversation
+/// at a time needs little, and three connections' default caches were a
+/// third of the peak RSS.
+const RENDERER_CACHE_KIB: i64 = 8 * 1024;
+
+/// One conversation to render: its matched versions, its first
+/// production number and how many rows it will have.
+struct Work<'a> {
+    conversation_id: i64,
+    hits: &'a HashSet<(String, i64)>,
+    first: u64,
+    rows: u64,
+}
+
+/// One conversation rendered: its files written, its load file rows.
+struct Rendered {
+    files: ConversationFiles,
+    html: bag::Written,
+    json: bag::Written,
+    rows: Vec<Vec<String>>,
+    hashes: Vec<[u8; 32]>,
+}
+
 /// Writes every conversation's HTML and JSON, the load file and
 /// `production.json`.
+///
+/// Conversations are rendered on [`RENDERERS`] threads, conversation `i`
+/// on thread `i % RENDERERS`; each knows its first production number
+/// beforehand (the rows of the conversations before it, counted first),
+/// so numbers and the load file's order are the same as on one thread.
 fn write_payload(
+    archive: &Archive,
     conn: &Connection,
     bag: &mut BagWriter,
     selection: &Selection,
@@ -462,75 +502,134 @@ fn write_payload(
     // Each conversation's identifier and file name, for production.json:
     // two strings each (tens of thousands of conversations).
     let mut files: Vec<ConversationFiles> = Vec::new();
-    let mut rows_stmt = conn.prepare(ROWS_SQL)?;
-    let mut number = 0u64;
-    for (conversation_id, hits) in selection {
-        let identifier: String = conn.query_row(
-            "SELECT identifier FROM conversations WHERE id = ?1",
-            [conversation_id],
-            |r| r.get(0),
-        )?;
-        let name = file_name(&identifier);
-        files.push(ConversationFiles {
-            conversation: identifier.clone(),
-            name: name.clone(),
-        });
 
-        // The transcript, the hits marked (only the hits with --hits-only).
-        let mut t = transcript::read(conn, &identifier)?;
-        let hit_entries: HashSet<&str> = hits.iter().map(|(e, _)| e.as_str()).collect();
-        if opts.hits_only {
-            t.entries.retain(|l| hit_entries.contains(l.entry.as_str()));
+    // Each conversation's first production number.
+    let work: Vec<Work<'_>> = {
+        let mut count = conn.prepare("SELECT count(*) FROM entries WHERE conversation_id = ?1")?;
+        let mut next = 1u64;
+        let mut work = Vec::with_capacity(selection.len());
+        for (conversation_id, hits) in selection {
+            let rows = if opts.hits_only {
+                hits.len() as u64
+            } else {
+                count.query_row([conversation_id], |r| r.get::<_, i64>(0))? as u64
+            };
+            work.push(Work {
+                conversation_id: *conversation_id,
+                hits,
+                first: next,
+                rows,
+            });
+            next += rows;
         }
-        let html = transcript::html::render(
-            &t,
-            &transcript::html::Options {
-                zone: None,
-                marked: hit_entries.iter().map(|e| (*e).to_owned()).collect(),
-            },
-        );
-        let mut f = bag.payload_file(&format!("conversations/{name}.html"))?;
-        let html_path = bag.root().join(format!("data/conversations/{name}.html"));
-        f.write_all(html.as_bytes())
-            .map_err(|e| Error::io(&html_path, e))?;
-        bag.add_payload(f.finish()?);
-
-        // Every version, raw, with provenance; and its load file rows.
-        let json_path = bag.root().join(format!("data/conversations/{name}.json"));
-        let mut f = bag.payload_file(&format!("conversations/{name}.json"))?;
-        let io = |e| Error::io(&json_path, e);
-        write!(
-            f,
-            "{{\"production\":{},\"conversation\":{},\"hits_only\":{},\"entries\":[",
-            json!(id),
-            json!(identifier),
-            opts.hits_only
-        )
-        .map_err(io)?;
-        let mut rows = rows_stmt.query([conversation_id])?;
-        let mut first = true;
-        while let Some(r) = rows.next()? {
-            let row = Row::read(r)?;
-            let matched = hits.contains(&(row.entry.clone(), row.version));
-            if opts.hits_only && !matched {
-                continue;
-            }
-            number += 1;
-            let production_number = format!("{id}-{number:06}");
-            if !first {
-                f.write_all(b",").map_err(io)?;
-            }
-            first = false;
-            serde_json::to_writer(&mut f, &row.json(&production_number, matched))
-                .map_err(|e| Error::io(&json_path, e.into()))?;
-            csv.write_record(row.loadfile(&production_number, &identifier))
-                .map_err(|e| csv_error(&loadfile_path, e))?;
-            hashes.push(hash_bytes(&row.content_hash)?);
+        work
+    };
+    let work = &work;
+    // How many conversations the load file holds so far; renderers wait
+    // on it so that no more than AHEAD are held in memory.
+    let written = &(std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Result<Rendered>)>(16);
+        for k in 0..RENDERERS {
+            let sender = sender.clone();
+            let opener = bag.opener();
+            scope.spawn(move || {
+                let run = || -> Result<()> {
+                    let conn = archive.open_read_only()?;
+                    conn.pragma_update(None, "cache_size", -RENDERER_CACHE_KIB)?;
+                    conn.set_prepared_statement_cache_capacity(64);
+                    conn.set_db_config(
+                        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                        true,
+                    )?;
+                    let mut rows_stmt = conn.prepare(ROWS_SQL)?;
+                    for (i, w) in work.iter().enumerate().skip(k).step_by(RENDERERS) {
+                        {
+                            let (lock, turn) = written;
+                            let mut done = lock
+                                .lock()
+                                .map_err(|_| Error::Internal("a poisoned lock"))?;
+                            while i >= *done + AHEAD {
+                                done = turn
+                                    .wait(done)
+                                    .map_err(|_| Error::Internal("a poisoned lock"))?;
+                            }
+                        }
+                        let r = render(
+                            &conn,
+                            &opener,
+                            &mut rows_stmt,
+                            id,
+                            w.conversation_id,
+                            w.hits,
+                            w.first,
+                            opts,
+                        );
+                        let failed = r.is_err();
+                        if sender.send((i, r)).is_err() || failed {
+                            return Ok(());
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    let _ = sender.send((usize::MAX, Err(e)));
+                }
+            });
         }
-        f.write_all(b"]}\n").map_err(io)?;
-        bag.add_payload(f.finish()?);
-        bar.inc(1);
-    }
+        drop(sender);
+        // Results in any order, written in production order.
+        let mut waiting: BTreeMap<usize, Rendered> = BTreeMap::new();
+        let mut next = 0usize;
+        let mut collect = || -> Result<()> {
+            for (i, r) in receiver.iter() {
+                let r = r?;
+                // The numbers were given out by these counts: a
+                // conversation that rendered another number of rows would
+                // collide.
+                if work.get(i).map(|w| w.rows) != Some(r.rows.len() as u64) {
+                    return Err(Error::Internal(
+                        "a conversation's rows changed while it was produced",
+                    ));
+                }
+                waiting.insert(i, r);
+                while let Some(r) = waiting.remove(&next) {
+                    for row in &r.rows {
+                        csv.write_record(row)
+                            .map_err(|e| csv_error(&loadfile_path, e))?;
+                    }
+                    hashes.extend(r.hashes);
+                    bag.add_payload(r.html);
+                    bag.add_payload(r.json);
+                    files.push(r.files);
+                    bar.inc(1);
+                    next += 1;
+                }
+                let (lock, turn) = written;
+                *lock
+                    .lock()
+                    .map_err(|_| Error::Internal("a poisoned lock"))? = next;
+                turn.notify_all();
+            }
+            if next != work.len() {
+                return Err(Error::Internal(
+                    "a renderer stopped before its last conversation",
+                ));
+            }
+            Ok(())
+        };
+        let result = collect();
+        // On an error, renderers still waiting for their turn are let go
+        // (their next send fails and they stop), so the scope can end.
+        if result.is_err() {
+            let (lock, turn) = written;
+            if let Ok(mut done) = lock.lock() {
+                *done = usize::MAX / 2;
+            }
+            turn.notify_all();
+        }
+        result
+    })?;
     csv.flush().map_err(|e| Error::io(&loadfile_path, e))?;
     drop(csv);
     bag.add_payload(loadfile.finish()?);
@@ -566,6 +665,89 @@ fn write_payload(
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
     Error::io(path, std::io::Error::other(e.to_string()))
+}
+
+/// Renders one conversation: its HTML and JSON written into the bag, its
+/// load file rows numbered from `first`.
+#[allow(clippy::too_many_arguments)]
+fn render(
+    conn: &Connection,
+    bag: &BagWriter,
+    rows_stmt: &mut rusqlite::Statement<'_>,
+    id: &str,
+    conversation_id: i64,
+    hits: &HashSet<(String, i64)>,
+    first: u64,
+    opts: &Options,
+) -> Result<Rendered> {
+    let identifier: String = conn.query_row(
+        "SELECT identifier FROM conversations WHERE id = ?1",
+        [conversation_id],
+        |r| r.get(0),
+    )?;
+    let name = file_name(&identifier);
+
+    // The transcript, the hits marked (only the hits with --hits-only).
+    let mut t = transcript::read(conn, &identifier)?;
+    let hit_entries: HashSet<&str> = hits.iter().map(|(e, _)| e.as_str()).collect();
+    if opts.hits_only {
+        t.entries.retain(|l| hit_entries.contains(l.entry.as_str()));
+    }
+    let html = transcript::html::render(
+        &t,
+        &transcript::html::Options {
+            zone: None,
+            marked: hit_entries.iter().map(|e| (*e).to_owned()).collect(),
+        },
+    );
+    let mut f = bag.payload_file(&format!("conversations/{name}.html"))?;
+    let html_path = bag.root().join(format!("data/conversations/{name}.html"));
+    f.write_all(html.as_bytes())
+        .map_err(|e| Error::io(&html_path, e))?;
+    let html = f.finish()?;
+
+    // Every version, raw, with provenance; and its load file rows.
+    let json_path = bag.root().join(format!("data/conversations/{name}.json"));
+    let mut f = bag.payload_file(&format!("conversations/{name}.json"))?;
+    let io = |e| Error::io(&json_path, e);
+    write!(
+        f,
+        "{{\"production\":{},\"conversation\":{},\"hits_only\":{},\"entries\":[",
+        json!(id),
+        json!(identifier),
+        opts.hits_only
+    )
+    .map_err(io)?;
+    let mut rows = rows_stmt.query([conversation_id])?;
+    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    let mut number = first;
+    while let Some(r) = rows.next()? {
+        let row = Row::read(r)?;
+        let matched = hits.contains(&(row.entry.clone(), row.version));
+        if opts.hits_only && !matched {
+            continue;
+        }
+        let production_number = format!("{id}-{number:06}");
+        number += 1;
+        if !out.is_empty() {
+            f.write_all(b",").map_err(io)?;
+        }
+        serde_json::to_writer(&mut f, &row.json(&production_number, matched))
+            .map_err(|e| Error::io(&json_path, e.into()))?;
+        out.push(row.loadfile(&production_number, &identifier));
+        hashes.push(hash_bytes(&row.content_hash)?);
+    }
+    f.write_all(b"]}\n").map_err(io)?;
+    Ok(Rendered {
+        files: ConversationFiles {
+            conversation: identifier,
+            name,
+        },
+        html,
+        json: f.finish()?,
+        rows: out,
+        hashes,
+    })
 }
 
 /// Every version of a conversation's entries, in time order, with where
