@@ -217,20 +217,10 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     // Under the lock no other production runs: a partial bag for this
     // path was left by one that was killed.
     remove_stale_partials(&parent, &out_name);
-    let mut conn = archive.open_for_write()?;
     // This connection counts rows and appends the ledger record; the
     // renderers read the conversations, each on its own connection.
-    conn.pragma_update(None, "cache_size", -RENDERER_CACHE_KIB)?;
-    // A transcript is read with a dozen statements, per conversation.
-    conn.set_prepared_statement_cache_capacity(64);
-    // Without the query planner stability guarantee, this SQLite (built
-    // with STAT4) prepares a statement again each time a new value is
-    // bound to it: measured, a second statement compile per statement and
-    // conversation, a fifth of a production's time.
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
+    let mut conn = archive.open_for_write()?;
+    tune(&conn)?;
     let selection = select(&conn, parsed.as_ref(), &opts.conversations)?;
     let mut production = Production {
         production: None,
@@ -344,6 +334,22 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     guard.0.clear();
     production.path = Some(opts.out.display().to_string());
     Ok(production)
+}
+
+/// Sets a production's connection up for reading many conversations.
+fn tune(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "cache_size", -RENDERER_CACHE_KIB)?;
+    // A transcript is read with a dozen statements, per conversation.
+    conn.set_prepared_statement_cache_capacity(64);
+    // Without the query planner stability guarantee, this SQLite (built
+    // with STAT4) prepares a statement again each time a new value is
+    // bound to it: measured, a second statement compile per statement and
+    // conversation, a fifth of a production's time.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
 }
 
 /// Removes `.<name>.partial-*` in `parent`: what killed productions of
@@ -536,12 +542,7 @@ fn write_payload(
             scope.spawn(move || {
                 let run = || -> Result<()> {
                     let conn = archive.open_read_only()?;
-                    conn.pragma_update(None, "cache_size", -RENDERER_CACHE_KIB)?;
-                    conn.set_prepared_statement_cache_capacity(64);
-                    conn.set_db_config(
-                        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-                        true,
-                    )?;
+                    tune(&conn)?;
                     let mut rows_stmt = conn.prepare(ROWS_SQL)?;
                     for (i, w) in work.iter().enumerate().skip(k).step_by(RENDERERS) {
                         {
