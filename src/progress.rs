@@ -20,17 +20,25 @@ pub fn bytes_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBa
     bar
 }
 
-/// A bar counting `total` items, or a hidden one.
-pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBar {
+/// A bar of `total` items drawn with `template`, or a hidden one.
+fn item_bar(total: u64, template: &str, enabled: bool) -> ProgressBar {
     if !enabled || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>9} [{bar:30}] {human_pos}/{human_len} eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
+    bar
+}
+
+/// A bar counting `total` items, or a hidden one.
+pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBar {
+    let bar = item_bar(
+        total,
+        "{msg:>9} [{bar:30}] {human_pos}/{human_len} eta {eta}",
+        enabled,
+    );
     bar.set_message(message);
     bar
 }
@@ -39,15 +47,11 @@ pub fn count_bar(total: u64, message: &'static str, enabled: bool) -> ProgressBa
 /// after it that changes (`fetch`: the budget left, the countdown), or a
 /// hidden one.
 pub fn labelled_bar(total: u64, label: &'static str, enabled: bool) -> ProgressBar {
-    if !enabled || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {human_pos}/{human_len}  {msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = item_bar(
+        total,
+        "{prefix:>9} [{bar:30}] {human_pos}/{human_len}  {msg}",
+        enabled,
+    );
     bar.set_prefix(label);
     bar
 }
