@@ -22,6 +22,11 @@ use crate::hashing::hex;
 /// The algorithms of the manifests, in the order they are written.
 pub const ALGORITHMS: [&str; 2] = ["sha256", "sha512"];
 
+/// Each file's write buffer: small enough for the allocator to reuse from
+/// file to file (a 256 KiB one was allocated afresh for each of tens of
+/// thousands of files), large enough for most payload files at once.
+const BUFFER: usize = 64 * 1024;
+
 /// A file written into the bag: its path inside it, size and digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -42,23 +47,42 @@ impl Written {
     }
 }
 
-/// A file being written: buffered, hashed twice, counted.
+/// A file being written: buffered, then hashed twice and counted as the
+/// buffer is written out (the hashes see large blocks, not each of the
+/// many small writes a JSON or HTML writer makes).
 pub struct BagFile {
     path: String,
     full: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Hashed>,
+}
+
+/// A file that hashes and counts what is written to it.
+struct Hashed {
+    file: File,
     sha256: Sha256,
     sha512: Sha512,
     bytes: u64,
 }
 
-impl Write for BagFile {
+impl Write for Hashed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
+        let n = self.file.write(buf)?;
         self.sha256.update(&buf[..n]);
         self.sha512.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Write for BagFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
@@ -70,14 +94,15 @@ impl BagFile {
     /// its size and digests.
     pub fn finish(self) -> Result<Written> {
         let full = self.full;
-        self.out
+        let hashed = self
+            .out
             .into_inner()
             .map_err(|e| Error::io(&full, e.into_error()))?;
         Ok(Written {
             path: self.path,
-            bytes: self.bytes,
-            sha256: hex(&self.sha256.finalize()),
-            sha512: hex(&self.sha512.finalize()),
+            bytes: hashed.bytes,
+            sha256: hex(&hashed.sha256.finalize()),
+            sha512: hex(&hashed.sha512.finalize()),
         })
     }
 }
@@ -144,10 +169,16 @@ impl BagWriter {
         Ok(BagFile {
             path: path.to_owned(),
             full,
-            out: BufWriter::with_capacity(256 * 1024, file),
-            sha256: Sha256::new(),
-            sha512: Sha512::new(),
-            bytes: 0,
+            // Most payload files are tens of KiB: one write each.
+            out: BufWriter::with_capacity(
+                BUFFER,
+                Hashed {
+                    file,
+                    sha256: Sha256::new(),
+                    sha512: Sha512::new(),
+                    bytes: 0,
+                },
+            ),
         })
     }
 

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::archive::Archive;
 use crate::error::{Error, Result};
@@ -478,7 +478,9 @@ struct Rendered {
     files: ConversationFiles,
     html: bag::Written,
     json: bag::Written,
-    rows: Vec<Vec<String>>,
+    /// Its load file rows, formatted (CSV, no header).
+    csv: Vec<u8>,
+    rows: u64,
     hashes: Vec<[u8; 32]>,
 }
 
@@ -501,13 +503,19 @@ fn write_payload(
     let bar = crate::progress::count_bar(selection.len() as u64, "produce", opts.progress);
     let mut loadfile = bag.payload_file("loadfile.csv")?;
     let loadfile_path = bag.root().join("data/loadfile.csv");
-    let mut csv = csv::Writer::from_writer(&mut loadfile);
-    csv.write_record(LOADFILE_COLUMNS)
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header
+        .write_record(LOADFILE_COLUMNS)
         .map_err(|e| csv_error(&loadfile_path, e))?;
-    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let header = header
+        .into_inner()
+        .map_err(|e| csv_error(&loadfile_path, e.into_error().into()))?;
+    loadfile
+        .write_all(&header)
+        .map_err(|e| Error::io(&loadfile_path, e))?;
     // Each conversation's identifier and file name, for production.json:
     // two strings each (tens of thousands of conversations).
-    let mut files: Vec<ConversationFiles> = Vec::new();
+    let mut files: Vec<ConversationFiles> = Vec::with_capacity(selection.len());
 
     // Each conversation's first production number.
     let work: Vec<Work<'_>> = {
@@ -530,6 +538,10 @@ fn write_payload(
         }
         work
     };
+    // Every row's content hash, for the result-set hash: sized once from
+    // the counts (growing by doubling would, for a moment, hold both the
+    // old and the new allocation: tens of MB at a million rows).
+    let mut hashes: Vec<[u8; 32]> = Vec::with_capacity(work.iter().map(|w| w.rows as usize).sum());
     let work = &work;
     // How many conversations the load file holds so far; renderers wait
     // on it so that no more than AHEAD are held in memory.
@@ -543,7 +555,6 @@ fn write_payload(
                 let run = || -> Result<()> {
                     let conn = archive.open_read_only()?;
                     tune(&conn)?;
-                    let mut rows_stmt = conn.prepare(ROWS_SQL)?;
                     for (i, w) in work.iter().enumerate().skip(k).step_by(RENDERERS) {
                         {
                             let (lock, turn) = written;
@@ -556,16 +567,8 @@ fn write_payload(
                                     .map_err(|_| Error::Internal("a poisoned lock"))?;
                             }
                         }
-                        let r = render(
-                            &conn,
-                            &opener,
-                            &mut rows_stmt,
-                            id,
-                            w.conversation_id,
-                            w.hits,
-                            w.first,
-                            opts,
-                        );
+                        let r =
+                            render(&conn, &opener, id, w.conversation_id, w.hits, w.first, opts);
                         let failed = r.is_err();
                         if sender.send((i, r)).is_err() || failed {
                             return Ok(());
@@ -588,17 +591,16 @@ fn write_payload(
                 // The numbers were given out by these counts: a
                 // conversation that rendered another number of rows would
                 // collide.
-                if work.get(i).map(|w| w.rows) != Some(r.rows.len() as u64) {
+                if work.get(i).map(|w| w.rows) != Some(r.rows) {
                     return Err(Error::Internal(
                         "a conversation's rows changed while it was produced",
                     ));
                 }
                 waiting.insert(i, r);
                 while let Some(r) = waiting.remove(&next) {
-                    for row in &r.rows {
-                        csv.write_record(row)
-                            .map_err(|e| csv_error(&loadfile_path, e))?;
-                    }
+                    loadfile
+                        .write_all(&r.csv)
+                        .map_err(|e| Error::io(&loadfile_path, e))?;
                     hashes.extend(r.hashes);
                     bag.add_payload(r.html);
                     bag.add_payload(r.json);
@@ -631,8 +633,6 @@ fn write_payload(
         }
         result
     })?;
-    csv.flush().map_err(|e| Error::io(&loadfile_path, e))?;
-    drop(csv);
     bag.add_payload(loadfile.finish()?);
     bar.finish_and_clear();
 
@@ -669,27 +669,22 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 }
 
 /// Renders one conversation: its HTML and JSON written into the bag, its
-/// load file rows numbered from `first`.
-#[allow(clippy::too_many_arguments)]
+/// load file rows numbered from `first`. The conversation is read once:
+/// the transcript and the list of every version come from the same rows.
 fn render(
     conn: &Connection,
     bag: &BagWriter,
-    rows_stmt: &mut rusqlite::Statement<'_>,
     id: &str,
     conversation_id: i64,
     hits: &HashSet<(String, i64)>,
     first: u64,
     opts: &Options,
 ) -> Result<Rendered> {
-    let identifier: String = conn.query_row(
-        "SELECT identifier FROM conversations WHERE id = ?1",
-        [conversation_id],
-        |r| r.get(0),
-    )?;
+    let (mut t, stored) = transcript::read_with_versions(conn, conversation_id)?;
+    let identifier = t.conversation.clone();
     let name = file_name(&identifier);
 
     // The transcript, the hits marked (only the hits with --hits-only).
-    let mut t = transcript::read(conn, &identifier)?;
     let hit_entries: HashSet<&str> = hits.iter().map(|(e, _)| e.as_str()).collect();
     if opts.hits_only {
         t.entries.retain(|l| hit_entries.contains(l.entry.as_str()));
@@ -719,23 +714,26 @@ fn render(
         opts.hits_only
     )
     .map_err(io)?;
-    let mut rows = rows_stmt.query([conversation_id])?;
-    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    let loadfile_path = bag.root().join("data/loadfile.csv");
+    let mut csv = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let mut hashes = Vec::new();
     let mut number = first;
-    while let Some(r) = rows.next()? {
-        let row = Row::read(r)?;
+    for row in &stored {
         let matched = hits.contains(&(row.entry.clone(), row.version));
         if opts.hits_only && !matched {
             continue;
         }
         let production_number = format!("{id}-{number:06}");
         number += 1;
-        if !out.is_empty() {
+        if !hashes.is_empty() {
             f.write_all(b",").map_err(io)?;
         }
-        serde_json::to_writer(&mut f, &row.json(&production_number, matched))
+        serde_json::to_writer(&mut f, &Produced::new(row, &production_number, matched))
             .map_err(|e| Error::io(&json_path, e.into()))?;
-        out.push(row.loadfile(&production_number, &identifier));
+        loadfile_row(&mut csv, row, &production_number, &identifier)
+            .map_err(|e| csv_error(&loadfile_path, e))?;
         hashes.push(hash_bytes(&row.content_hash)?);
     }
     f.write_all(b"]}\n").map_err(io)?;
@@ -746,121 +744,104 @@ fn render(
         },
         html,
         json: f.finish()?,
-        rows: out,
+        rows: hashes.len() as u64,
+        csv: csv
+            .into_inner()
+            .map_err(|e| csv_error(&loadfile_path, e.into_error().into()))?,
         hashes,
     })
 }
 
-/// Every version of a conversation's entries, in time order, with where
-/// each was first read.
-const ROWS_SQL: &str = "
-SELECT e.identifier, e.version, e.entry_type, e.entry_type_raw, coalesce(e.server_ms, e.client_ms),
-       e.client_ms, e.server_ms, e.sender_role, e.sender_app_type, e.sender_subject, e.text,
-       e.payload, e.message_text, e.related_records, e.content_hash, e.export_id, m.name, e.line,
-       f.sha256
-FROM entries e
-LEFT JOIN members m ON m.id = e.member_id
-LEFT JOIN files f ON f.id = m.file_id
-WHERE e.conversation_id = ?1
-ORDER BY e.id, e.version";
-
-/// One entry version as produced.
-struct Row {
-    entry: String,
+/// One entry version in `<conversation>.json`: the payload and related
+/// records as text, exactly as received.
+#[derive(Serialize)]
+struct Produced<'a> {
+    production_number: &'a str,
+    entry: &'a str,
     version: i64,
-    entry_type: String,
-    entry_type_raw: Option<String>,
-    time_ms: Option<i64>,
+    hit: bool,
+    entry_type: &'a str,
+    entry_type_raw: Option<&'a str>,
+    time: Option<String>,
     client_ms: Option<i64>,
     server_ms: Option<i64>,
-    role: Option<String>,
-    app_type: Option<String>,
-    sender: Option<String>,
-    text: Option<String>,
-    payload: Option<String>,
-    message_text: Option<String>,
-    related_records: Option<String>,
-    content_hash: String,
+    role: Option<&'a str>,
+    app_type: Option<&'a str>,
+    sender: Option<&'a str>,
+    text: Option<&'a str>,
+    payload: Option<&'a str>,
+    message_text: Option<&'a str>,
+    related_records: Option<&'a str>,
+    content_hash: &'a str,
     export_id: i64,
-    member: Option<String>,
+    original_sha256: Option<&'a str>,
+    member: Option<&'a str>,
     line: Option<i64>,
-    original_sha256: Option<String>,
 }
 
-impl Row {
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        Ok(Row {
-            entry: r.get(0)?,
-            version: r.get(1)?,
-            entry_type: r.get(2)?,
-            entry_type_raw: r.get(3)?,
-            time_ms: r.get(4)?,
-            client_ms: r.get(5)?,
-            server_ms: r.get(6)?,
-            role: r.get(7)?,
-            app_type: r.get(8)?,
-            sender: r.get(9)?,
-            text: r.get(10)?,
-            payload: r.get(11)?,
-            message_text: r.get(12)?,
-            related_records: r.get(13)?,
-            content_hash: r.get(14)?,
-            export_id: r.get(15)?,
-            member: r.get(16)?,
-            line: r.get(17)?,
-            original_sha256: r.get(18)?,
-        })
+impl<'a> Produced<'a> {
+    fn new(s: &'a transcript::Stored, production_number: &'a str, hit: bool) -> Produced<'a> {
+        Produced {
+            production_number,
+            entry: &s.entry,
+            version: s.version,
+            hit,
+            entry_type: &s.entry_type,
+            entry_type_raw: s.entry_type_raw.as_deref(),
+            time: s.time_ms().map(crate::timestamp::rfc3339),
+            client_ms: s.client_ms,
+            server_ms: s.server_ms,
+            role: s.role.as_deref(),
+            app_type: s.app_type.as_deref(),
+            sender: s.sender.as_deref(),
+            text: s.text.as_deref(),
+            payload: s.payload.as_deref(),
+            message_text: s.message_text.as_deref(),
+            related_records: s.related_records.as_deref(),
+            content_hash: &s.content_hash,
+            export_id: s.export_id,
+            original_sha256: s.original_sha256.as_deref(),
+            member: s.member.as_deref(),
+            line: s.line,
+        }
     }
+}
 
-    /// The entry in `<conversation>.json`: the payload and related
-    /// records as text, exactly as received.
-    fn json(&self, production_number: &str, matched: bool) -> Value {
-        json!({
-            "production_number": production_number,
-            "entry": self.entry,
-            "version": self.version,
-            "hit": matched,
-            "entry_type": self.entry_type,
-            "entry_type_raw": self.entry_type_raw,
-            "time": self.time_ms.map(crate::timestamp::rfc3339),
-            "client_ms": self.client_ms,
-            "server_ms": self.server_ms,
-            "role": self.role,
-            "app_type": self.app_type,
-            "sender": self.sender,
-            "text": self.text,
-            "payload": self.payload,
-            "message_text": self.message_text,
-            "related_records": self.related_records,
-            "content_hash": self.content_hash,
-            "export_id": self.export_id,
-            "original_sha256": self.original_sha256,
-            "member": self.member,
-            "line": self.line,
-        })
+/// Writes one entry version's load file row, in [`LOADFILE_COLUMNS`]
+/// order.
+fn loadfile_row(
+    csv: &mut csv::Writer<Vec<u8>>,
+    s: &transcript::Stored,
+    production_number: &str,
+    conversation: &str,
+) -> csv::Result<()> {
+    fn opt(s: &Option<String>) -> &[u8] {
+        s.as_deref().unwrap_or_default().as_bytes()
     }
-
-    fn loadfile(&self, production_number: &str, conversation: &str) -> Vec<String> {
-        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
-        vec![
-            production_number.to_owned(),
-            conversation.to_owned(),
-            self.entry.clone(),
-            self.version.to_string(),
-            self.time_ms
-                .map(crate::timestamp::rfc3339)
-                .unwrap_or_default(),
-            opt(&self.role),
-            opt(&self.sender),
-            self.entry_type.clone(),
-            opt(&self.text),
-            self.content_hash.clone(),
-            self.export_id.to_string(),
-            opt(&self.original_sha256),
-            opt(&self.member),
-            self.line.map(|l| l.to_string()).unwrap_or_default(),
-        ]
+    let time = s
+        .time_ms()
+        .map(crate::timestamp::rfc3339)
+        .unwrap_or_default();
+    let line = s.line.map(|l| l.to_string()).unwrap_or_default();
+    for field in [
+        production_number.as_bytes(),
+        conversation.as_bytes(),
+        s.entry.as_bytes(),
+        s.version.to_string().as_bytes(),
+        time.as_bytes(),
+        opt(&s.role),
+        opt(&s.sender),
+        s.entry_type.as_bytes(),
+        opt(&s.text),
+        s.content_hash.as_bytes(),
+        s.export_id.to_string().as_bytes(),
+        opt(&s.original_sha256),
+        opt(&s.member),
+        line.as_bytes(),
+    ] {
+        csv.write_field(field)?;
     }
+    csv.write_record(None::<&[u8]>)
 }
 
 /// Writes the bag directory `dir` as a zip at `zip_path`, under the top

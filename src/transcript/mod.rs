@@ -359,63 +359,183 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
         )
         .optional()?
         .ok_or_else(|| Error::UnknownConversation(identifier.to_owned()))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.identifier, e.entry_type, e.is_message, coalesce(e.server_ms, e.client_ms),
-                e.sender_role, e.sender_app_type, e.sender_subject, e.text, e.version,
-                (SELECT count(*) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
-                (SELECT group_concat(v.seq) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier),
-                e.seq, e.payload
-         FROM entries e
-         WHERE e.conversation_id = ?1
-           AND e.version = (SELECT max(v.version) FROM entries v WHERE v.conversation_id = e.conversation_id AND v.identifier = e.identifier)
-         ORDER BY coalesce(e.server_ms, e.client_ms), e.id",
-    )?;
-    let (mut entries, payloads): (Vec<Line>, Vec<Option<String>>) = stmt
-        .query_map([conversation_id], |r| {
-            let time_ms: Option<i64> = r.get(3)?;
-            let line = Line {
-                entry: r.get(0)?,
-                entry_type: r.get(1)?,
-                is_message: r.get(2)?,
-                time: time_ms.map(rfc3339),
-                time_ms,
-                role: r.get(4)?,
-                app_type: r.get(5)?,
-                subject: r.get(6)?,
-                text: r.get(7)?,
-                version: r.get(8)?,
-                versions: r.get(9)?,
-                exports: Vec::new(),
-                links: Vec::new(),
-                attachments: Vec::new(),
-                earlier: Vec::new(),
-                seq: r.get(11)?,
-                absent: None,
-                seqs: r
-                    .get::<_, String>(10)?
-                    .split(',')
-                    .filter_map(|n| n.parse().ok())
-                    .collect(),
-            };
-            Ok((line, r.get(12)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
-    for (line, payload) in entries.iter_mut().zip(payloads) {
-        (line.links, line.attachments) = carried(payload.as_deref());
+    let stored = versions(conn, conversation_id)?;
+    let t = assemble(conn, identifier, conversation_id, &stored)?;
+    snapshot.finish()?;
+    Ok(t)
+}
+
+/// Reads conversation `conversation_id` (an archive's own id) and every
+/// stored version of its entries, in one snapshot: what a production
+/// renders (the transcript) and lists (every version, raw).
+pub fn read_with_versions(
+    conn: &Connection,
+    conversation_id: i64,
+) -> Result<(Transcript, Vec<Stored>)> {
+    let snapshot = conn.unchecked_transaction()?;
+    let identifier: String = conn
+        .prepare_cached("SELECT identifier FROM conversations WHERE id = ?1")?
+        .query_row([conversation_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::UnknownConversation(format!("#{conversation_id}")))?;
+    let stored = versions(conn, conversation_id)?;
+    let t = assemble(conn, &identifier, conversation_id, &stored)?;
+    snapshot.finish()?;
+    Ok((t, stored))
+}
+
+/// One stored version of an entry: every column a transcript or a
+/// production uses, and where it was first read (member, line, and the
+/// SHA-256 of the original that carried it).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub entry: String,
+    pub version: i64,
+    pub entry_type: String,
+    pub entry_type_raw: Option<String>,
+    pub is_message: bool,
+    pub client_ms: Option<i64>,
+    pub server_ms: Option<i64>,
+    pub role: Option<String>,
+    pub app_type: Option<String>,
+    pub sender: Option<String>,
+    pub text: Option<String>,
+    pub payload: Option<String>,
+    pub message_text: Option<String>,
+    pub related_records: Option<String>,
+    pub content_hash: String,
+    pub export_id: i64,
+    pub member: Option<String>,
+    pub line: Option<i64>,
+    pub original_sha256: Option<String>,
+    /// The row's id (the entry's time key) and its number in the
+    /// sightings bitmaps.
+    id: i64,
+    seq: i64,
+}
+
+impl Stored {
+    /// The entry's time: the server's, else the client's.
+    pub fn time_ms(&self) -> Option<i64> {
+        self.server_ms.or(self.client_ms)
     }
-    read_earlier(conn, conversation_id, &mut entries)?;
+}
+
+/// Every stored version of a conversation's entries, in row order (each
+/// entry's versions in order), read in one statement.
+pub fn versions(conn: &Connection, conversation_id: i64) -> Result<Vec<Stored>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.identifier, e.version, e.entry_type, e.entry_type_raw, e.is_message,
+                e.client_ms, e.server_ms, e.sender_role, e.sender_app_type, e.sender_subject,
+                e.text, e.payload, e.message_text, e.related_records, e.content_hash,
+                e.export_id, m.name, e.line, f.sha256, e.id, e.seq
+         FROM entries e
+         LEFT JOIN members m ON m.id = e.member_id
+         LEFT JOIN files f ON f.id = m.file_id
+         WHERE e.conversation_id = ?1
+         ORDER BY e.id, e.version",
+    )?;
+    let rows = stmt.query_map([conversation_id], |r| {
+        Ok(Stored {
+            entry: r.get(0)?,
+            version: r.get(1)?,
+            entry_type: r.get(2)?,
+            entry_type_raw: r.get(3)?,
+            is_message: r.get(4)?,
+            client_ms: r.get(5)?,
+            server_ms: r.get(6)?,
+            role: r.get(7)?,
+            app_type: r.get(8)?,
+            sender: r.get(9)?,
+            text: r.get(10)?,
+            payload: r.get(11)?,
+            message_text: r.get(12)?,
+            related_records: r.get(13)?,
+            content_hash: r.get(14)?,
+            export_id: r.get(15)?,
+            member: r.get(16)?,
+            line: r.get(17)?,
+            original_sha256: r.get(18)?,
+            id: r.get(19)?,
+            seq: r.get(20)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The transcript of a conversation from its stored versions ([`lines`]),
+/// with the conversation's records, what the latest complete export
+/// lacks, and which exports held each version.
+fn assemble(
+    conn: &Connection,
+    identifier: &str,
+    conversation_id: i64,
+    stored: &[Stored],
+) -> Result<Transcript> {
     let mut t = Transcript {
         conversation: identifier.to_owned(),
         context: context(conn, identifier, conversation_id)?,
         absent: None,
-        entries,
+        entries: lines(stored),
     };
     mark_absent(conn, conversation_id, &mut t)?;
     mark_exports(conn, conversation_id, &mut t)?;
-    snapshot.finish()?;
     Ok(t)
+}
+
+/// One line per entry: its latest version, the earlier ones oldest first;
+/// in time order (an entry without a time first), ties in the latest
+/// version's row order.
+fn lines(stored: &[Stored]) -> Vec<Line> {
+    let mut by_entry: std::collections::HashMap<&str, Vec<&Stored>> = Default::default();
+    for s in stored {
+        by_entry.entry(s.entry.as_str()).or_default().push(s);
+    }
+    let mut entries: Vec<(Option<i64>, i64, Line)> = by_entry
+        .into_values()
+        .filter_map(|mut all| {
+            all.sort_by_key(|s| s.version);
+            let latest = all.pop()?;
+            let (links, attachments) = carried(latest.payload.as_deref());
+            let mut seqs: Vec<u32> = all
+                .iter()
+                .filter_map(|s| u32::try_from(s.seq).ok())
+                .collect();
+            seqs.extend(u32::try_from(latest.seq).ok());
+            let line = Line {
+                entry: latest.entry.clone(),
+                entry_type: latest.entry_type.clone(),
+                is_message: latest.is_message,
+                time: latest.time_ms().map(rfc3339),
+                time_ms: latest.time_ms(),
+                role: latest.role.clone(),
+                app_type: latest.app_type.clone(),
+                subject: latest.sender.clone(),
+                text: latest.text.clone(),
+                version: latest.version,
+                versions: all.len() as i64 + 1,
+                exports: Vec::new(),
+                links,
+                attachments,
+                earlier: all
+                    .iter()
+                    .map(|s| Version {
+                        version: s.version,
+                        text: s.text.clone(),
+                        content_hash: s.content_hash.clone(),
+                        exports: Vec::new(),
+                        seq: s.seq,
+                    })
+                    .collect(),
+                seq: latest.seq,
+                absent: None,
+                seqs,
+            };
+            Some((latest.time_ms(), latest.id, line))
+        })
+        .collect();
+    entries.sort_by_key(|(time, id, _)| (*time, *id));
+    entries.into_iter().map(|(_, _, line)| line).collect()
 }
 
 /// The links and attachments a message's payload carries (the
@@ -446,31 +566,6 @@ fn carried(payload: Option<&str>) -> (Vec<Link>, Vec<Attachment>) {
         })
         .unwrap_or_default();
     (links, attachments)
-}
-
-/// Fills `earlier` of each line with more than one version.
-fn read_earlier(conn: &Connection, conversation_id: i64, lines: &mut [Line]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT version, text, content_hash, seq FROM entries
-         WHERE conversation_id = ?1 AND identifier = ?2 AND version < ?3 ORDER BY version",
-    )?;
-    for line in lines.iter_mut().filter(|l| l.versions > 1) {
-        line.earlier = stmt
-            .query_map(
-                rusqlite::params![conversation_id, line.entry, line.version],
-                |r| {
-                    Ok(Version {
-                        version: r.get(0)?,
-                        text: r.get(1)?,
-                        content_hash: r.get(2)?,
-                        exports: Vec::new(),
-                        seq: r.get(3)?,
-                    })
-                },
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-    }
-    Ok(())
 }
 
 /// The lines of `t` from `n` before entry `entry` to `n` after it.
@@ -585,4 +680,80 @@ fn any_held(seen: &StoredSeen, seqs: &[u32]) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stored(entry: usize, version: i64, time: Option<i64>, id: i64) -> Stored {
+        Stored {
+            entry: format!("e{entry}"),
+            version,
+            entry_type: "Message".into(),
+            entry_type_raw: None,
+            is_message: true,
+            client_ms: None,
+            server_ms: time,
+            role: None,
+            app_type: None,
+            sender: None,
+            text: Some(format!("e{entry} v{version}")),
+            payload: None,
+            message_text: None,
+            related_records: None,
+            content_hash: format!("h{entry}-{version}"),
+            export_id: 1,
+            member: None,
+            line: None,
+            original_sha256: None,
+            id,
+            seq: id,
+        }
+    }
+
+    proptest! {
+        /// Whatever order the rows come in: one line per entry showing its
+        /// highest version, every other version earlier and in order, and
+        /// lines in time order (no time first), ties by the row id.
+        #[test]
+        fn lines_show_each_entry_once_latest_version_in_time_order(
+            entries in prop::collection::vec(
+                (prop::collection::btree_set(1i64..6, 1..4), prop::option::of(0i64..5)),
+                0..12,
+            ),
+            shuffle in any::<u64>(),
+        ) {
+            let mut rows = Vec::new();
+            let mut id = 0;
+            for (e, (versions, time)) in entries.iter().enumerate() {
+                for &v in versions {
+                    id += 1;
+                    // Each version may carry its own time; the latest's counts.
+                    rows.push(stored(e, v, time.map(|t| t + v), id * 7919 % 1000));
+                }
+            }
+            let n = rows.len().max(1);
+            rows.rotate_left(shuffle as usize % n);
+            let lines = lines(&rows);
+            prop_assert_eq!(lines.len(), entries.len());
+            for line in &lines {
+                let e: usize = line.entry[1..].parse().unwrap();
+                let versions: Vec<i64> = entries[e].0.iter().copied().collect();
+                prop_assert_eq!(line.version, *versions.last().unwrap());
+                prop_assert_eq!(line.versions as usize, versions.len());
+                let earlier: Vec<i64> = line.earlier.iter().map(|v| v.version).collect();
+                prop_assert_eq!(&earlier[..], &versions[..versions.len() - 1]);
+                prop_assert_eq!(line.seqs.len(), versions.len());
+            }
+            let keys: Vec<(Option<i64>, i64)> = lines
+                .iter()
+                .map(|l| (l.time_ms, l.seq))
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            prop_assert_eq!(keys, sorted);
+        }
+    }
 }
