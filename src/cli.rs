@@ -432,6 +432,30 @@ pub enum Command {
     /// The ledger: show it, verify its chain, take a checkpoint
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The retention policy: how long conversations are kept (ledger records)
+    ///
+    /// A conversation is past retention when its last entry is older than
+    /// the period; a minimum is a floor later changes cannot go below
+    /// without --override. See docs/retention.md.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Legal holds: conversations kept whatever the retention policy says
+    ///
+    /// A hold is its query (or conversations, case, end user), evaluated
+    /// again whenever it is asked, and it keeps every conversation it
+    /// matched when placed. Placing and releasing are ledger records.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+    /// List the conversations past retention and under no hold
+    ///
+    /// Changes nothing: the conversations a disposition would remove (on
+    /// stdout: identifier, last entry time, entry versions), their count,
+    /// the oldest and newest, and the holds that spared others (stderr).
+    Dispose {
+        /// Print one JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a whole conversation as a transcript, in time order
     ///
     /// --format html writes one self-contained page (no scripts, no
@@ -461,6 +485,106 @@ pub enum Command {
         /// The conversation identifier
         #[arg(value_name = "CONVERSATION")]
         conversation: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Set or change the retention policy (a ledger record)
+    Set {
+        /// How long a conversation is kept after its last entry: 7y, 84m, 2555d
+        #[arg(value_name = "DURATION")]
+        period: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// A floor that later changes cannot go below without --override
+        /// [default: the minimum in force]
+        #[arg(long, value_name = "DURATION")]
+        minimum: Option<String>,
+        /// Let erasure requests remove conversations within the minimum
+        #[arg(long)]
+        allow_erasure_within_minimum: bool,
+        /// Go below the minimum in force (recorded with the reason)
+        #[arg(long = "override")]
+        override_: bool,
+        /// Who sets it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the policy as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the policy in force and every earlier one
+    Show {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a legal hold on what a query, conversations, a case or an end user matches
+    #[command(group(clap::ArgGroup::new("basis").required(true).args(["words", "conversations", "case", "enduser"])))]
+    Place {
+        /// The hold's name (how it is listed, shown and released)
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Hold these conversations (held even before they are ingested)
+        #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+        conversations: Vec<String>,
+        /// Hold the conversations of this case's messaging sessions
+        #[arg(long, value_name = "ID")]
+        case: Option<String>,
+        /// Hold the conversations of end users whose name or messaging
+        /// platform key contains KEY
+        #[arg(long, value_name = "KEY")]
+        enduser: Option<String>,
+        /// Who places it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the hold as JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// Hold every conversation with an entry matching this query (the
+        /// search language, docs/search.md)
+        #[arg(value_name = "QUERY")]
+        words: Vec<String>,
+    },
+    /// List the holds in force, with what each holds now
+    List {
+        /// Also list released holds
+        #[arg(long)]
+        all: bool,
+        /// Print a JSON array on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the conversations a hold in force holds now, one per line
+    Show {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a hold (a ledger record); what it held may then be disposed of
+    Release {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who releases it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the hold as JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -124,6 +124,18 @@ pub enum Error {
         output: String,
     },
 
+    /// A retention or hold rule forbids what was asked (a legal hold, the
+    /// retention minimum); the message says which and what to do.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// No hold in force has this name.
+    #[error(
+        "no hold named {name:?} is in force{}",
+        if in_force.is_empty() { " (none is; `convault hold list --all` lists released ones)".to_owned() } else { format!(" (in force: {})", in_force.join(", ")) }
+    )]
+    UnknownHold { name: String, in_force: Vec<String> },
+
     /// The export asked for is not in the archive.
     #[error("no export {0} in the archive (`convault ledger show` lists every export ingested)")]
     UnknownExport(i64),
@@ -181,7 +193,7 @@ impl Error {
             }
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
-            Error::Refused { .. } => ExitCode::Cadence,
+            Error::Refused { .. } | Error::Forbidden(_) => ExitCode::Cadence,
             Error::Damaged { .. } => ExitCode::Integrity,
             _ => ExitCode::Error,
         }

@@ -15,8 +15,8 @@ pub enum ExitCode {
     Usage = 2,
     /// An integrity check found a failure.
     Integrity = 3,
-    /// Refused by the export cadence rule, or (`fetch --no-wait`) stopped
-    /// by the activation budget.
+    /// Refused by a rule: the export cadence rule, (`fetch --no-wait`) the
+    /// activation budget, a legal hold, or the retention minimum.
     Cadence = 4,
     /// Another process holds the archive.
     Locked = 5,

@@ -18,6 +18,8 @@
 //! - [`clock`]: the current time and the acting user.
 //! - [`verify`]: re-checking objects, members, entries, index and ledger.
 //! - [`receipt`]: what an auditor needs to check one export by hand.
+//! - [`retention`]: the retention policy, legal holds and what is due for
+//!   disposition, derived from the ledger.
 //! - [`cmd`]: one file per subcommand, printing results.
 
 pub mod archive;
@@ -40,6 +42,7 @@ pub mod profile;
 pub mod progress;
 pub mod receipt;
 pub mod request;
+pub mod retention;
 pub mod sanitize;
 pub mod search;
 pub mod source;

@@ -2,13 +2,16 @@
 //! into output (data on stdout, messages on stderr) and adds context to
 //! errors with anyhow.
 
+pub mod dispose;
 pub mod fetch;
+pub mod hold;
 pub mod ingest;
 pub mod ledger;
 pub mod produce;
 pub mod profiles;
 pub mod receipt;
 pub mod request;
+pub mod retention;
 pub mod search;
 pub mod show;
 pub mod status;
@@ -56,6 +59,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Ledger(cmd) => ledger::run(&archive, cmd),
+        Command::Retention(cmd) => retention::run(&archive, cmd),
+        Command::Hold(cmd) => hold::run(&archive, cmd),
+        Command::Dispose { json } => dispose::run(&archive, json),
         Command::Verify {
             json,
             fast,

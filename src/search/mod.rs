@@ -124,7 +124,11 @@ fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>> {
 
 /// The conversations (`conversations.id`) meeting the conversation field
 /// `key:value` (`conversation`, `session`, `case`, `enduser`, `channel`).
-fn conversations_for(conn: &Connection, key: &str, value: &str) -> Result<BTreeSet<i64>> {
+pub(crate) fn conversations_for(
+    conn: &Connection,
+    key: &str,
+    value: &str,
+) -> Result<BTreeSet<i64>> {
     // Taken literally: LIKE's own wildcards are escaped.
     let like = |v: &str| {
         let escaped = v
