@@ -16,6 +16,7 @@
 //!   never later than now minus the minimum, whatever the period says.
 //! - A conversation under any active hold is never due, nor erasable.
 
+pub mod derive;
 pub mod due;
 pub mod hold;
 pub mod period;
