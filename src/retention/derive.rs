@@ -18,9 +18,14 @@
 //! both passes stream, so memory does not
 //! grow with the member.
 
-use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
+use crate::hashing::{HashingReader, hex};
 use crate::source::csv_split::Splitter;
 
 /// Bytes copied at a time in the blanking pass.
@@ -46,6 +51,163 @@ pub enum DeriveError {
     /// of the member does: the member or the archive is not what it was.
     #[error("no record of the member starts on line(s) {}", .0.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))]
     NoRecordAt(Vec<u64>),
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    /// A member to derive is not in the zip, or its name is not unique.
+    #[error("the zip has {count} member(s) named {name:?}, where one was expected")]
+    Member { name: String, count: usize },
+    /// Deriving this member failed.
+    #[error("member {member}: {source}")]
+    InMember {
+        member: String,
+        source: Box<DeriveError>,
+    },
+}
+
+/// A member rewritten without removed records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedMember {
+    pub name: String,
+    /// Of its (uncompressed) bytes, as the archive records a member.
+    pub sha256: String,
+    pub crc32: u32,
+    pub bytes: u64,
+    pub blanked: Blanked,
+}
+
+/// A zip written without removed records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedZip {
+    /// Of the whole file written.
+    pub sha256: String,
+    pub bytes: u64,
+    /// The members rewritten; every other member is copied as it was,
+    /// compressed bytes and all.
+    pub members: Vec<DerivedMember>,
+}
+
+/// Writes `dest` (a new file) as the zip `src` without the records that
+/// start on the given lines of the given CSV members. The other members
+/// are copied raw (their compressed bytes, times and attributes as they
+/// were); a rewritten member keeps its name, time and permissions and is
+/// deflated. `dest` is flushed and fsynced before this returns; on an
+/// error it is removed (it is never overwritten if it exists).
+pub fn zip_without(
+    src: &Path,
+    dest: &Path,
+    remove: &BTreeMap<String, BTreeSet<u64>>,
+) -> Result<DerivedZip, DeriveError> {
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)?;
+    let result = write_zip_without(src, out, dest, remove);
+    if result.is_err() {
+        let _ = std::fs::remove_file(dest);
+    }
+    result
+}
+
+fn write_zip_without(
+    src: &Path,
+    out: File,
+    dest: &Path,
+    remove: &BTreeMap<String, BTreeSet<u64>>,
+) -> Result<DerivedZip, DeriveError> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(src)?))?;
+    let names: Vec<String> = (0..archive.len())
+        .map(|i| Ok(archive.by_index_raw(i)?.name()?.into_owned()))
+        .collect::<Result<_, DeriveError>>()?;
+    for name in remove.keys() {
+        let count = names.iter().filter(|n| *n == name).count();
+        if count != 1 {
+            return Err(DeriveError::Member {
+                name: name.clone(),
+                count,
+            });
+        }
+    }
+    let in_member = |name: &str| {
+        let member = name.to_owned();
+        move |e: DeriveError| DeriveError::InMember {
+            member,
+            source: Box::new(e),
+        }
+    };
+    let mut writer = zip::ZipWriter::new(io::BufWriter::new(out));
+    let mut derived = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let Some(lines) = remove.get(name) else {
+            writer.raw_copy_file(archive.by_index_raw(i)?)?;
+            continue;
+        };
+        let spans = record_spans(archive.by_index(i)?, lines).map_err(in_member(name))?;
+        let mut options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        {
+            let m = archive.by_index_raw(i)?;
+            options = options.large_file(m.size() >= u64::from(u32::MAX));
+            if let Some(t) = m.last_modified() {
+                options = options.last_modified_time(t);
+            }
+            if let Some(mode) = m.unix_mode() {
+                options = options.unix_permissions(mode);
+            }
+        }
+        writer.start_file(name.as_str(), options)?;
+        let mut tee = Tee {
+            inner: &mut writer,
+            sha256: Sha256::new(),
+            bytes: 0,
+        };
+        let blanked =
+            blank_lines(archive.by_index(i)?, &spans, &mut tee).map_err(in_member(name))?;
+        derived.push(DerivedMember {
+            name: name.clone(),
+            sha256: hex(&tee.sha256.finalize()),
+            crc32: 0,
+            bytes: tee.bytes,
+            blanked,
+        });
+    }
+    if !archive.comment().is_empty() {
+        writer.set_raw_comment(archive.comment().into())?;
+    }
+    let file = writer.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    // The CRC-32 of each rewritten member, as the zip now records it.
+    let mut written = zip::ZipArchive::new(BufReader::new(File::open(dest)?))?;
+    for m in &mut derived {
+        m.crc32 = written.by_name(&m.name)?.crc32();
+    }
+    let mut hashing = HashingReader::new(File::open(dest)?);
+    io::copy(&mut hashing, &mut io::sink())?;
+    let (bytes, sha256) = hashing.finish()?;
+    Ok(DerivedZip {
+        sha256,
+        bytes,
+        members: derived,
+    })
+}
+
+/// Hashes and counts what passes to `inner`.
+struct Tee<'a, W: Write> {
+    inner: &'a mut W,
+    sha256: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The line ranges (first and last line, inclusive) of the records of a
@@ -218,6 +380,115 @@ mod tests {
             Err(DeriveError::NoRecordAt(lines)) => assert_eq!(lines, [3, 9]),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::from_date_and_time(2026, 11, 9, 23, 0, 0).unwrap());
+        for (name, bytes) in members {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.set_comment("export 2026-11-09").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    fn raw_members(path: &Path) -> Vec<(String, Vec<u8>, u32)> {
+        let mut a = zip::ZipArchive::new(File::open(path).unwrap()).unwrap();
+        (0..a.len())
+            .map(|i| {
+                let mut m = a.by_index_raw(i).unwrap();
+                let mut raw = Vec::new();
+                m.read_to_end(&mut raw).unwrap();
+                (m.name().unwrap().into_owned(), raw, m.crc32())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_zip_derivative_rewrites_only_the_members_with_removed_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = b"id,text\n1,\"keep\"\n2,\"secret\nline\"\n3,keep\n".to_vec();
+        let b = b"id,text\r\n4,other\r\n".to_vec();
+        let src = tmp.path().join("src.zip");
+        std::fs::write(
+            &src,
+            zip_of(&[("a.csv", &a), ("b.csv", &b), ("info.txt", b"not csv")]),
+        )
+        .unwrap();
+        let dest = tmp.path().join("dest.zip");
+        let remove = BTreeMap::from([("a.csv".to_owned(), BTreeSet::from([3]))]);
+        let d = zip_without(&src, &dest, &remove).unwrap();
+
+        let expected_a = b"id,text\n1,\"keep\"\n\n\n3,keep\n";
+        let mut archive = zip::ZipArchive::new(File::open(&dest).unwrap()).unwrap();
+        let mut got = Vec::new();
+        archive
+            .by_name("a.csv")
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got, expected_a);
+        assert_eq!(archive.comment(), b"export 2026-11-09");
+        assert_eq!(
+            archive
+                .by_name("a.csv")
+                .unwrap()
+                .last_modified()
+                .map(|t| t.year()),
+            Some(2026)
+        );
+        assert_eq!(d.members.len(), 1);
+        let m = &d.members[0];
+        assert_eq!(m.sha256, crate::hashing::sha256_hex(expected_a));
+        assert_eq!(m.bytes, expected_a.len() as u64);
+        assert_eq!(
+            m.blanked,
+            Blanked {
+                records: 1,
+                lines: 2,
+                bytes: 14
+            }
+        );
+        assert_eq!(m.crc32, archive.by_name("a.csv").unwrap().crc32());
+        let bytes = std::fs::read(&dest).unwrap();
+        assert_eq!(d.sha256, crate::hashing::sha256_hex(&bytes));
+        assert_eq!(d.bytes, bytes.len() as u64);
+        // The other members: the same compressed bytes and CRC.
+        let (before, after) = (raw_members(&src), raw_members(&dest));
+        assert_eq!(before[1], after[1]);
+        assert_eq!(before[2], after[2]);
+        assert_ne!(before[0].2, after[0].2);
+        // Nothing of the removed row is left in the file, compressed or not.
+        assert!(!bytes.windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn a_zip_derivative_refuses_what_does_not_match_and_writes_nothing_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src.zip");
+        std::fs::write(&src, zip_of(&[("a.csv", b"id\n1\n")])).unwrap();
+        let ask = |name: &str, line: u64, dest: &str| {
+            let remove = BTreeMap::from([(name.to_owned(), BTreeSet::from([line]))]);
+            zip_without(&src, &tmp.path().join(dest), &remove).unwrap_err()
+        };
+        let e = ask("missing.csv", 2, "d1.zip");
+        assert!(matches!(e, DeriveError::Member { count: 0, .. }), "{e}");
+        let e = ask("a.csv", 5, "d2.zip");
+        assert_eq!(
+            e.to_string(),
+            "member a.csv: no record of the member starts on line(s) 5"
+        );
+        for d in ["d1.zip", "d2.zip"] {
+            assert!(!tmp.path().join(d).exists(), "{d} was left behind");
+        }
+        // An existing destination is never overwritten.
+        std::fs::write(tmp.path().join("d3.zip"), b"x").unwrap();
+        let e = ask("a.csv", 2, "d3.zip");
+        assert!(matches!(e, DeriveError::Io(_)), "{e}");
+        assert_eq!(std::fs::read(tmp.path().join("d3.zip")).unwrap(), b"x");
     }
 
     fn field() -> impl Strategy<Value = String> {
