@@ -456,6 +456,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List what a data subject's erasure request would remove, or why it is refused
+    ///
+    /// Changes nothing. Refused with exit 4 when a hold in force holds any
+    /// of the conversations (naming the holds), or when one is within the
+    /// retention minimum and the policy does not allow erasure within it.
+    /// An end user is matched by record Id or messaging platform key
+    /// exactly. See docs/retention.md.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["conversations", "enduser"])))]
+    Erase {
+        /// These conversations
+        #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+        conversations: Vec<String>,
+        /// Every conversation of the end user with this record Id or
+        /// messaging platform key (exactly)
+        #[arg(long, value_name = "KEY")]
+        enduser: Option<String>,
+        /// The request (recorded when erasure is carried out)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Print one JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a whole conversation as a transcript, in time order
     ///
     /// --format html writes one self-contained page (no scripts, no

@@ -9,6 +9,23 @@ use crate::exit::ExitCode;
 use crate::retention::due;
 use crate::sanitize::for_terminal;
 
+/// One line per conversation on stdout: identifier, last entry time,
+/// entry versions (tab-separated).
+pub(super) fn print_due(list: &[due::Due]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for d in list {
+        writeln!(
+            out,
+            "{}\t{}\t{}",
+            for_terminal(&d.conversation),
+            d.last_entry,
+            d.entries
+        )?;
+    }
+    out.flush()
+}
+
 pub fn run(archive: &Archive, json: bool) -> Result<ExitCode> {
     let conn = archive
         .open_read_only()
@@ -19,20 +36,7 @@ pub fn run(archive: &Archive, json: bool) -> Result<ExitCode> {
         print_json(&plan)?;
         return Ok(ExitCode::Ok);
     }
-    {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for d in &plan.due {
-            writeln!(
-                out,
-                "{}\t{}\t{}",
-                for_terminal(&d.conversation),
-                d.last_entry,
-                d.entries
-            )?;
-        }
-        out.flush()?;
-    }
+    print_due(&plan.due)?;
     eprintln!(
         "policy: keep {} (ledger record {}); cutoff {}: a conversation whose last entry is earlier is past retention",
         plan.policy.terms.period, plan.policy.record, plan.cutoff

@@ -3,6 +3,7 @@
 //! errors with anyhow.
 
 pub mod dispose;
+pub mod erase;
 pub mod fetch;
 pub mod hold;
 pub mod ingest;
@@ -62,6 +63,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retention(cmd) => retention::run(&archive, cmd),
         Command::Hold(cmd) => hold::run(&archive, cmd),
         Command::Dispose { json } => dispose::run(&archive, json),
+        Command::Erase {
+            conversations,
+            enduser,
+            reason,
+            json,
+        } => erase::run(&archive, conversations, enduser, &reason, json),
         Command::Verify {
             json,
             fast,

@@ -18,6 +18,7 @@
 
 pub mod derive;
 pub mod due;
+pub mod erase;
 pub mod hold;
 pub mod period;
 pub mod policy;

@@ -122,6 +122,34 @@ fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// The conversations (`conversations.id`) of the end user whose record Id
+/// or messaging platform key is exactly `key`: what an erasure request
+/// names, never a part of a key (as `enduser:` matches).
+pub(crate) fn conversations_of_end_user(conn: &Connection, key: &str) -> Result<BTreeSet<i64>> {
+    end_user_conversations(
+        conn,
+        "u.record_id = ?1 OR json_extract(u.mapped, '$.MessagingPlatformKey') = ?1",
+        key,
+    )
+}
+
+/// The conversations of the end users meeting `condition` (over `u`, the
+/// end user's record; it binds `arg` as `?1`), through their sessions.
+fn end_user_conversations(conn: &Connection, condition: &str, arg: &str) -> Result<BTreeSet<i64>> {
+    let sessions = strings(
+        conn,
+        &format!(
+            "SELECT DISTINCT s.record_id FROM records s
+             WHERE s.object = 'MessagingSession'
+               AND json_extract(s.mapped, '$.MessagingEndUserId') IN (
+                   SELECT u.record_id FROM records u
+                   WHERE u.object = 'MessagingEndUser' AND ({condition}))"
+        ),
+        arg,
+    )?;
+    by_sessions(conn, &sessions)
+}
+
 /// The conversations (`conversations.id`) meeting the conversation field
 /// `key:value` (`conversation`, `session`, `case`, `enduser`, `channel`).
 pub(crate) fn conversations_for(
@@ -148,21 +176,12 @@ pub(crate) fn conversations_for(
             let sessions = strings(conn, CASE_SESSIONS, value)?;
             by_sessions(conn, &sessions)
         }
-        "enduser" => {
-            let text = value;
-            let sessions = strings(
-                conn,
-                "SELECT DISTINCT s.record_id FROM records s
-                 WHERE s.object = 'MessagingSession'
-                   AND json_extract(s.mapped, '$.MessagingEndUserId') IN (
-                       SELECT u.record_id FROM records u
-                       WHERE u.object = 'MessagingEndUser'
-                         AND (json_extract(u.mapped, '$.Name') LIKE ?1 ESCAPE '\\'
-                              OR json_extract(u.mapped, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'))",
-                &like(text),
-            )?;
-            by_sessions(conn, &sessions)
-        }
+        "enduser" => end_user_conversations(
+            conn,
+            "json_extract(u.mapped, '$.Name') LIKE ?1 ESCAPE '\\'
+             OR json_extract(u.mapped, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'",
+            &like(value),
+        ),
         "channel" => {
             let pattern = like(value);
             let channels = strings(

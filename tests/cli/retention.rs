@@ -470,3 +470,101 @@ fn a_derivative_of_an_export_without_one_conversation_reads_back_with_the_same_p
     assert!(!holds_reference(&derived));
     convault(&again).arg("verify").assert().success();
 }
+
+#[test]
+fn an_erasure_request_reaches_an_end_users_conversations_exactly_and_holds_refuse_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, WEEK1);
+    ingest(&archive, WEEK2);
+    let (part1, part2) = super::support::fixture_data::data_export_parts();
+    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
+    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
+    super::write_zip(&p1, &part1);
+    super::write_zip(&p2, &part2);
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(&p1)
+        .arg(&p2)
+        .assert()
+        .success();
+    let erase = |args: &[&str]| at(&archive, NOW).arg("erase").args(args).assert();
+
+    // Ana Pereira's key: her session is conversation C's.
+    let plan =
+        json_of(&erase(&["--enduser", "+15551230000", "--reason", "DSAR-88", "--json"]).success());
+    assert_eq!(plan["erase"][0]["conversation"], CONV_C);
+    assert_eq!(plan["conversations"], 1);
+    assert_eq!(plan["entries"], plan["erase"][0]["entries"]);
+    assert_eq!(plan["target"]["end_user"], "+15551230000");
+    // Her record Id reaches the same; a part of her key reaches nothing.
+    let plan =
+        json_of(&erase(&["--enduser", "0PAKj0000000002AAA", "--reason", "r", "--json"]).success());
+    assert_eq!(plan["erase"][0]["conversation"], CONV_C);
+    erase(&["--enduser", "5551230000", "--reason", "r"])
+        .success()
+        .stderr(predicate::str::contains("no conversation of an end user"))
+        .stderr(predicate::str::contains("would erase 0 conversations"));
+    // Named conversations, one not in the archive.
+    let a = erase(&["--conversation", CONV_A, "nope", "--reason", "r"]).success();
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).starts_with(CONV_A));
+    assert!(stderr_of(&a).contains("not in the archive: nope"));
+    assert!(stderr_of(&a).contains("nothing was changed"));
+    // Usage: no subject, two subjects, no reason.
+    erase(&["--reason", "r"]).code(2);
+    erase(&["--conversation", CONV_A, "--enduser", "k", "--reason", "r"]).code(2);
+    erase(&["--conversation", CONV_A]).code(2);
+
+    // A hold on C refuses the request whole, naming the hold.
+    at(&archive, NOW)
+        .args([
+            "hold",
+            "place",
+            "complaint",
+            "--reason",
+            "r",
+            "--conversation",
+            CONV_C,
+        ])
+        .assert()
+        .success();
+    let a = erase(&["--conversation", CONV_A, CONV_C, "--reason", "DSAR-88"]).code(4);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("erasure refused, nothing was changed"),
+        "{err}"
+    );
+    assert!(err.contains("hold \"complaint\""), "{err}");
+    assert!(err.contains(CONV_C) && !err.contains(CONV_A), "{err}");
+    assert!(a.get_output().stdout.is_empty());
+    at(&archive, NOW)
+        .args(["hold", "release", "complaint", "--reason", "resolved"])
+        .assert()
+        .success();
+
+    // Within the minimum: refused unless the policy allows it.
+    at(&archive, NOW)
+        .args(["retention", "set", "7y", "--minimum", "5y", "--reason", "r"])
+        .assert()
+        .success();
+    let a = erase(&["--enduser", "+15551230000", "--reason", "DSAR-88"]).code(4);
+    assert!(
+        stderr_of(&a).contains("--allow-erasure-within-minimum"),
+        "{}",
+        stderr_of(&a)
+    );
+    at(&archive, NOW)
+        .args([
+            "retention",
+            "set",
+            "7y",
+            "--minimum",
+            "5y",
+            "--allow-erasure-within-minimum",
+            "--reason",
+            "counsel: erasure requests are honoured",
+        ])
+        .assert()
+        .success();
+    erase(&["--enduser", "+15551230000", "--reason", "DSAR-88"]).success();
+}
