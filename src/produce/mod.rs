@@ -686,6 +686,8 @@ fn render(
 
     // The transcript, the hits marked (only the hits with --hits-only).
     let hit_entries: HashSet<&str> = hits.iter().map(|(e, _)| e.as_str()).collect();
+    // Borrowed, so that asking about each of its rows copies nothing.
+    let hit_versions: HashSet<(&str, i64)> = hits.iter().map(|(e, v)| (e.as_str(), *v)).collect();
     if opts.hits_only {
         t.entries.retain(|l| hit_entries.contains(l.entry.as_str()));
     }
@@ -721,7 +723,7 @@ fn render(
     let mut hashes = Vec::new();
     let mut number = first;
     for row in &stored {
-        let matched = hits.contains(&(row.entry.clone(), row.version));
+        let matched = hit_versions.contains(&(row.entry.as_str(), row.version));
         if opts.hits_only && !matched {
             continue;
         }
