@@ -446,23 +446,40 @@ pub enum Command {
     /// matched when placed. Placing and releasing are ledger records.
     #[command(subcommand)]
     Hold(HoldCommand),
-    /// List the conversations past retention and under no hold
+    /// List the conversations past retention and under no hold; --execute removes them
     ///
-    /// Changes nothing: the conversations a disposition would remove (on
-    /// stdout: identifier, last entry time, entry versions), their count,
-    /// the oldest and newest, and the holds that spared others (stderr).
+    /// Without --execute it changes nothing: the conversations a
+    /// disposition would remove (on stdout: identifier, last entry time,
+    /// entry versions), their count, the oldest and newest, and the holds
+    /// that spared others (stderr). With --execute they leave the database
+    /// and the stored originals (each replaced by a derivative without
+    /// their rows), and a certificate is written under certificates/; see
+    /// docs/retention.md.
     Dispose {
+        /// Remove them (asks for --reason)
+        #[arg(long, requires = "reason")]
+        execute: bool,
+        /// Why (recorded in the ledger and the certificate)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Who carries it out, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
         /// Print one JSON object on stdout
         #[arg(long)]
         json: bool,
     },
-    /// List what a data subject's erasure request would remove, or why it is refused
+    /// Verify disposition certificates against the archive
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+    /// List what a data subject's erasure request would remove; --execute removes it
     ///
-    /// Changes nothing. Refused with exit 4 when a hold in force holds any
-    /// of the conversations (naming the holds), or when one is within the
-    /// retention minimum and the policy does not allow erasure within it.
-    /// An end user is matched by record Id or messaging platform key
-    /// exactly. See docs/retention.md.
+    /// Without --execute it changes nothing. Refused with exit 4 when a
+    /// hold in force holds any of the conversations (naming the holds), or
+    /// when one is within the retention minimum and the policy does not
+    /// allow erasure within it. An end user is matched by record Id or
+    /// messaging platform key exactly. With --execute the conversations
+    /// are removed as a disposition removes them. See docs/retention.md.
     #[command(group(clap::ArgGroup::new("subject").required(true).args(["conversations", "enduser"])))]
     Erase {
         /// These conversations
@@ -475,6 +492,12 @@ pub enum Command {
         /// The request (recorded when erasure is carried out)
         #[arg(long, value_name = "TEXT", required = true)]
         reason: String,
+        /// Remove them
+        #[arg(long)]
+        execute: bool,
+        /// Who carries it out, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
         /// Print one JSON object on stdout
         #[arg(long)]
         json: bool,
@@ -606,6 +629,21 @@ pub enum HoldCommand {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
         /// Print the hold as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertificateCommand {
+    /// Check a disposition certificate: its SHA-256 is the one its ledger
+    /// record holds, every conversation it lists is gone, every derivative
+    /// it lists is stored (exit 3 when not)
+    Verify {
+        /// The certificate's JSON file
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Print one JSON object on stdout
         #[arg(long)]
         json: bool,
     },

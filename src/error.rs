@@ -79,6 +79,23 @@ pub enum Error {
     )]
     UnknownConversation(String),
 
+    /// The conversation asked for was removed by a disposition or an
+    /// erasure.
+    #[error(
+        "conversation {conversation} is no longer in the archive: it was removed by the {kind} of {at} (ledger record {record}; its certificate is {certificate})"
+    )]
+    Disposed {
+        conversation: String,
+        kind: String,
+        at: String,
+        record: i64,
+        certificate: String,
+    },
+
+    /// A stored original cannot be rewritten without the removed rows.
+    #[error("{what}: {reason}; nothing was removed")]
+    CannotDerive { what: String, reason: String },
+
     /// The entry asked for is not in the conversation.
     #[error(
         "conversation {conversation} has no entry {entry} (its entry ids are in `convault show {conversation} --format json`)"

@@ -32,6 +32,7 @@ pub mod entry;
 pub mod error;
 pub mod exit;
 pub mod export;
+pub mod failpoint;
 pub mod fetch;
 pub mod hashing;
 pub mod ingest;

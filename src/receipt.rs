@@ -28,8 +28,26 @@ pub struct Receipt {
     pub ledger_record: Option<Record>,
     /// The exact text whose SHA-256 is the record's hash.
     pub ledger_canonical_form: Option<String>,
+    /// Originals a disposition or erasure replaced by a derivative without
+    /// the removed rows (or deleted), oldest first: the files above are
+    /// what is stored now.
+    pub replaced: Vec<Replaced>,
     /// Shell commands that check the values above by hand.
     pub commands: Vec<Command>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Replaced {
+    pub path: String,
+    pub old_sha256: String,
+    pub old_bytes: i64,
+    /// `None`: nothing was left, the original was deleted.
+    pub new_sha256: Option<String>,
+    pub new_bytes: Option<i64>,
+    /// The removal's ledger record, its kind and time.
+    pub record: i64,
+    pub kind: String,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +128,26 @@ pub fn receipt(conn: &Connection, archive: &Archive, export_id: i64) -> Result<R
             .map(str::to_owned)
     };
     let files = files(conn, archive, export_id)?;
+    let replaced = conn
+        .prepare(
+            "SELECT d.path, d.old_sha256, d.old_bytes, d.new_sha256, d.new_bytes,
+                    x.ledger_seq, x.kind, x.at_ms
+             FROM derivatives d JOIN disposals x ON x.id = d.disposal_id
+             WHERE d.export_id = ?1 ORDER BY d.id",
+        )?
+        .query_map([export_id], |r| {
+            Ok(Replaced {
+                path: r.get(0)?,
+                old_sha256: r.get(1)?,
+                old_bytes: r.get(2)?,
+                new_sha256: r.get(3)?,
+                new_bytes: r.get(4)?,
+                record: r.get(5)?,
+                kind: r.get(6)?,
+                at: crate::timestamp::rfc3339(r.get(7)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     let mut receipt = Receipt {
         export_id,
         ingested_at: clock::rfc3339_from_ms(ingested_ms),
@@ -120,6 +158,7 @@ pub fn receipt(conn: &Connection, archive: &Archive, export_id: i64) -> Result<R
         ledger_canonical_form: record.as_ref().map(Record::canonical_form),
         ledger_record: record,
         files,
+        replaced,
         commands: Vec::new(),
     };
     receipt.commands = commands(&receipt);
@@ -277,6 +316,21 @@ pub fn render(r: &Receipt, archive: &Archive) -> String {
                 }
             ));
         }
+    }
+    for x in &r.replaced {
+        s.push_str(&format!(
+            "\nreplaced       {} ({} bytes, SHA-256 {})\n  by the {} of {} (ledger record {}): {}\n",
+            x.path,
+            x.old_bytes,
+            x.old_sha256,
+            x.kind,
+            x.at,
+            x.record,
+            match (&x.new_sha256, x.new_bytes) {
+                (Some(sha), Some(b)) => format!("a derivative without the removed rows, {b} bytes, SHA-256 {sha}"),
+                _ => "deleted, nothing was left".to_owned(),
+            }
+        ));
     }
     match &r.ledger_record {
         Some(rec) => {

@@ -11,6 +11,8 @@ mod ledger;
 mod produce;
 #[path = "cli/profiles.rs"]
 mod profiles;
+#[path = "cli/removal.rs"]
+mod removal;
 #[path = "cli/retention.rs"]
 mod retention;
 #[path = "cli/search.rs"]

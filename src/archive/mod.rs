@@ -142,13 +142,15 @@ pub fn seq_chunks(conn: &Connection, first_seq: i64) -> Result<Vec<(i64, i64)>> 
 /// Entries indexed per statement by [`index_new_entries`].
 const INDEX_CHUNK: i64 = 100_000;
 
-/// The next free `seq`.
+/// The next free `seq`: past every stored version and every removed one
+/// (the sightings bitmaps still hold a removed version's number).
 pub fn next_seq(conn: &Connection) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM entries", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row(
+        "SELECT max((SELECT coalesce(max(seq), 0) FROM entries),
+                    (SELECT coalesce(max(seq), 0) FROM disposed_versions)) + 1",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// For an export of a complete kind (`exports.kind`; the transcript

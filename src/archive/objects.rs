@@ -69,15 +69,7 @@ impl ObjectStore {
     /// 0.19 s for a 132 MB zip before a 3.5 s re-read could start).
     /// [`ObjectStore::commit`] waits for the fsync.
     pub fn stage(&self, src: &Path, reader: impl Read) -> Result<Staged> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let tmp_dir = self.dir.join("tmp");
-        fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = tmp_dir.join(format!("{}-{nanos}-{n}.part", std::process::id()));
+        let tmp = self.new_staging_path()?;
         let result = (|| -> Result<Staged> {
             let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let mut out = BufWriter::with_capacity(COPY_BUF, file);
@@ -103,24 +95,58 @@ impl ObjectStore {
         result
     }
 
+    /// A new, unused name under `objects/tmp/` (the directory is made if
+    /// need be). Whatever is written there is removed by
+    /// [`ObjectStore::clear_staging`] unless it is moved into the store.
+    pub fn new_staging_path(&self) -> Result<PathBuf> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp_dir = self.dir.join("tmp");
+        fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Ok(tmp_dir.join(format!("{}-{nanos}-{n}.part", std::process::id())))
+    }
+
     /// Moves a staged copy into the store. Returns whether the object is
     /// new (it may be there already, left by an interrupted ingest).
     pub fn commit(&self, staged: &Staged) -> Result<bool> {
         staged.wait_synced()?;
-        let dest = self.path_of(&staged.sha256);
+        self.adopt(&staged.tmp, &staged.sha256)
+    }
+
+    /// Moves `tmp`, a complete and fsynced file under `objects/tmp/` whose
+    /// SHA-256 is `sha256`, into the store, read-only. Returns whether the
+    /// object is new.
+    pub fn adopt(&self, tmp: &Path, sha256: &str) -> Result<bool> {
+        let dest = self.path_of(sha256);
         let parent = dest.parent().unwrap_or(&self.dir).to_owned();
         fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         let existed = dest.exists();
-        let mut perms = fs::metadata(&staged.tmp)
-            .map_err(|e| Error::io(&staged.tmp, e))?
+        let mut perms = fs::metadata(tmp)
+            .map_err(|e| Error::io(tmp, e))?
             .permissions();
         perms.set_readonly(true);
-        fs::set_permissions(&staged.tmp, perms).map_err(|e| Error::io(&staged.tmp, e))?;
+        fs::set_permissions(tmp, perms).map_err(|e| Error::io(tmp, e))?;
         // Always the fresh copy: a leftover object is replaced by bytes we
         // have just hashed.
-        fs::rename(&staged.tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
         sync_dir(&parent)?;
         Ok(!existed)
+    }
+
+    /// Deletes the object `sha256` for good (a removal replaced it), its
+    /// directory fsynced. An object already gone is not an error.
+    pub fn delete(&self, sha256: &str) -> Result<()> {
+        let path = self.path_of(sha256);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        sync_dir(path.parent().unwrap_or(&self.dir))
     }
 
     /// Removes an object this process added (undoing a failed ingest).
@@ -174,7 +200,8 @@ fn copy(src: &mut impl Read, dst: &mut impl Write, src_path: &Path, dst_path: &P
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+/// Fsyncs a directory, so that a rename or removal in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))

@@ -314,6 +314,62 @@ JOIN entries o ON o.conversation_id = n.conversation_id AND o.identifier = n.ide
               AND o.version < n.version AND o.text IS n.text
 WHERE n.version > 1;
 "#,
+    // 10: removal (docs/retention.md). What a disposition or erasure
+    //     removed is kept as numbers and hashes, never content: each
+    //     removal, the conversations and versions it removed (their
+    //     numbers stay in the sightings bitmaps, and no later row may
+    //     take them), the quarantined rows and records it removed per
+    //     export (so the exports' recorded counts still reconcile), and
+    //     every stored original it replaced by a derivative or deleted.
+    r#"
+CREATE TABLE disposals (
+    id                 INTEGER PRIMARY KEY,
+    ledger_seq         INTEGER NOT NULL UNIQUE,
+    kind               TEXT NOT NULL CHECK (kind IN ('disposition', 'erasure')),
+    at_ms              INTEGER NOT NULL,
+    certificate_sha256 TEXT NOT NULL
+) STRICT;
+CREATE TABLE disposed_conversations (
+    -- Its `conversations.id` when it was stored: its number in the
+    -- sightings bitmaps.
+    conversation_id INTEGER PRIMARY KEY,
+    identifier      TEXT NOT NULL,
+    first_export_id INTEGER NOT NULL REFERENCES exports(id),
+    disposal_id     INTEGER NOT NULL REFERENCES disposals(id),
+    entries         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX disposed_conversations_identifier ON disposed_conversations(identifier);
+-- With its entry identifier (an Id, not content): what an export held
+-- and the next one lacks is counted by entry (`sightings::missing`).
+CREATE TABLE disposed_versions (
+    seq             INTEGER PRIMARY KEY,
+    export_id       INTEGER NOT NULL REFERENCES exports(id),
+    conversation_id INTEGER NOT NULL,
+    identifier      TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    disposal_id     INTEGER NOT NULL REFERENCES disposals(id)
+) STRICT;
+CREATE INDEX disposed_versions_entry ON disposed_versions(conversation_id, identifier);
+CREATE TABLE disposed_rows (
+    disposal_id INTEGER NOT NULL REFERENCES disposals(id),
+    export_id   INTEGER NOT NULL REFERENCES exports(id),
+    quarantined INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    PRIMARY KEY (disposal_id, export_id)
+) STRICT;
+CREATE TABLE derivatives (
+    id          INTEGER PRIMARY KEY,
+    disposal_id INTEGER NOT NULL REFERENCES disposals(id),
+    export_id   INTEGER NOT NULL REFERENCES exports(id),
+    path        TEXT NOT NULL,
+    old_sha256  TEXT NOT NULL,
+    old_bytes   INTEGER NOT NULL,
+    -- NULL: nothing was left, the original was deleted.
+    new_sha256  TEXT,
+    new_bytes   INTEGER
+) STRICT;
+CREATE INDEX derivatives_export ON derivatives(export_id);
+"#,
 ];
 
 /// The schema version this build writes and reads.

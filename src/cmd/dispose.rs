@@ -1,13 +1,102 @@
-//! `convault dispose`: what a disposition would remove now.
+//! `convault dispose`: what a disposition would remove now, and
+//! (`--execute`) removing it.
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use super::{print_json, thousands};
 use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::retention::due;
+use crate::retention::remove::{self, Kind, Outcome, Removal};
 use crate::sanitize::for_terminal;
+
+/// Carries out the disposition due now (recomputed under the lock).
+pub fn execute(
+    archive: &Archive,
+    reason: &str,
+    by: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    if reason.trim().is_empty() {
+        return Err(crate::error::Error::Usage(
+            "give the reason for the disposition with --reason TEXT: it goes in the ledger and the certificate".into(),
+        )
+        .into());
+    }
+    let who = by.unwrap_or_else(clock::default_actor);
+    let now = clock::now()?;
+    let ((plan, outcome), warnings) = remove::under_lock(archive, "dispose", &who, |conn| {
+        let plan = due::plan(conn, now)?;
+        if plan.due.is_empty() {
+            return Ok((plan, None));
+        }
+        let basis = json!({
+            "policy_record": plan.policy.record,
+            "period": plan.policy.terms.period.to_string(),
+            "minimum": plan.policy.terms.minimum.map(|m| m.to_string()),
+            "cutoff": plan.cutoff,
+            "spared_by_holds": plan.spared,
+            "conversations_without_time": plan.conversations_without_time,
+        });
+        let outcome = remove::execute(
+            archive,
+            conn,
+            &Removal {
+                kind: Kind::Disposition,
+                reason,
+                who: &who,
+                now,
+                basis,
+                conversations: &plan.due,
+                record_ids: &[],
+                progress: true,
+            },
+        )?;
+        Ok((plan, Some(outcome)))
+    })
+    .with_context(|| format!("dispose in {}", archive.root().display()))?;
+    for w in &warnings {
+        eprintln!("warning: {}", for_terminal(w));
+    }
+    if json {
+        print_json(&json!({ "plan": plan, "outcome": outcome }))?;
+    } else {
+        print_due(&plan.due)?;
+    }
+    match &outcome {
+        None => eprintln!(
+            "nothing is due (cutoff {}): nothing was changed",
+            plan.cutoff
+        ),
+        Some(o) => print_outcome(o),
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// What a removal did, for people (stderr).
+pub(super) fn print_outcome(o: &Outcome) {
+    eprintln!(
+        "removed {} conversations ({} entry versions, {} records, {} quarantined rows): ledger record {}",
+        thousands(o.conversations),
+        thousands(o.entries),
+        thousands(o.records),
+        thousands(o.quarantined_rows),
+        o.record
+    );
+    eprintln!(
+        "originals: {} replaced by derivatives without the removed rows, {} deleted (nothing was left); {} MiB read, {} MiB written",
+        o.objects_replaced,
+        o.objects_deleted,
+        o.bytes_read / (1 << 20),
+        o.bytes_written / (1 << 20)
+    );
+    eprintln!(
+        "certificate: {} (SHA-256 {}), readable form {}; check it with `convault certificate verify`",
+        o.certificate, o.certificate_sha256, o.certificate_text
+    );
+}
 
 /// One line per conversation on stdout: identifier, last entry time,
 /// entry versions (tab-separated).

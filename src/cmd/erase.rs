@@ -7,26 +7,81 @@ use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::retention::erase::{self, Target};
+use crate::retention::remove::{self, Kind, Removal};
 use crate::sanitize::for_terminal;
 
+/// Lists (or, with `execute` naming who, carries out) an erasure.
 pub fn run(
     archive: &Archive,
     conversations: Vec<String>,
     enduser: Option<String>,
     reason: &str,
+    execute: Option<String>,
     json: bool,
 ) -> Result<ExitCode> {
     let target = match enduser {
         Some(key) => Target::EndUser(key),
         None => Target::Conversations(conversations),
     };
-    let conn = archive
-        .open_read_only()
-        .with_context(|| format!("open {}", archive.root().display()))?;
-    let plan = erase::plan(&conn, &target, reason, clock::now()?)
-        .with_context(|| format!("erasure in {}", archive.root().display()))?;
+    let now = clock::now()?;
+    let (plan, outcome) = match &execute {
+        None => {
+            let conn = archive
+                .open_read_only()
+                .with_context(|| format!("open {}", archive.root().display()))?;
+            let plan = erase::plan(&conn, &target, reason, now)
+                .with_context(|| format!("erasure in {}", archive.root().display()))?;
+            (plan, None)
+        }
+        Some(who) => {
+            let (done, warnings) = remove::under_lock(archive, "erase", who, |conn| {
+                // Refusals are decided again under the lock.
+                let plan = erase::plan(conn, &target, reason, now)?;
+                if plan.erase.is_empty() && plan.end_user_records.is_empty() {
+                    return Ok((plan, None));
+                }
+                // An end user's key is personal data: the ledger (which
+                // is never changed) and the certificate keep its SHA-256,
+                // which whoever holds the request can check.
+                let target = match &plan.target {
+                    Target::Conversations(list) => serde_json::json!({ "conversations": list }),
+                    Target::EndUser(key) => serde_json::json!({
+                        "end_user_sha256": crate::hashing::sha256_hex(key.as_bytes())
+                    }),
+                };
+                let basis = serde_json::json!({
+                    "target": target,
+                    "not_in_archive": plan.not_in_archive,
+                    "end_user_records": plan.end_user_records.len(),
+                });
+                let outcome = remove::execute(
+                    archive,
+                    conn,
+                    &Removal {
+                        kind: Kind::Erasure,
+                        reason,
+                        who,
+                        now,
+                        basis,
+                        conversations: &plan.erase,
+                        record_ids: &plan.end_user_records,
+                        progress: true,
+                    },
+                )?;
+                Ok((plan, Some(outcome)))
+            })
+            .with_context(|| format!("erasure in {}", archive.root().display()))?;
+            for w in &warnings {
+                eprintln!("warning: {}", for_terminal(w));
+            }
+            done
+        }
+    };
     if json {
-        print_json(&plan)?;
+        match &outcome {
+            None => print_json(&plan)?,
+            Some(o) => print_json(&serde_json::json!({ "plan": plan, "outcome": o }))?,
+        }
     } else {
         super::dispose::print_due(&plan.erase)?;
     }
@@ -41,10 +96,14 @@ pub fn run(
             for_terminal(key)
         );
     }
-    eprintln!(
-        "would erase {} conversations ({} entry versions); nothing was changed. Carrying erasure out is not built yet (docs/retention.md)",
-        thousands(plan.conversations),
-        thousands(plan.entries)
-    );
+    match (&outcome, execute.is_some()) {
+        (Some(o), _) => super::dispose::print_outcome(o),
+        (None, true) => eprintln!("nothing to erase: nothing was changed"),
+        (None, false) => eprintln!(
+            "would erase {} conversations ({} entry versions); nothing was changed (--execute erases them)",
+            thousands(plan.conversations),
+            thousands(plan.entries)
+        ),
+    }
     Ok(ExitCode::Ok)
 }

@@ -2,6 +2,7 @@
 //! into output (data on stdout, messages on stderr) and adds context to
 //! errors with anyhow.
 
+pub mod certificate;
 pub mod dispose;
 pub mod erase;
 pub mod fetch;
@@ -62,13 +63,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ledger(cmd) => ledger::run(&archive, cmd),
         Command::Retention(cmd) => retention::run(&archive, cmd),
         Command::Hold(cmd) => hold::run(&archive, cmd),
-        Command::Dispose { json } => dispose::run(&archive, json),
+        Command::Dispose {
+            execute,
+            reason,
+            by,
+            json,
+        } => match (execute, reason) {
+            (true, Some(reason)) => dispose::execute(&archive, &reason, by, json),
+            _ => dispose::run(&archive, json),
+        },
+        Command::Certificate(cmd) => certificate::run(&archive, cmd),
         Command::Erase {
             conversations,
             enduser,
             reason,
+            execute,
+            by,
             json,
-        } => erase::run(&archive, conversations, enduser, &reason, json),
+        } => erase::run(
+            &archive,
+            conversations,
+            enduser,
+            &reason,
+            execute.then(|| by.unwrap_or_else(crate::clock::default_actor)),
+            json,
+        ),
         Command::Verify {
             json,
             fast,

@@ -214,6 +214,13 @@ fn ingest_into(
         (false, false) => archive.open_for_build()?,
         (false, true) => archive.open_for_write()?,
     };
+    let mut warnings = warnings;
+    if !opts.dry_run
+        && exists
+        && let Some(done) = crate::retention::journal::recover(archive, &conn)?
+    {
+        warnings.push(done);
+    }
     let staged = stage(archive, inputs, containers, opts)?;
     let mut report = Report {
         dry_run: opts.dry_run,
@@ -338,6 +345,27 @@ fn select_new<'i>(
                 |r| r.get::<_, i64>(0),
             )
             .optional()?;
+        // An original a removal replaced was ingested: taking it again
+        // would bring back what was removed.
+        let replaced = match earlier {
+            Some(_) => None,
+            None => conn
+                .query_row(
+                    "SELECT d.export_id, x.ledger_seq FROM derivatives d
+                     JOIN disposals x ON x.id = d.disposal_id
+                     WHERE d.old_sha256 = ?1 ORDER BY d.id LIMIT 1",
+                    [&input.sha256],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?,
+        };
+        if let Some((export, record)) = replaced {
+            report.warnings.push(format!(
+                "{} was ingested as part of export {export}, then replaced by a derivative without the conversations removed by ledger record {record}: it is not ingested again",
+                crate::sanitize::for_terminal(&input.path.display().to_string())
+            ));
+        }
+        let earlier = earlier.or(replaced.map(|(export, _)| export));
         let repeated = new_inputs.iter().any(|i| i.sha256 == input.sha256);
         report.files.push(FileReport {
             path: input.path.display().to_string(),

@@ -99,8 +99,14 @@ impl<'t, 'r> Writer<'t, 'r> {
                 "INSERT INTO entry_related (record_id, conversation_id) VALUES (?1, ?2)
                  ON CONFLICT DO NOTHING",
             )?,
+            // The id is given: SQLite's own choice (the largest plus one)
+            // would give a removed conversation's number, which the
+            // sightings bitmaps still hold, to a new one.
             insert_conversation: tx.prepare(
-                "INSERT INTO conversations (identifier, first_export_id) VALUES (?1, ?2)
+                "INSERT INTO conversations (id, identifier, first_export_id)
+                 VALUES (max((SELECT coalesce(max(id), 0) FROM conversations),
+                             (SELECT coalesce(max(conversation_id), 0) FROM disposed_conversations)) + 1,
+                         ?1, ?2)
                  ON CONFLICT (identifier) DO NOTHING",
             )?,
             find_conversation: tx.prepare("SELECT id FROM conversations WHERE identifier = ?1")?,

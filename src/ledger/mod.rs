@@ -123,6 +123,11 @@ pub fn clock_went_back(records: &[Record], now: Timestamp) -> Option<Timestamp> 
         .filter(|&newest| now < newest)
 }
 
+/// The `seq` the next appended record will have.
+pub fn next_seq(conn: &Connection) -> Result<i64> {
+    Ok(head(conn)?.map_or(1, |(seq, _)| seq + 1))
+}
+
 /// Appends a record inside the caller's transaction and returns it.
 ///
 /// The caller holds the writer lock, so the head read here is the head the

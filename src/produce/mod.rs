@@ -421,7 +421,7 @@ fn select(conn: &Connection, query: Option<&Query>, named: &[String]) -> Result<
                 |r| r.get(0),
             )
             .optional()?
-            .ok_or_else(|| Error::UnknownConversation(identifier.clone()))?;
+            .map_or_else(|| Err(crate::transcript::not_held(conn, identifier)), Ok)?;
         selection.entry(id).or_default();
     }
     Ok(selection)

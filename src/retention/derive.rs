@@ -87,7 +87,8 @@ pub struct DerivedZip {
 }
 
 /// Writes `dest` (a new file) as the zip `src` without the records that
-/// start on the given lines of the given CSV members. The other members
+/// start on the given lines of the given CSV members, and without the
+/// members named in `drop` (those left with nothing). The other members
 /// are copied raw (their compressed bytes, times and attributes as they
 /// were); a rewritten member keeps its name, time and permissions and is
 /// deflated. `dest` is flushed and fsynced before this returns; on an
@@ -96,12 +97,13 @@ pub fn zip_without(
     src: &Path,
     dest: &Path,
     remove: &BTreeMap<String, BTreeSet<u64>>,
+    drop: &BTreeSet<String>,
 ) -> Result<DerivedZip, DeriveError> {
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dest)?;
-    let result = write_zip_without(src, out, dest, remove);
+    let result = write_zip_without(src, out, dest, remove, drop);
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
@@ -113,12 +115,13 @@ fn write_zip_without(
     out: File,
     dest: &Path,
     remove: &BTreeMap<String, BTreeSet<u64>>,
+    drop: &BTreeSet<String>,
 ) -> Result<DerivedZip, DeriveError> {
     let mut archive = zip::ZipArchive::new(BufReader::new(File::open(src)?))?;
     let names: Vec<String> = (0..archive.len())
         .map(|i| Ok(archive.by_index_raw(i)?.name()?.into_owned()))
         .collect::<Result<_, DeriveError>>()?;
-    for name in remove.keys() {
+    for name in remove.keys().chain(drop) {
         let count = names.iter().filter(|n| *n == name).count();
         if count != 1 {
             return Err(DeriveError::Member {
@@ -137,6 +140,9 @@ fn write_zip_without(
     let mut writer = zip::ZipWriter::new(io::BufWriter::new(out));
     let mut derived = Vec::new();
     for (i, name) in names.iter().enumerate() {
+        if drop.contains(name) {
+            continue;
+        }
         let Some(lines) = remove.get(name) else {
             writer.raw_copy_file(archive.by_index_raw(i)?)?;
             continue;
@@ -175,7 +181,7 @@ fn write_zip_without(
     }
     let file = writer.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    drop(file);
+    std::mem::drop(file);
     // The CRC-32 of each rewritten member, as the zip now records it.
     let mut written = zip::ZipArchive::new(BufReader::new(File::open(dest)?))?;
     for m in &mut derived {
@@ -189,6 +195,49 @@ fn write_zip_without(
         bytes,
         members: derived,
     })
+}
+
+/// A plain CSV file written without removed records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedFile {
+    pub sha256: String,
+    pub bytes: u64,
+    pub blanked: Blanked,
+}
+
+/// Writes `dest` (a new file) as the plain CSV file `src` without the
+/// records that start on `lines`, as [`blank_lines`] does. `dest` is
+/// fsynced before this returns, and removed on an error.
+pub fn file_without(
+    src: &Path,
+    dest: &Path,
+    lines: &BTreeSet<u64>,
+) -> Result<DerivedFile, DeriveError> {
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)?;
+    let result = (|| {
+        let spans = record_spans(BufReader::new(File::open(src)?), lines)?;
+        let mut out = io::BufWriter::with_capacity(CHUNK, out);
+        let mut tee = Tee {
+            inner: &mut out,
+            sha256: Sha256::new(),
+            bytes: 0,
+        };
+        let blanked = blank_lines(File::open(src)?, &spans, &mut tee)?;
+        let (sha256, bytes) = (hex(&tee.sha256.finalize()), tee.bytes);
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(DerivedFile {
+            sha256,
+            bytes,
+            blanked,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(dest);
+    }
+    result
 }
 
 /// Hashes and counts what passes to `inner`.
@@ -420,7 +469,7 @@ mod tests {
         .unwrap();
         let dest = tmp.path().join("dest.zip");
         let remove = BTreeMap::from([("a.csv".to_owned(), BTreeSet::from([3]))]);
-        let d = zip_without(&src, &dest, &remove).unwrap();
+        let d = zip_without(&src, &dest, &remove, &BTreeSet::new()).unwrap();
 
         let expected_a = b"id,text\n1,\"keep\"\n\n\n3,keep\n";
         let mut archive = zip::ZipArchive::new(File::open(&dest).unwrap()).unwrap();
@@ -472,7 +521,7 @@ mod tests {
         std::fs::write(&src, zip_of(&[("a.csv", b"id\n1\n")])).unwrap();
         let ask = |name: &str, line: u64, dest: &str| {
             let remove = BTreeMap::from([(name.to_owned(), BTreeSet::from([line]))]);
-            zip_without(&src, &tmp.path().join(dest), &remove).unwrap_err()
+            zip_without(&src, &tmp.path().join(dest), &remove, &BTreeSet::new()).unwrap_err()
         };
         let e = ask("missing.csv", 2, "d1.zip");
         assert!(matches!(e, DeriveError::Member { count: 0, .. }), "{e}");

@@ -40,6 +40,9 @@ pub struct Plan {
     /// Named conversations the archive does not hold.
     pub not_in_archive: Vec<String>,
     pub erase: Vec<Due>,
+    /// For an end user: their own `MessagingEndUser` records, removed with
+    /// their conversations.
+    pub end_user_records: Vec<String>,
 }
 
 /// The erasure `target` asks for at `now`, or why it is refused.
@@ -52,6 +55,7 @@ pub fn plan(conn: &Connection, target: &Target, reason: &str, now: Timestamp) ->
     }
     let mut ids = BTreeSet::new();
     let mut not_in_archive = Vec::new();
+    let mut end_user_records = Vec::new();
     match target {
         Target::Conversations(list) if list.is_empty() => {
             return Err(Error::Usage(
@@ -70,7 +74,17 @@ pub fn plan(conn: &Connection, target: &Target, reason: &str, now: Timestamp) ->
                 }
             }
         }
-        Target::EndUser(key) => ids = search::conversations_of_end_user(conn, key)?,
+        Target::EndUser(key) => {
+            ids = search::conversations_of_end_user(conn, key)?;
+            end_user_records = conn
+                .prepare(
+                    "SELECT DISTINCT record_id FROM records WHERE object = 'MessagingEndUser'
+                       AND (record_id = ?1 OR json_extract(mapped, '$.MessagingPlatformKey') = ?1)
+                     ORDER BY record_id",
+                )?
+                .query_map([key], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+        }
     }
 
     let records = ledger::read_all(conn)?;
@@ -139,5 +153,6 @@ pub fn plan(conn: &Connection, target: &Target, reason: &str, now: Timestamp) ->
         entries: erase.iter().map(|d| d.entries).sum(),
         not_in_archive,
         erase,
+        end_user_records,
     })
 }

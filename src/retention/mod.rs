@@ -16,12 +16,15 @@
 //!   never later than now minus the minimum, whatever the period says.
 //! - A conversation under any active hold is never due, nor erasable.
 
+pub mod certificate;
 pub mod derive;
 pub mod due;
 pub mod erase;
 pub mod hold;
+pub mod journal;
 pub mod period;
 pub mod policy;
+pub mod remove;
 
 pub use period::Period;
 pub use policy::Policy;
@@ -34,4 +37,9 @@ pub mod kind {
     pub const HOLD_PLACED: &str = "hold-placed";
     /// A legal hold released (`convault hold release`).
     pub const HOLD_RELEASED: &str = "hold-released";
+    /// Conversations past retention removed (`convault dispose --execute`).
+    pub const DISPOSITION: &str = "disposition";
+    /// Conversations removed at a data subject's request (`convault erase
+    /// --execute`).
+    pub const ERASURE: &str = "erasure";
 }

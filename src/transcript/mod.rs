@@ -358,7 +358,7 @@ pub fn read(conn: &Connection, identifier: &str) -> Result<Transcript> {
             |r| r.get(0),
         )
         .optional()?
-        .ok_or_else(|| Error::UnknownConversation(identifier.to_owned()))?;
+        .map_or_else(|| Err(not_held(conn, identifier)), Ok)?;
     let stored = versions(conn, conversation_id)?;
     let t = assemble(conn, identifier, conversation_id, &stored)?;
     snapshot.finish()?;
@@ -680,6 +680,37 @@ fn any_held(seen: &StoredSeen, seqs: &[u32]) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// Why the archive does not hold conversation `identifier`: removed (by
+/// which record, when), or never ingested.
+pub fn not_held(conn: &Connection, identifier: &str) -> Error {
+    let removed = conn
+        .query_row(
+            "SELECT x.kind, x.at_ms, x.ledger_seq FROM disposed_conversations d
+             JOIN disposals x ON x.id = d.disposal_id
+             WHERE d.identifier = ?1 ORDER BY x.id DESC LIMIT 1",
+            [identifier],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .optional();
+    match removed {
+        Ok(Some((kind, at_ms, record))) => Error::Disposed {
+            conversation: identifier.to_owned(),
+            certificate: crate::retention::certificate::file_names(&kind, record).0,
+            kind,
+            at: crate::timestamp::rfc3339(at_ms),
+            record,
+        },
+        Ok(None) => Error::UnknownConversation(identifier.to_owned()),
+        Err(e) => e.into(),
+    }
 }
 
 #[cfg(test)]

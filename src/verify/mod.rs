@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::ledger;
 use crate::lock::WriterLock;
 
+pub(crate) use rederive::export_profiles;
 pub use sample::Selection;
 
 /// How much to check.
@@ -178,6 +179,10 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
     let mut f = Findings::default();
     if let Some(stale) = &lock.stale {
         f.warn(format!("cleared a stale lock left by {stale}"));
+    }
+    // What a killed removal left would read as damage; it is not.
+    if let Some(done) = crate::retention::journal::recover(archive, &conn)? {
+        f.warn(done);
     }
     // One snapshot for every check; rolled back, then the record is
     // written in a transaction of its own.

@@ -237,6 +237,15 @@ pub(super) fn check(
     }
     // Versions given by some original, to find the ones none gives.
     let mut seen = RoaringBitmap::new();
+    // Removed versions: the bitmaps keep their numbers, the originals
+    // (derivatives now) no longer give them.
+    let mut disposed = RoaringBitmap::new();
+    for seq in conn
+        .prepare("SELECT seq FROM disposed_versions")?
+        .query_map([], |r| r.get::<_, i64>(0))?
+    {
+        disposed.insert(member(seq?, "removed entry number (seq)")?);
+    }
     // The export whose files are being read, what they gave, and its bitmap.
     let mut current: Option<(i64, RoaringBitmap, RoaringBitmap)> = None;
     let files: Vec<(i64, String, String, String, i64)> = conn
@@ -264,7 +273,7 @@ pub(super) fn check(
                 compare_sightings(conn, id, &given, &stored, f)?;
             }
             let stored = match Seen::load(conn, export_id) {
-                Ok(s) => s.map(|s| s.entries).unwrap_or_default(),
+                Ok(s) => s.map(|s| s.entries - &disposed).unwrap_or_default(),
                 Err(e) => {
                     f.fail(
                         "rederive-sightings",
@@ -501,7 +510,10 @@ fn read_one(
 
 /// The profiles export `export_id` was read with: the files given to it,
 /// as stored, then the built-in ones.
-fn export_profiles(conn: &Connection, export_id: i64) -> std::result::Result<Profiles, String> {
+pub(crate) fn export_profiles(
+    conn: &Connection,
+    export_id: i64,
+) -> std::result::Result<Profiles, String> {
     let files: Vec<(String, String)> = conn
         .prepare(
             "SELECT p.name, p.body FROM export_profiles x JOIN profiles p ON p.id = x.profile_id

@@ -440,7 +440,13 @@ fn a_derivative_of_an_export_without_one_conversation_reads_back_with_the_same_p
     }
     assert!(!remove.is_empty());
     let derived = tmp.path().join("derived.zip");
-    let d = convault::retention::derive::zip_without(&fixture(WEEK1), &derived, &remove).unwrap();
+    let d = convault::retention::derive::zip_without(
+        &fixture(WEEK1),
+        &derived,
+        &remove,
+        &std::collections::BTreeSet::new(),
+    )
+    .unwrap();
     assert_eq!(
         d.members.iter().map(|m| m.blanked.records).sum::<u64>(),
         remove.values().map(|l| l.len() as u64).sum::<u64>()

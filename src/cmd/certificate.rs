@@ -1,0 +1,48 @@
+//! `convault certificate verify`: a disposition certificate against the
+//! archive.
+
+use anyhow::{Context, Result};
+
+use super::print_json;
+use crate::archive::Archive;
+use crate::cli::CertificateCommand;
+use crate::exit::ExitCode;
+use crate::retention::certificate;
+use crate::sanitize::for_terminal;
+
+pub fn run(archive: &Archive, cmd: CertificateCommand) -> Result<ExitCode> {
+    let CertificateCommand::Verify { file, json } = cmd;
+    let conn = archive
+        .open_read_only()
+        .with_context(|| format!("open {}", archive.root().display()))?;
+    let check = certificate::verify(archive, &conn, &file)
+        .with_context(|| format!("verify certificate {}", file.display()))?;
+    if json {
+        print_json(&check)?;
+    }
+    for p in &check.problems {
+        eprintln!(
+            "{}: {}: {}",
+            p.kind,
+            for_terminal(&p.item),
+            for_terminal(&p.detail)
+        );
+    }
+    if check.ok {
+        eprintln!(
+            "certificate {} verifies: ledger record {}, {} conversations absent, {} originals replaced as recorded",
+            for_terminal(&file.display().to_string()),
+            check.ledger_record.unwrap_or_default(),
+            check.conversations,
+            check.objects
+        );
+        Ok(ExitCode::Ok)
+    } else {
+        eprintln!(
+            "certificate {} does NOT verify: {} problems",
+            for_terminal(&file.display().to_string()),
+            check.problems.len()
+        );
+        Ok(ExitCode::Integrity)
+    }
+}

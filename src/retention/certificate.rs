@@ -1,0 +1,344 @@
+//! Disposition certificates: what one removal removed and replaced, as
+//! numbers and hashes (never content), and their verification.
+//!
+//! Each removal writes `certificates/<kind>-<record>.json` and a readable
+//! `.txt` beside it. The ledger record the removal appends holds the JSON
+//! file's SHA-256, and the certificate names that record, so neither can
+//! be changed without the other showing it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::archive::Archive;
+use crate::archive::objects::sync_dir;
+use crate::error::{Error, Result};
+use crate::hashing::HashingReader;
+use crate::ledger;
+
+/// What the certificate says it is.
+pub const FORMAT: &str = "convault disposition certificate 1";
+
+/// A removed conversation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    pub identifier: String,
+    /// Entry versions removed.
+    pub entries: u64,
+    /// Their content hashes, in the order they were stored.
+    pub content_hashes: Vec<String>,
+}
+
+/// A stored original replaced by a derivative, or deleted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Object {
+    pub export_id: i64,
+    pub path: String,
+    pub old_sha256: String,
+    pub old_bytes: u64,
+    /// `None`: nothing was left, the original was deleted.
+    pub new_sha256: Option<String>,
+    pub new_bytes: Option<u64>,
+}
+
+/// One removal's certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    pub format: String,
+    /// `disposition` or `erasure`.
+    pub kind: String,
+    /// The ledger record of the removal, and the hash of the one before.
+    pub ledger_record: i64,
+    pub ledger_prev: String,
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+    /// The policy (disposition) or request (erasure) it carried out.
+    pub basis: Value,
+    pub conversations: Vec<Conversation>,
+    pub entries: u64,
+    /// Records (Data Export Service rows) and quarantined rows removed.
+    pub records: u64,
+    pub quarantined_rows: u64,
+    pub objects: Vec<Object>,
+    pub convault_version: String,
+}
+
+/// The certificate's files, relative to the archive directory.
+pub fn file_names(kind: &str, record: i64) -> (String, String) {
+    let stem = format!("certificates/{kind}-{record:06}");
+    (format!("{stem}.json"), format!("{stem}.txt"))
+}
+
+/// Writes the certificate's JSON and text files (fsynced); returns the
+/// JSON file's SHA-256. Existing files of that name (left by a removal
+/// that did not commit) are replaced.
+pub fn write(archive: &Archive, cert: &Certificate) -> Result<String> {
+    let (json_name, text_name) = file_names(&cert.kind, cert.ledger_record);
+    let json = serde_json::to_vec_pretty(cert).map_err(|_| Error::Internal("certificate"))?;
+    write_synced(&archive.root().join(&json_name), &json)?;
+    write_synced(&archive.root().join(&text_name), text(cert).as_bytes())?;
+    Ok(crate::hashing::sha256_hex(&json))
+}
+
+fn write_synced(path: &Path, body: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(body)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(path, e))?;
+    sync_dir(&dir)
+}
+
+/// The readable form.
+pub fn text(c: &Certificate) -> String {
+    let mut s = String::new();
+    let title = match c.kind.as_str() {
+        "erasure" => "ERASURE CERTIFICATE",
+        _ => "DISPOSITION CERTIFICATE",
+    };
+    let _ = writeln!(s, "{title}\n");
+    let _ = writeln!(s, "Ledger record:   {}", c.ledger_record);
+    let _ = writeln!(s, "Carried out at:  {}", c.at);
+    let _ = writeln!(s, "Carried out by:  {}", c.by);
+    let _ = writeln!(s, "Reason:          {}", c.reason);
+    let _ = writeln!(s, "Basis:           {}", c.basis);
+    let _ = writeln!(
+        s,
+        "Removed:         {} conversations, {} entry versions, {} records, {} quarantined rows",
+        c.conversations.len(),
+        c.entries,
+        c.records,
+        c.quarantined_rows
+    );
+    let _ = writeln!(
+        s,
+        "Originals:       {} replaced by derivatives, {} deleted",
+        c.objects.iter().filter(|o| o.new_sha256.is_some()).count(),
+        c.objects.iter().filter(|o| o.new_sha256.is_none()).count()
+    );
+    let _ = writeln!(
+        s,
+        "\nThe JSON file beside this one lists every removed version's content hash;\nits SHA-256 is in the ledger record. Check it with `convault certificate verify FILE`.\n"
+    );
+    let _ = writeln!(s, "CONVERSATIONS (identifier, entry versions removed)");
+    for conv in &c.conversations {
+        let _ = writeln!(
+            s,
+            "  {}  {}",
+            crate::sanitize::for_terminal(&conv.identifier),
+            conv.entries
+        );
+    }
+    let _ = writeln!(s, "\nORIGINALS (export, path, old SHA-256 -> new SHA-256)");
+    for o in &c.objects {
+        let _ = writeln!(
+            s,
+            "  export {}  {}\n    {} ({} bytes)\n -> {}",
+            o.export_id,
+            crate::sanitize::for_terminal(&o.path),
+            o.old_sha256,
+            o.old_bytes,
+            match (&o.new_sha256, o.new_bytes) {
+                (Some(sha), Some(b)) => format!("{sha} ({b} bytes)"),
+                _ => "deleted: nothing was left".to_owned(),
+            }
+        );
+    }
+    s
+}
+
+/// One thing a certificate check found wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub kind: String,
+    pub item: String,
+    pub detail: String,
+}
+
+/// The outcome of `certificate verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub ok: bool,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub ledger_record: Option<i64>,
+    pub conversations: u64,
+    pub objects: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the certificate `file` against `conn`'s archive: its SHA-256 is
+/// the one its ledger record holds (and that record's hash is intact);
+/// every conversation it lists is gone and recorded as removed by that
+/// record; every derivative it lists is the stored original of its export
+/// (or was replaced again by a later removal, on record), present in the
+/// store; every original it deleted or replaced is no longer recorded.
+pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check> {
+    let f = File::open(file).map_err(|e| Error::io(file, e))?;
+    let mut hashing = HashingReader::new(f);
+    let parsed: std::result::Result<Certificate, _> = serde_json::from_reader(&mut hashing);
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(file, e))?;
+    let (_, sha256) = hashing.finish().map_err(|e| Error::io(file, e))?;
+    let mut check = Check {
+        ok: false,
+        file: file.to_owned(),
+        sha256: sha256.clone(),
+        ledger_record: None,
+        conversations: 0,
+        objects: 0,
+        problems: Vec::new(),
+    };
+    let cert = match parsed {
+        Ok(c) if c.format == FORMAT => c,
+        Ok(c) => {
+            check.problems.push(Problem {
+                kind: "certificate-format".into(),
+                item: file.display().to_string(),
+                detail: format!("format {:?}, expected {FORMAT:?}", c.format),
+            });
+            return Ok(check);
+        }
+        Err(e) => {
+            check.problems.push(Problem {
+                kind: "certificate-unreadable".into(),
+                item: file.display().to_string(),
+                detail: format!("not a convault certificate: {e}"),
+            });
+            return Ok(check);
+        }
+    };
+    check.ledger_record = Some(cert.ledger_record);
+    let records = ledger::read_all(conn)?;
+    let record = records.iter().find(|r| r.seq == cert.ledger_record);
+    let mut problems = Vec::new();
+    let mut problem = |kind: &str, item: String, detail: String| {
+        problems.push(Problem {
+            kind: kind.into(),
+            item,
+            detail,
+        })
+    };
+    match record {
+        None => problem(
+            "certificate-unrecorded",
+            format!("ledger record {}", cert.ledger_record),
+            "no such record in the ledger".into(),
+        ),
+        Some(r) => {
+            let recorded = r.details.get("certificate_sha256").and_then(Value::as_str);
+            if r.kind != cert.kind || recorded != Some(sha256.as_str()) {
+                problem(
+                    "certificate-changed",
+                    format!("ledger record {}", r.seq),
+                    format!(
+                        "the record is a {:?} record holding certificate SHA-256 {}; this file is a {:?} certificate with SHA-256 {sha256}",
+                        r.kind,
+                        recorded.unwrap_or("(none)"),
+                        cert.kind
+                    ),
+                );
+            }
+            if r.compute_hash() != r.hash || r.prev != cert.ledger_prev {
+                problem(
+                    "ledger-record-changed",
+                    format!("ledger record {}", r.seq),
+                    "its hash or its link to the record before does not match (run `convault ledger verify`)".into(),
+                );
+            }
+        }
+    }
+    let disposal: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM disposals WHERE ledger_seq = ?1",
+            [cert.ledger_record],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut present = conn.prepare("SELECT 1 FROM conversations WHERE identifier = ?1")?;
+    let mut removed = conn.prepare(
+        "SELECT entries FROM disposed_conversations WHERE identifier = ?1 AND disposal_id = ?2",
+    )?;
+    for c in &cert.conversations {
+        check.conversations += 1;
+        if present.exists([&c.identifier])? {
+            problem(
+                "conversation-present",
+                format!("conversation {}", c.identifier),
+                "listed as removed, but the archive holds it".into(),
+            );
+        }
+        let entries: Option<i64> = removed
+            .query_row(rusqlite::params![c.identifier, disposal], |r| r.get(0))
+            .optional()?;
+        if entries != Some(c.entries as i64) || c.content_hashes.len() as u64 != c.entries {
+            problem(
+                "conversation-unrecorded",
+                format!("conversation {}", c.identifier),
+                format!(
+                    "{} entry versions removed, {} content hashes listed; the archive records {}",
+                    c.entries,
+                    c.content_hashes.len(),
+                    entries.map_or("no removal of it by this record".into(), |n| format!(
+                        "{n} versions removed by this record"
+                    ))
+                ),
+            );
+        }
+    }
+    // Later replacements: a derivative replaced again by a later removal.
+    let later: HashMap<String, Option<String>> = conn
+        .prepare("SELECT old_sha256, new_sha256 FROM derivatives ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut named = conn.prepare("SELECT 1 FROM files WHERE sha256 = ?1")?;
+    for o in &cert.objects {
+        check.objects += 1;
+        let item = format!("export {} original {}", o.export_id, o.path);
+        if named.exists([&o.old_sha256])? {
+            problem(
+                "object-not-replaced",
+                item.clone(),
+                format!("{} is still recorded as a stored original", o.old_sha256),
+            );
+        }
+        // Follow later replacements to the object that should be stored.
+        let mut current = o.new_sha256.clone();
+        let mut hops = 0;
+        while let Some(sha) = current.clone() {
+            if named.exists([&sha])? || hops > 1000 {
+                break;
+            }
+            match later.get(&sha) {
+                Some(next) => current = next.clone(),
+                None => break,
+            }
+            hops += 1;
+        }
+        if let Some(sha) = current {
+            if !named.exists([&sha])? {
+                problem(
+                    "object-missing",
+                    item,
+                    format!("derivative {sha} is recorded by no export"),
+                );
+            } else if !archive.objects().path_of(&sha).exists() {
+                problem(
+                    "object-missing",
+                    item,
+                    format!("derivative {sha} is not in the object store"),
+                );
+            }
+        }
+    }
+    check.problems.extend(problems);
+    check.ok = check.problems.is_empty();
+    Ok(check)
+}

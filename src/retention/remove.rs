@@ -1,0 +1,962 @@
+//! Carrying out a disposition or an erasure: the conversations leave the
+//! database, and the stored originals no longer hold them.
+//!
+//! Order (docs/retention.md, "How removal works"):
+//! 1. Every stored original that may carry a removed row is read again
+//!    through the readers, as its export was read: the files of every
+//!    export whose sightings name a removed conversation, and those of
+//!    the removed rows' own provenance. The lines of the rows of removed
+//!    conversations (entries, records, quarantined rows) are noted.
+//! 2. Each original with such lines gets a derivative, written and
+//!    fsynced under `objects/tmp/`: CSV records blanked to their line
+//!    ends (every other record keeps its line), JSON members that held
+//!    only removed conversations dropped, everything else byte for byte
+//!    as it was. An original left with nothing is deleted. A JSON member
+//!    mixing removed and kept conversations is refused, before anything
+//!    is changed.
+//! 3. The certificate and the journal are written and fsynced.
+//! 4. One transaction deletes the rows (the full-text index's terms with
+//!    them, with FTS5's and SQLite's secure delete, so no removed text
+//!    stays in free pages), records the removal as numbers and hashes,
+//!    points `files` and `members` at the derivatives, appends the ledger
+//!    record holding the certificate's SHA-256; the derivatives are moved
+//!    into the store just before it commits.
+//! 5. After the commit the originals are deleted, the journal removed and
+//!    the WAL checkpointed and truncated.
+//!
+//! A kill at any point leaves the archive as before or as after: the
+//! journal lets the next writer delete what the other state does not name
+//! (`journal::recover`).
+//!
+//! Invariant checked before the transaction: every removed entry version
+//! and record was found on a line that is blanked, or in a member or file
+//! that goes whole. Otherwise the removal stops, and nothing is changed.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::certificate::{self, Certificate};
+use super::derive::{self, DerivedMember};
+use super::due::Due;
+use super::journal::{self, Journal};
+use crate::archive::Archive;
+use crate::archive::sightings::Seen;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::ledger;
+use crate::profile::Profiles;
+use crate::source::records::ObjectRecord;
+use crate::source::{self, MemberError, RowSink};
+
+/// Which removal this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Past retention (`convault dispose --execute`).
+    Disposition,
+    /// A data subject's request (`convault erase --execute`).
+    Erasure,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Disposition => super::kind::DISPOSITION,
+            Kind::Erasure => super::kind::ERASURE,
+        }
+    }
+}
+
+/// What to remove, and on what authority.
+pub struct Removal<'a> {
+    pub kind: Kind,
+    pub reason: &'a str,
+    pub who: &'a str,
+    pub now: Timestamp,
+    /// The policy or request carried out, for the certificate and record.
+    pub basis: Value,
+    pub conversations: &'a [Due],
+    /// Further records to remove whole, by Id: an erased end user's own
+    /// `MessagingEndUser` record.
+    pub record_ids: &'a [String],
+    pub progress: bool,
+}
+
+/// What a removal did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub kind: Kind,
+    /// Its ledger record.
+    pub record: i64,
+    /// Its certificate files, relative to the archive directory.
+    pub certificate: String,
+    pub certificate_text: String,
+    pub certificate_sha256: String,
+    pub conversations: u64,
+    pub entries: u64,
+    pub records: u64,
+    pub quarantined_rows: u64,
+    /// Originals replaced by a derivative, and deleted.
+    pub objects_replaced: u64,
+    pub objects_deleted: u64,
+    /// Bytes of originals read again, and of derivatives written.
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+/// A member of an affected file, as recorded.
+struct MemberRow {
+    id: i64,
+    name: String,
+    status: String,
+    shape: Option<String>,
+    rows: i64,
+}
+
+/// What one member holds of the removed conversations.
+#[derive(Default)]
+struct Found {
+    /// Lines on which removed rows start.
+    lines: BTreeSet<u64>,
+    /// Rows that are removed (entries, records, quarantined rows).
+    removed: u64,
+}
+
+/// What happens to one member.
+enum MemberFate {
+    Kept,
+    /// CSV records blanked on these lines.
+    Blanked(BTreeSet<u64>),
+    /// Every row of it removed: it goes whole.
+    Dropped,
+}
+
+/// An affected stored original.
+struct FilePlan {
+    id: i64,
+    export_id: i64,
+    path: String,
+    sha256: String,
+    bytes: u64,
+    container: String,
+    members: Vec<(MemberRow, MemberFate, u64)>,
+}
+
+/// A derivative written, or an original to delete.
+struct Replacement {
+    plan: FilePlan,
+    /// `None`: deleted whole.
+    new: Option<Derived>,
+}
+
+struct Derived {
+    tmp: PathBuf,
+    sha256: String,
+    bytes: u64,
+    /// Rewritten members (for a plain file, its one member).
+    members: Vec<DerivedMember>,
+}
+
+/// Finds the rows of removed conversations in one member.
+struct Finder<'a> {
+    identifiers: &'a HashSet<String>,
+    /// `Conversation` record Ids of the removed conversations.
+    refs: &'a HashSet<String>,
+    /// Other records removed whole.
+    record_ids: &'a HashSet<String>,
+    found: Found,
+    /// A removed row with no line: it cannot be blanked.
+    lineless: u64,
+}
+
+impl Finder<'_> {
+    fn removes(&self, conversation: &str) -> bool {
+        self.identifiers.contains(conversation) || self.refs.contains(conversation)
+    }
+
+    fn note(&mut self, line: Option<u64>) {
+        self.found.removed += 1;
+        match line {
+            Some(l) => {
+                self.found.lines.insert(l);
+            }
+            None => self.lineless += 1,
+        }
+    }
+}
+
+impl RowSink for Finder<'_> {
+    fn known_row(&mut self, conversation: Option<&str>, _: crate::entry::RowHash) -> Result<bool> {
+        // A row of a conversation that stays is not parsed.
+        Ok(conversation.is_some_and(|c| !self.removes(c)))
+    }
+
+    fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+        if self.removes(&entry.conversation) {
+            self.note(line);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, line: Option<u64>, r: ObjectRecord) -> Result<()> {
+        let removed = self.record_ids.contains(&r.record_id)
+            || r.conversation_identifier
+                .as_deref()
+                .is_some_and(|c| self.identifiers.contains(c))
+            || r.conversation_ref
+                .as_deref()
+                .is_some_and(|c| self.refs.contains(c));
+        if removed {
+            self.note(line);
+        }
+        Ok(())
+    }
+
+    fn quarantine_row(&mut self, line: Option<u64>, _: String, raw: Option<String>) -> Result<()> {
+        // A row that could not be read names its conversation somewhere
+        // in its raw fields, if anywhere.
+        let named = raw.as_deref().is_some_and(|raw| {
+            self.identifiers
+                .iter()
+                .chain(self.refs)
+                .any(|c| raw.contains(c.as_str()))
+        });
+        if named {
+            self.note(line);
+        }
+        Ok(())
+    }
+}
+
+/// Carries out `removal`. The caller holds the writer lock and has run
+/// [`journal::recover`]; `conn` is the archive's write connection.
+pub fn execute(archive: &Archive, conn: &mut Connection, removal: &Removal) -> Result<Outcome> {
+    let ids: BTreeSet<i64> = removal.conversations.iter().map(|d| d.id).collect();
+    let identifiers: HashSet<String> = removal
+        .conversations
+        .iter()
+        .map(|d| d.conversation.clone())
+        .collect();
+    stage_selection(conn, removal.conversations, removal.record_ids)?;
+    let record_ids: HashSet<String> = removal.record_ids.iter().cloned().collect();
+    let refs: HashSet<String> = conn
+        .prepare("SELECT record_id FROM temp.removal_refs")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+
+    // 1. What each affected original holds of them.
+    let spin = crate::progress::spinner("reading the stored originals again", removal.progress);
+    let mut plans = Vec::new();
+    let mut bytes_read = 0;
+    for file_id in affected_files(conn, &ids)? {
+        let mut plan = file_plan(conn, file_id)?;
+        bytes_read += plan.bytes;
+        let found = scan(archive, conn, &plan, (&identifiers, &refs, &record_ids))?;
+        if decide(&mut plan, found)? {
+            plans.push(plan);
+        }
+    }
+    spin.finish_and_clear();
+    note_lines(conn, &plans)?;
+    check_all_found(conn)?;
+
+    // 2. Derivatives, written and fsynced under objects/tmp/.
+    let mut replacements = Vec::new();
+    let written = (|| -> Result<()> {
+        for plan in plans {
+            let new = derivative(archive, &plan)?;
+            replacements.push(Replacement { plan, new });
+        }
+        Ok(())
+    })();
+    let discard = |replacements: &[Replacement]| {
+        for r in replacements {
+            if let Some(d) = &r.new {
+                let _ = std::fs::remove_file(&d.tmp);
+            }
+        }
+    };
+    if let Err(e) = written {
+        discard(&replacements);
+        return Err(e);
+    }
+    let result = commit(archive, conn, removal, &replacements, bytes_read);
+    if result.is_err() {
+        discard(&replacements);
+        // Undo whatever the journal lists that the database does not name.
+        let _ = journal::recover(archive, conn);
+    }
+    result
+}
+
+/// Fills the temporary tables the statements below read: the removed
+/// conversations, and the `Conversation` records naming them.
+fn stage_selection(conn: &Connection, conversations: &[Due], record_ids: &[String]) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS removal_conversations (
+             id INTEGER PRIMARY KEY, identifier TEXT NOT NULL UNIQUE);
+         CREATE TEMP TABLE IF NOT EXISTS removal_refs (record_id TEXT PRIMARY KEY) WITHOUT ROWID;
+         CREATE TEMP TABLE IF NOT EXISTS removal_lines (
+             member_id INTEGER NOT NULL, line INTEGER NOT NULL,
+             PRIMARY KEY (member_id, line)) WITHOUT ROWID;
+         CREATE TEMP TABLE IF NOT EXISTS removal_members (member_id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS removal_record_ids (record_id TEXT PRIMARY KEY) WITHOUT ROWID;
+         DELETE FROM temp.removal_conversations; DELETE FROM temp.removal_refs;
+         DELETE FROM temp.removal_record_ids;
+         DELETE FROM temp.removal_lines; DELETE FROM temp.removal_members;",
+    )?;
+    let mut insert =
+        conn.prepare("INSERT INTO temp.removal_conversations (id, identifier) VALUES (?1, ?2)")?;
+    for d in conversations {
+        insert.execute(params![d.id, d.conversation])?;
+    }
+    let mut insert =
+        conn.prepare("INSERT OR IGNORE INTO temp.removal_record_ids (record_id) VALUES (?1)")?;
+    for id in record_ids {
+        insert.execute([id])?;
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO temp.removal_refs (record_id)
+         SELECT record_id FROM records WHERE object = 'Conversation'
+           AND conversation_identifier IN (SELECT identifier FROM temp.removal_conversations)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// The records removed with the conversations: those naming one by
+/// identifier or by `Conversation` record Id, and those removed by Id.
+const REMOVED_RECORDS: &str = "SELECT id FROM records
+    WHERE conversation_identifier IN (SELECT identifier FROM temp.removal_conversations)
+       OR conversation_ref IN (SELECT record_id FROM temp.removal_refs)
+       OR record_id IN (SELECT record_id FROM temp.removal_record_ids)";
+
+/// The stored originals that may carry a row of a removed conversation:
+/// the files of every export whose sightings name one, and of the
+/// members the removed versions and records were read from.
+fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64>> {
+    let mut files = BTreeSet::new();
+    let exports: Vec<i64> = conn
+        .prepare("SELECT id FROM exports ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut of_export = conn.prepare("SELECT id FROM files WHERE export_id = ?1")?;
+    for export in exports {
+        let Some(seen) = Seen::load(conn, export)? else {
+            continue;
+        };
+        let named = ids
+            .iter()
+            .any(|&id| u32::try_from(id).is_ok_and(|id| seen.conversations.contains(id)));
+        if named {
+            for f in of_export.query_map([export], |r| r.get::<_, i64>(0))? {
+                files.insert(f?);
+            }
+        }
+    }
+    for sql in [
+        "SELECT DISTINCT m.file_id FROM entries e JOIN members m ON m.id = e.member_id
+         WHERE e.conversation_id IN (SELECT id FROM temp.removal_conversations)"
+            .to_owned(),
+        format!(
+            "SELECT DISTINCT m.file_id FROM records r JOIN members m ON m.id = r.member_id
+             WHERE r.id IN ({REMOVED_RECORDS})"
+        ),
+    ] {
+        for f in conn.prepare(&sql)?.query_map([], |r| r.get::<_, i64>(0))? {
+            files.insert(f?);
+        }
+    }
+    Ok(files)
+}
+
+fn file_plan(conn: &Connection, file_id: i64) -> Result<FilePlan> {
+    let (export_id, path, sha256, bytes, container) = conn.query_row(
+        "SELECT export_id, path, sha256, bytes, container FROM files WHERE id = ?1",
+        [file_id],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        },
+    )?;
+    let members = conn
+        .prepare(
+            "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
+        )?
+        .query_map([file_id], |r| {
+            Ok((
+                MemberRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    shape: r.get(3)?,
+                    rows: r.get(4)?,
+                },
+                MemberFate::Kept,
+                0,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(FilePlan {
+        id: file_id,
+        export_id,
+        path,
+        sha256,
+        bytes: bytes.max(0) as u64,
+        container,
+        members,
+    })
+}
+
+/// Reads `plan`'s original as its export was read; per member (in the
+/// order of `plan.members`), what it holds of the removed conversations.
+fn scan(
+    archive: &Archive,
+    conn: &Connection,
+    plan: &FilePlan,
+    (identifiers, refs, record_ids): (&HashSet<String>, &HashSet<String>, &HashSet<String>),
+) -> Result<Vec<Found>> {
+    let what = format!("stored original {} ({})", plan.sha256, plan.path);
+    let profiles: Profiles =
+        crate::verify::export_profiles(conn, plan.export_id).map_err(|reason| {
+            Error::CannotDerive {
+                what: what.clone(),
+                reason,
+            }
+        })?;
+    let object = archive.objects().path_of(&plan.sha256);
+    let file = File::open(&object).map_err(|e| Error::io(&object, e))?;
+    let mut out = Vec::new();
+    let read = |reader: &mut dyn Read, name: &str| -> Result<Found> {
+        let mut finder = Finder {
+            identifiers,
+            refs,
+            record_ids,
+            found: Found::default(),
+            lineless: 0,
+        };
+        match source::read_member(reader, name, &profiles, &mut finder, None) {
+            Ok(_) => {}
+            Err(MemberError::Read(e)) => return Err(Error::io(&object, e)),
+            Err(MemberError::Sink(e)) => return Err(e),
+        }
+        if finder.lineless > 0 {
+            return Err(Error::CannotDerive {
+                what: format!("{what}: member {name}"),
+                reason: format!("{} removed rows have no line to blank", finder.lineless),
+            });
+        }
+        Ok(finder.found)
+    };
+    if plan.container != "zip" {
+        let name = plan.members.first().map_or("", |m| m.0.name.as_str());
+        out.push(read(&mut BufReader::new(file), name)?);
+        return Ok(out);
+    }
+    let mut zip =
+        zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file)).map_err(|e| {
+            Error::CannotDerive {
+                what: what.clone(),
+                reason: format!("the zip cannot be read: {e}"),
+            }
+        })?;
+    for (i, (m, _, _)) in plan.members.iter().enumerate() {
+        if m.status != "read" {
+            out.push(Found::default());
+            continue;
+        }
+        let mut member = zip.by_index(i).map_err(|e| Error::CannotDerive {
+            what: format!("{what}: member {}", m.name),
+            reason: e.to_string(),
+        })?;
+        out.push(read(&mut member, &m.name)?);
+    }
+    Ok(out)
+}
+
+/// Decides each member's fate; false when the original holds nothing
+/// removed.
+fn decide(plan: &mut FilePlan, found: Vec<Found>) -> Result<bool> {
+    if found.iter().all(|f| f.removed == 0) {
+        return Ok(false);
+    }
+    if found.len() != plan.members.len() {
+        return Err(Error::CannotDerive {
+            what: format!("stored original {} ({})", plan.sha256, plan.path),
+            reason: format!(
+                "it holds {} members where the archive records {}",
+                found.len(),
+                plan.members.len()
+            ),
+        });
+    }
+    for ((m, fate, removed), f) in plan.members.iter_mut().zip(found) {
+        *removed = f.removed;
+        if f.removed == 0 {
+            continue;
+        }
+        let json = matches!(
+            m.shape.as_deref(),
+            Some(source::api_json::SHAPE_PAGE | source::api_json::SHAPE_LINES)
+        );
+        *fate = if json {
+            if (f.removed as i64) < m.rows {
+                return Err(Error::CannotDerive {
+                    what: format!(
+                        "stored original {} ({}), member {}",
+                        plan.sha256, plan.path, m.name
+                    ),
+                    reason: format!(
+                        "this JSON member holds {} rows of removed conversations among {} rows; a JSON member mixing removed and kept conversations cannot be rewritten yet (docs/retention.md)",
+                        f.removed, m.rows
+                    ),
+                });
+            }
+            MemberFate::Dropped
+        } else {
+            MemberFate::Blanked(f.lines)
+        };
+    }
+    Ok(true)
+}
+
+/// Whether every member of `plan` is left with nothing.
+fn left_with_nothing(plan: &FilePlan) -> bool {
+    plan.members
+        .iter()
+        .all(|(m, fate, removed)| match (m.status.as_str(), fate) {
+            ("directory", _) | (_, MemberFate::Dropped) => true,
+            ("read", _) => m.rows - *removed as i64 <= 0,
+            _ => false,
+        })
+}
+
+/// Notes the lines to blank and the members that go whole, for the
+/// statements of the transaction.
+fn note_lines(conn: &Connection, plans: &[FilePlan]) -> Result<()> {
+    let mut line = conn.prepare("INSERT OR IGNORE INTO temp.removal_lines VALUES (?1, ?2)")?;
+    let mut whole = conn.prepare("INSERT OR IGNORE INTO temp.removal_members VALUES (?1)")?;
+    for plan in plans {
+        let all = left_with_nothing(plan);
+        for (m, fate, _) in &plan.members {
+            match fate {
+                MemberFate::Kept if all => {
+                    whole.execute([m.id])?;
+                }
+                MemberFate::Kept => {}
+                MemberFate::Blanked(lines) => {
+                    for l in lines {
+                        line.execute(params![m.id, *l as i64])?;
+                    }
+                    if all {
+                        whole.execute([m.id])?;
+                    }
+                }
+                MemberFate::Dropped => {
+                    whole.execute([m.id])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every removed version and record must have been found where the
+/// archive says it was read: else an original would keep it.
+fn check_all_found(conn: &Connection) -> Result<()> {
+    let missing: Option<(String, String, i64)> = conn
+        .query_row(
+            &format!(
+                "SELECT 'entry ' || e.identifier || ' version ' || e.version, m.name, coalesce(e.line, 0)
+                 FROM entries e JOIN members m ON m.id = e.member_id
+                 WHERE e.conversation_id IN (SELECT id FROM temp.removal_conversations)
+                   AND e.member_id NOT IN (SELECT member_id FROM temp.removal_members)
+                   AND NOT EXISTS (SELECT 1 FROM temp.removal_lines l
+                                   WHERE l.member_id = e.member_id AND l.line = e.line)
+                 UNION ALL
+                 SELECT r.object || ' record ' || r.record_id, m.name, coalesce(r.line, 0)
+                 FROM records r JOIN members m ON m.id = r.member_id
+                 WHERE r.id IN ({REMOVED_RECORDS})
+                   AND r.member_id NOT IN (SELECT member_id FROM temp.removal_members)
+                   AND NOT EXISTS (SELECT 1 FROM temp.removal_lines l
+                                   WHERE l.member_id = r.member_id AND l.line = r.line)
+                 LIMIT 1"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    match missing {
+        None => Ok(()),
+        Some((what, member, line)) => Err(Error::CannotDerive {
+            what: format!("{what} (member {member}, line {line})"),
+            reason: "its row was not found where the archive says it was read, so its original cannot be rewritten without it; run `convault verify --rederive`".into(),
+        }),
+    }
+}
+
+/// Writes `plan`'s derivative under `objects/tmp/` (fsynced), or nothing
+/// when the original goes whole.
+fn derivative(archive: &Archive, plan: &FilePlan) -> Result<Option<Derived>> {
+    if left_with_nothing(plan) {
+        return Ok(None);
+    }
+    let src = archive.objects().path_of(&plan.sha256);
+    let tmp = archive.objects().new_staging_path()?;
+    let what = |e: derive::DeriveError| Error::CannotDerive {
+        what: format!("stored original {} ({})", plan.sha256, plan.path),
+        reason: e.to_string(),
+    };
+    if plan.container == "zip" {
+        let mut remove = BTreeMap::new();
+        let mut drop = BTreeSet::new();
+        for (m, fate, _) in &plan.members {
+            match fate {
+                MemberFate::Kept => {}
+                MemberFate::Blanked(lines) => {
+                    remove.insert(m.name.clone(), lines.clone());
+                }
+                MemberFate::Dropped => {
+                    drop.insert(m.name.clone());
+                }
+            }
+        }
+        let d = derive::zip_without(&src, &tmp, &remove, &drop).map_err(what)?;
+        return Ok(Some(Derived {
+            tmp,
+            sha256: d.sha256,
+            bytes: d.bytes,
+            members: d.members,
+        }));
+    }
+    let Some((m, MemberFate::Blanked(lines), _)) = plan.members.first() else {
+        return Err(Error::Internal(
+            "a plain file to derive without a blanked member",
+        ));
+    };
+    let d = derive::file_without(&src, &tmp, lines).map_err(what)?;
+    Ok(Some(Derived {
+        tmp,
+        members: vec![DerivedMember {
+            name: m.name.clone(),
+            sha256: d.sha256.clone(),
+            crc32: 0,
+            bytes: d.bytes,
+            blanked: d.blanked,
+        }],
+        sha256: d.sha256,
+        bytes: d.bytes,
+    }))
+}
+
+/// Steps 3 to 5 of the module doc.
+fn commit(
+    archive: &Archive,
+    conn: &mut Connection,
+    removal: &Removal,
+    replacements: &[Replacement],
+    bytes_read: u64,
+) -> Result<Outcome> {
+    let record = ledger::next_seq(conn)?;
+    let prev = ledger::head_hash(conn)?.unwrap_or_else(|| ledger::GENESIS.to_owned());
+    let kind = removal.kind.as_str();
+    // The certificate: conversations with their versions' content hashes.
+    let mut hashes =
+        conn.prepare("SELECT content_hash FROM entries WHERE conversation_id = ?1 ORDER BY seq")?;
+    let mut conversations = Vec::with_capacity(removal.conversations.len());
+    for d in removal.conversations {
+        let content_hashes: Vec<String> = hashes
+            .query_map([d.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        conversations.push(certificate::Conversation {
+            identifier: d.conversation.clone(),
+            entries: content_hashes.len() as u64,
+            content_hashes,
+        });
+    }
+    drop(hashes);
+    let per_export: Vec<(i64, i64, i64)> = conn
+        .prepare(&format!(
+            "SELECT export_id, sum(q), sum(r) FROM (
+                 SELECT q.export_id, 1 AS q, 0 AS r FROM quarantine q
+                 JOIN temp.removal_lines l ON l.member_id = q.member_id AND l.line = q.line
+                 UNION ALL
+                 SELECT q.export_id, 1, 0 FROM quarantine q
+                 WHERE q.member_id IN (SELECT member_id FROM temp.removal_members)
+                   AND NOT EXISTS (SELECT 1 FROM temp.removal_lines l
+                                   WHERE l.member_id = q.member_id AND l.line = q.line)
+                 UNION ALL
+                 SELECT export_id, 0, 1 FROM records WHERE id IN ({REMOVED_RECORDS}))
+             GROUP BY export_id"
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let quarantined_rows: i64 = per_export.iter().map(|x| x.1).sum();
+    let records: i64 = per_export.iter().map(|x| x.2).sum();
+    let objects: Vec<certificate::Object> = replacements
+        .iter()
+        .map(|r| certificate::Object {
+            export_id: r.plan.export_id,
+            path: r.plan.path.clone(),
+            old_sha256: r.plan.sha256.clone(),
+            old_bytes: r.plan.bytes,
+            new_sha256: r.new.as_ref().map(|d| d.sha256.clone()),
+            new_bytes: r.new.as_ref().map(|d| d.bytes),
+        })
+        .collect();
+    let entries: u64 = conversations.iter().map(|c| c.entries).sum();
+    let cert = Certificate {
+        format: certificate::FORMAT.into(),
+        kind: kind.into(),
+        ledger_record: record,
+        ledger_prev: prev,
+        at: crate::clock::rfc3339_ms(removal.now),
+        by: removal.who.into(),
+        reason: removal.reason.into(),
+        basis: removal.basis.clone(),
+        conversations,
+        entries,
+        records: records as u64,
+        quarantined_rows: quarantined_rows as u64,
+        objects,
+        convault_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let (cert_json, cert_text) = certificate::file_names(kind, record);
+    crate::failpoint::hit("removal-derivatives-written");
+    journal::write(
+        archive,
+        &Journal {
+            record,
+            new_objects: replacements
+                .iter()
+                .filter_map(|r| r.new.as_ref().map(|d| d.sha256.clone()))
+                .collect(),
+            old_objects: replacements.iter().map(|r| r.plan.sha256.clone()).collect(),
+            certificates: vec![cert_json.clone(), cert_text.clone()],
+        },
+    )?;
+    crate::failpoint::hit("removal-journal-written");
+    let cert_sha = certificate::write(archive, &cert)?;
+    crate::failpoint::hit("removal-certificate-written");
+    let replaced = replacements.iter().filter(|r| r.new.is_some()).count() as u64;
+    let deleted = replacements.len() as u64 - replaced;
+    let bytes_written = replacements
+        .iter()
+        .filter_map(|r| r.new.as_ref().map(|d| d.bytes))
+        .sum();
+
+    // 4. One transaction.
+    conn.pragma_update(None, "secure_delete", true)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO entries_fts (entries_fts, rank) VALUES ('secure-delete', 1)",
+        [],
+    )?;
+    tx.execute(
+        "INSERT INTO disposals (ledger_seq, kind, at_ms, certificate_sha256) VALUES (?1, ?2, ?3, ?4)",
+        params![record, kind, removal.now.as_millisecond(), cert_sha],
+    )?;
+    let disposal = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO disposed_conversations (conversation_id, identifier, first_export_id, disposal_id, entries)
+         SELECT c.id, c.identifier, c.first_export_id, ?1,
+                (SELECT count(*) FROM entries e WHERE e.conversation_id = c.id)
+         FROM conversations c WHERE c.id IN (SELECT id FROM temp.removal_conversations)",
+        [disposal],
+    )?;
+    tx.execute(
+        "INSERT INTO disposed_versions (seq, export_id, conversation_id, identifier, version, disposal_id)
+         SELECT seq, export_id, conversation_id, identifier, version, ?1 FROM entries
+         WHERE conversation_id IN (SELECT id FROM temp.removal_conversations)",
+        [disposal],
+    )?;
+    for (export, q, r) in &per_export {
+        tx.execute(
+            "INSERT INTO disposed_rows (disposal_id, export_id, quarantined, records) VALUES (?1, ?2, ?3, ?4)",
+            params![disposal, export, q, r],
+        )?;
+    }
+    tx.execute_batch(&format!(
+        "DELETE FROM entry_repeats WHERE entry_id IN (SELECT id FROM entries
+             WHERE conversation_id IN (SELECT id FROM temp.removal_conversations));
+         DELETE FROM row_hashes WHERE conversation_id IN (SELECT id FROM temp.removal_conversations);
+         DELETE FROM entry_related WHERE conversation_id IN (SELECT id FROM temp.removal_conversations);
+         DELETE FROM entries WHERE conversation_id IN (SELECT id FROM temp.removal_conversations);
+         DELETE FROM conversations WHERE id IN (SELECT id FROM temp.removal_conversations);
+         DELETE FROM quarantine WHERE member_id IN (SELECT member_id FROM temp.removal_members)
+             OR EXISTS (SELECT 1 FROM temp.removal_lines l
+                        WHERE l.member_id = quarantine.member_id AND l.line = quarantine.line);
+         DELETE FROM records WHERE id IN ({REMOVED_RECORDS});"
+    ))?;
+    {
+        let mut derivative_row = tx.prepare(
+            "INSERT INTO derivatives (disposal_id, export_id, path, old_sha256, old_bytes, new_sha256, new_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut taken = tx.prepare("SELECT 1 FROM files WHERE sha256 = ?1")?;
+        for r in replacements {
+            let p = &r.plan;
+            derivative_row.execute(params![
+                disposal,
+                p.export_id,
+                p.path,
+                p.sha256,
+                p.bytes as i64,
+                r.new.as_ref().map(|d| d.sha256.as_str()),
+                r.new.as_ref().map(|d| d.bytes as i64),
+            ])?;
+            let Some(d) = &r.new else {
+                tx.execute("DELETE FROM members WHERE file_id = ?1", [p.id])?;
+                tx.execute("DELETE FROM files WHERE id = ?1", [p.id])?;
+                continue;
+            };
+            if taken.exists([&d.sha256])? {
+                return Err(Error::CannotDerive {
+                    what: format!("stored original {} ({})", p.sha256, p.path),
+                    reason: format!(
+                        "its derivative {} is the same file as another stored original",
+                        d.sha256
+                    ),
+                });
+            }
+            tx.execute(
+                "UPDATE files SET sha256 = ?2, bytes = ?3 WHERE id = ?1",
+                params![p.id, d.sha256, d.bytes as i64],
+            )?;
+            for (m, fate, removed) in &p.members {
+                match fate {
+                    MemberFate::Kept => {}
+                    MemberFate::Dropped => {
+                        tx.execute("DELETE FROM members WHERE id = ?1", [m.id])?;
+                    }
+                    MemberFate::Blanked(_) => {
+                        let Some(dm) = d.members.iter().find(|x| x.name == m.name) else {
+                            return Err(Error::Internal(
+                                "a blanked member missing from its derivative",
+                            ));
+                        };
+                        let crc = (p.container == "zip").then_some(i64::from(dm.crc32));
+                        tx.execute(
+                            "UPDATE members SET sha256 = ?2, bytes = ?3, crc32 = coalesce(?4, crc32),
+                                 rows = rows - ?5 WHERE id = ?1",
+                            params![m.id, dm.sha256, dm.bytes as i64, crc, *removed as i64],
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    let details = json!({
+        "certificate": cert_json,
+        "certificate_sha256": cert_sha,
+        "reason": removal.reason,
+        "basis": removal.basis,
+        "conversations": removal.conversations.len(),
+        "entries": entries,
+        "records": records,
+        "quarantined_rows": quarantined_rows,
+        "objects_replaced": replaced,
+        "objects_deleted": deleted,
+    });
+    let appended = ledger::append(&tx, removal.now, kind, removal.who, details)?;
+    if appended.seq != record {
+        return Err(Error::Internal("the ledger moved during a removal"));
+    }
+    for r in replacements {
+        if let Some(d) = &r.new {
+            archive.objects().adopt(&d.tmp, &d.sha256)?;
+        }
+    }
+    crate::failpoint::hit("removal-before-commit");
+    tx.commit()?;
+    crate::failpoint::hit("removal-committed");
+
+    // 5. The originals go; the database is rebuilt without a trace.
+    for (i, r) in replacements.iter().enumerate() {
+        archive.objects().delete(&r.plan.sha256)?;
+        if i == 0 {
+            crate::failpoint::hit("removal-first-original-deleted");
+        }
+    }
+    let spin = crate::progress::spinner(
+        "rebuilding the database so that no removed text remains in it",
+        removal.progress,
+    );
+    rebuild(conn)?;
+    spin.finish_and_clear();
+    journal::remove(archive)?;
+    Ok(Outcome {
+        kind: removal.kind,
+        record,
+        certificate: cert_json,
+        certificate_text: cert_text,
+        certificate_sha256: cert_sha,
+        conversations: removal.conversations.len() as u64,
+        entries,
+        records: records as u64,
+        quarantined_rows: quarantined_rows as u64,
+        objects_replaced: replaced,
+        objects_deleted: deleted,
+        bytes_read,
+        bytes_written,
+    })
+}
+
+/// Rebuilds the database file and empties the WAL, so that no byte of a
+/// removed row is left anywhere on disk.
+///
+/// Deleting is not enough, even with `PRAGMA secure_delete`: when SQLite
+/// moves cells between pages (on every split and merge since the rows
+/// were stored), the unused space of a page may keep old copies of them,
+/// and the WAL keeps earlier page images until it is checkpointed
+/// (measured: a deleted row's text was still in the file). `VACUUM`
+/// writes every live page anew.
+pub fn rebuild(conn: &Connection) -> Result<()> {
+    conn.execute_batch("VACUUM")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Runs `f` under the archive's writer lock (taken for `command`), with a
+/// write connection, after finishing or undoing what a killed removal
+/// left. Returns `f`'s result and warnings for the user.
+pub fn under_lock<T>(
+    archive: &Archive,
+    command: &str,
+    who: &str,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<(T, Vec<String>)> {
+    if !archive.exists() {
+        return Err(Error::NoArchive(archive.root().to_owned()));
+    }
+    let lock = crate::lock::WriterLock::acquire(archive.root(), command, who)?;
+    let mut warnings = Vec::new();
+    if let Some(stale) = &lock.stale {
+        warnings.push(format!(
+            "cleared a stale lock left by {stale}, which ended without finishing"
+        ));
+    }
+    let mut conn = archive.open_for_write()?;
+    if let Some(done) = journal::recover(archive, &conn)? {
+        warnings.push(done);
+    }
+    let out = f(&mut conn)?;
+    drop(lock);
+    Ok((out, warnings))
+}

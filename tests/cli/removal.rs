@@ -1,0 +1,480 @@
+//! Carrying out dispositions and erasures (issue 15): what is removed
+//! leaves the database and the originals, what is held stays, the archive
+//! still verifies and re-derives, the certificate checks, and a crash at
+//! any point leaves the archive as before or as after.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use super::support::fixture_data;
+use super::{CONV_A, CONV_B, CONV_C, WEEK1, WEEK2, convault, fixture, stderr_of};
+
+const NOW: &str = "2026-11-20T00:00:00Z";
+/// 25 days on: everything is past a 7-day retention.
+const LATER: &str = "2026-12-15T00:00:00Z";
+
+/// Text only conversation A holds, only B, only C.
+const TEXT_A: &str = "order #10023";
+const TEXT_B: &str = "caf\u{e9} cr\u{e8}me machine";
+const TEXT_C: &str = "charged twice for invoice 8812";
+
+fn at(archive: &Path, now: &str) -> Command {
+    let mut c = convault(archive);
+    c.env("CONVAULT_NOW", now).env("USER", "officer");
+    c
+}
+
+fn json_of(a: &assert_cmd::assert::Assert) -> Value {
+    serde_json::from_slice(&a.get_output().stdout).expect("JSON on stdout")
+}
+
+fn run(archive: &Path, now: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+    at(archive, now).args(args).assert()
+}
+
+/// Where `needle` occurs under `dir`: in any file's bytes, or in any
+/// member of any zip, inflated.
+fn found_under(dir: &Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    let has = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            if has(&bytes) {
+                hits.push(path.display().to_string());
+            }
+            if bytes.starts_with(b"PK") {
+                let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+                for i in 0..zip.len() {
+                    let mut m = zip.by_index(i).unwrap();
+                    let mut inflated = Vec::new();
+                    m.read_to_end(&mut inflated).unwrap();
+                    if has(&inflated) {
+                        hits.push(format!("{}: member {i}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// Weeks 1 and 2, a 7-day policy, and a hold on conversation C.
+fn two_weeks_with_a_hold_on_c(archive: &Path) {
+    for week in [WEEK1, WEEK2] {
+        at(archive, NOW)
+            .arg("ingest")
+            .arg(fixture(week))
+            .assert()
+            .success();
+    }
+    run(
+        archive,
+        NOW,
+        &["retention", "set", "7d", "--reason", "policy 12"],
+    )
+    .success();
+    run(
+        archive,
+        NOW,
+        &["hold", "place", "dispute", "--reason", "dispute 17", "8812"],
+    )
+    .success();
+}
+
+/// Every stored version: conversation, entry, version, member, line.
+fn provenance(archive: &Path) -> Vec<(String, String, i64, String, Option<i64>)> {
+    let conn = super::db(archive);
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.identifier, e.identifier, e.version, m.name, e.line FROM entries e
+             JOIN conversations c ON c.id = e.conversation_id JOIN members m ON m.id = e.member_id
+             ORDER BY 1, 2, 3",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn verify_rederive(archive: &Path) {
+    let a = convault(archive)
+        .args(["verify", "--rederive", "--json"])
+        .assert();
+    let out = a.get_output();
+    assert!(
+        out.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn certificate_of(archive: &Path, outcome: &Value) -> PathBuf {
+    archive.join(outcome["certificate"].as_str().expect("certificate"))
+}
+
+#[test]
+fn dispose_execute_removes_what_is_due_everywhere_and_keeps_what_is_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    two_weeks_with_a_hold_on_c(&archive);
+    // The scan finds text in inflated members: C's text is there.
+    assert!(!found_under(&archive, TEXT_A).is_empty());
+    assert!(!found_under(&archive, TEXT_C).is_empty());
+    let provenance_before = provenance(&archive);
+    // Held, C cannot be erased either.
+    let a = run(
+        &archive,
+        LATER,
+        &[
+            "erase",
+            "--conversation",
+            CONV_C,
+            "--reason",
+            "r",
+            "--execute",
+        ],
+    )
+    .code(4);
+    assert!(
+        stderr_of(&a).contains("hold \"dispute\""),
+        "{}",
+        stderr_of(&a)
+    );
+
+    let a = run(
+        &archive,
+        LATER,
+        &["dispose", "--execute", "--reason", "yearly run", "--json"],
+    )
+    .success();
+    let out = json_of(&a);
+    let outcome = &out["outcome"];
+    assert_eq!(outcome["conversations"], 2, "{out}");
+    assert_eq!(outcome["objects_replaced"], 2, "{out}");
+    assert_eq!(outcome["objects_deleted"], 0, "{out}");
+    assert!(stderr_of(&a).contains("certificate: certificates/disposition-"));
+
+    // Nothing of A or B is left in any file: database, WAL, objects.
+    for text in [TEXT_A, TEXT_B, "Hi, I need help"] {
+        let hits = found_under(&archive, text);
+        assert!(hits.is_empty(), "{text:?} still in {hits:?}");
+    }
+    assert!(!found_under(&archive, TEXT_C).is_empty(), "held C is kept");
+
+    // The archive verifies and re-derives; C's versions keep their
+    // members and lines; search and show know nothing of A and B.
+    verify_rederive(&archive);
+    let kept: Vec<_> = provenance_before
+        .into_iter()
+        .filter(|p| p.0 == CONV_C)
+        .collect();
+    assert!(!kept.is_empty());
+    assert_eq!(provenance(&archive), kept);
+    let a = convault(&archive).args(["show", CONV_A]).assert().code(1);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("removed by the disposition of 2026-12-15") && err.contains("ledger record"),
+        "{err}"
+    );
+    convault(&archive)
+        .args(["search", "10023"])
+        .assert()
+        .success()
+        .stdout("");
+    let a = convault(&archive)
+        .args(["search", "8812"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).contains(CONV_C));
+    convault(&archive).args(["show", CONV_C]).assert().success();
+
+    // The ledger record holds the certificate's SHA-256; the certificate
+    // verifies, and a changed one does not.
+    let cert = certificate_of(&archive, outcome);
+    let body = std::fs::read(&cert).unwrap();
+    assert_eq!(
+        outcome["certificate_sha256"].as_str().unwrap(),
+        super::sha256_file(&cert)
+    );
+    let c: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(c["reason"], "yearly run");
+    assert_eq!(c["by"], "officer");
+    assert_eq!(c["conversations"].as_array().unwrap().len(), 2);
+    let listed: u64 = c["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["content_hashes"].as_array().unwrap().len() as u64)
+        .sum();
+    assert_eq!(listed, c["entries"].as_u64().unwrap());
+    assert!(!String::from_utf8_lossy(&body).contains(TEXT_A));
+    convault(&archive)
+        .args(["certificate", "verify"])
+        .arg(&cert)
+        .assert()
+        .success();
+    let changed = tmp.path().join("changed.json");
+    std::fs::write(
+        &changed,
+        String::from_utf8_lossy(&body).replace("yearly run", "yearly run!"),
+    )
+    .unwrap();
+    let a = convault(&archive)
+        .args(["certificate", "verify"])
+        .arg(&changed)
+        .assert()
+        .code(3);
+    assert!(
+        stderr_of(&a).contains("certificate-changed"),
+        "{}",
+        stderr_of(&a)
+    );
+    let text = std::fs::read_to_string(cert.with_extension("txt")).unwrap();
+    assert!(text.starts_with("DISPOSITION CERTIFICATE"), "{text}");
+
+    // The receipt of week 1 shows its derivative and the record.
+    let a = convault(&archive)
+        .args(["receipt", "1", "--json"])
+        .assert()
+        .success();
+    let receipt = json_of(&a);
+    assert_eq!(
+        receipt["replaced"][0]["old_sha256"],
+        super::sha256_file(&fixture(WEEK1))
+    );
+    assert_eq!(receipt["replaced"][0]["record"], c["ledger_record"]);
+
+    // The original again is not ingested again: what went stays gone.
+    let a = at(&archive, LATER)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success();
+    assert!(
+        stderr_of(&a).contains("not ingested again"),
+        "{}",
+        stderr_of(&a)
+    );
+    convault(&archive).args(["show", CONV_A]).assert().code(1);
+
+    // Released, C goes too; everything still verifies.
+    run(
+        &archive,
+        LATER,
+        &["hold", "release", "dispute", "--reason", "settled"],
+    )
+    .success();
+    let out = json_of(
+        &run(
+            &archive,
+            LATER,
+            &[
+                "dispose",
+                "--execute",
+                "--reason",
+                "after release",
+                "--json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(out["outcome"]["conversations"], 1, "{out}");
+    verify_rederive(&archive);
+    assert!(found_under(&archive, TEXT_C).is_empty());
+    // Nothing is due now: nothing is recorded.
+    let a = run(
+        &archive,
+        LATER,
+        &["dispose", "--execute", "--reason", "again"],
+    )
+    .success();
+    assert!(
+        stderr_of(&a).contains("nothing is due"),
+        "{}",
+        stderr_of(&a)
+    );
+    // Usage: --execute without a reason.
+    run(&archive, LATER, &["dispose", "--execute"]).code(2);
+}
+
+#[test]
+fn an_erasure_by_end_user_reaches_two_exports_and_two_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    for week in [WEEK1, WEEK2] {
+        at(&archive, NOW)
+            .arg("ingest")
+            .arg(fixture(week))
+            .assert()
+            .success();
+    }
+    // Conversation A's API page, and the Data Export Service's objects.
+    let page = tmp.path().join("api/page-1.json");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    std::fs::write(&page, fixture_data::data_api_page_a()).unwrap();
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(&page)
+        .assert()
+        .success();
+    let (part1, part2) = fixture_data::data_export_parts();
+    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
+    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
+    super::write_zip(&p1, &part1);
+    super::write_zip(&p2, &part2);
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(&p1)
+        .arg(&p2)
+        .assert()
+        .success();
+    assert!(!found_under(&archive, "Guest 7f3e21").is_empty());
+
+    // A's end user, by messaging platform key.
+    let key = "v2/iamessage/UNAUTH/NA/uid:7f3e21";
+    let out = json_of(
+        &run(
+            &archive,
+            NOW,
+            &[
+                "erase",
+                "--enduser",
+                key,
+                "--reason",
+                "DSAR-101",
+                "--execute",
+                "--json",
+            ],
+        )
+        .success(),
+    );
+    let outcome = &out["outcome"];
+    assert_eq!(outcome["kind"], "erasure");
+    assert_eq!(outcome["conversations"], 1, "{out}");
+    // The API page held A alone: it is deleted; the zips are replaced.
+    assert_eq!(outcome["objects_deleted"], 1, "{out}");
+    assert!(outcome["objects_replaced"].as_u64().unwrap() >= 3, "{out}");
+    assert!(outcome["records"].as_u64().unwrap() >= 3, "{out}");
+    // Not even the ledger or the certificate keeps the key (its SHA-256).
+    for text in [TEXT_A, "Guest 7f3e21", key, "0PAKj0000000001AAA"] {
+        let hits = found_under(&archive, text);
+        assert!(hits.is_empty(), "{text:?} still in {hits:?}");
+    }
+    // B, C and C's end user stay.
+    for text in [TEXT_B, TEXT_C, "Ana Pereira"] {
+        assert!(!found_under(&archive, text).is_empty(), "{text:?} is gone");
+    }
+    verify_rederive(&archive);
+    convault(&archive).args(["show", CONV_B]).assert().success();
+    let a = convault(&archive).args(["show", CONV_A]).assert().code(1);
+    assert!(stderr_of(&a).contains("removed by the erasure"));
+    convault(&archive)
+        .args(["certificate", "verify"])
+        .arg(certificate_of(&archive, outcome))
+        .assert()
+        .success();
+    let erasures: Vec<Value> = json_of(
+        &convault(&archive)
+            .args(["ledger", "show", "--json"])
+            .assert()
+            .success(),
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .filter(|r| r["kind"] == "erasure")
+    .cloned()
+    .collect();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0]["details"]["reason"], "DSAR-101");
+    assert_eq!(
+        erasures[0]["details"]["certificate_sha256"],
+        outcome["certificate_sha256"]
+    );
+    let key_file = tmp.path().join("key");
+    std::fs::write(&key_file, key).unwrap();
+    assert_eq!(
+        erasures[0]["details"]["basis"]["target"]["end_user_sha256"],
+        super::sha256_file(&key_file)
+    );
+}
+
+/// The state of the archive a removal may leave: A present or removed.
+fn a_is_present(archive: &Path) -> bool {
+    let out = convault(archive).args(["show", CONV_A]).output().unwrap();
+    match out.status.code() {
+        Some(0) => true,
+        Some(1) => false,
+        other => panic!(
+            "show exited {other:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn a_kill_at_any_point_of_a_disposition_leaves_it_before_or_after() {
+    let points = [
+        ("removal-derivatives-written", false),
+        ("removal-journal-written", false),
+        ("removal-certificate-written", false),
+        ("removal-before-commit", false),
+        ("removal-committed", true),
+        ("removal-first-original-deleted", true),
+    ];
+    for (point, after) in points {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("a");
+        two_weeks_with_a_hold_on_c(&archive);
+        let out = at(&archive, LATER)
+            .args(["dispose", "--execute", "--reason", "r"])
+            .env("CONVAULT_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success() && out.status.code().is_none(),
+            "{point}: the process was not killed: {:?}",
+            out.status
+        );
+        // Verify passes at once (it finishes or undoes what was left).
+        verify_rederive(&archive);
+        assert_eq!(a_is_present(&archive), !after, "{point}");
+        assert_eq!(
+            found_under(&archive, TEXT_A).is_empty(),
+            after,
+            "{point}: {:?}",
+            found_under(&archive, TEXT_A)
+        );
+        let tmp_dir = archive.join("objects/tmp");
+        let left: Vec<_> = std::fs::read_dir(&tmp_dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{point}: left in objects/tmp: {left:?}");
+        // Certificates only of records that exist.
+        let certs = std::fs::read_dir(archive.join("certificates"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(certs, if after { 2 } else { 0 }, "{point}");
+        // Run again, it completes (or finds nothing left to do).
+        let a = run(&archive, LATER, &["dispose", "--execute", "--reason", "r"]).success();
+        if after {
+            assert!(stderr_of(&a).contains("nothing is due"), "{point}");
+        }
+        verify_rederive(&archive);
+        assert!(!a_is_present(&archive), "{point}");
+        assert!(found_under(&archive, TEXT_A).is_empty(), "{point}");
+    }
+}
