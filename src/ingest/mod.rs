@@ -157,9 +157,19 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
                 "removed {removed} partial object copies left by an interrupted ingest"
             ));
         }
-        let report = ingest_into(archive, &inputs, &containers, opts, warnings);
+        let mut report = ingest_into(archive, &inputs, &containers, opts, warnings)?;
+        // What a removal took must not come back with a later export.
+        let mut conn = archive.open_for_write()?;
+        let (_, messages) = crate::retention::remove::reapply(
+            archive,
+            &mut conn,
+            &opts.who,
+            opts.now,
+            opts.progress,
+        )?;
+        report.warnings.extend(messages);
         drop(lock);
-        report
+        Ok(report)
     })();
     if result.is_err() && fresh {
         // Everything under a directory this run created is this run's own.

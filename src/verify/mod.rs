@@ -184,6 +184,17 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
     if let Some(done) = crate::retention::journal::recover(archive, &conn)? {
         f.warn(done);
     }
+    let returned: i64 = conn.query_row(
+        "SELECT count(*) FROM conversations c
+         WHERE EXISTS (SELECT 1 FROM disposed_conversations d WHERE d.identifier = c.identifier)",
+        [],
+        |r| r.get(0),
+    )?;
+    if returned > 0 {
+        f.warn(format!(
+            "{returned} conversations removed earlier are in the archive again (an export brought them back, and its ingest did not finish removing them): the next ingest, `dispose --execute` or `erase --execute` removes them again"
+        ));
+    }
     // One snapshot for every check; rolled back, then the record is
     // written in a transaction of its own.
     let tx = conn.transaction()?;

@@ -168,7 +168,7 @@ fn dispose_execute_removes_what_is_due_everywhere_and_keeps_what_is_held() {
     assert!(stderr_of(&a).contains("certificate: certificates/disposition-"));
 
     // Nothing of A or B is left in any file: database, WAL, objects.
-    for text in [TEXT_A, TEXT_B, "Hi, I need help"] {
+    for text in [TEXT_A, TEXT_B, "Hi, I need help", "10023", "damaged"] {
         let hits = found_under(&archive, text);
         assert!(hits.is_empty(), "{text:?} still in {hits:?}");
     }
@@ -477,4 +477,62 @@ fn a_kill_at_any_point_of_a_disposition_leaves_it_before_or_after() {
         assert!(!a_is_present(&archive), "{point}");
         assert!(found_under(&archive, TEXT_A).is_empty(), "{point}");
     }
+}
+
+#[test]
+fn a_later_export_that_brings_a_removed_conversation_again_has_it_removed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success();
+    run(&archive, NOW, &["retention", "set", "7d", "--reason", "r"]).success();
+    // A and B go; week 2 (complete) holds them again, and C.
+    run(&archive, LATER, &["dispose", "--execute", "--reason", "r"]).success();
+    assert!(!a_is_present(&archive));
+    let a = at(&archive, LATER)
+        .arg("ingest")
+        .arg(fixture(WEEK2))
+        .assert()
+        .success();
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("came back in an export and were removed again"),
+        "{err}"
+    );
+    assert!(!a_is_present(&archive));
+    convault(&archive).args(["show", CONV_C]).assert().success();
+    for text in [TEXT_A, TEXT_B] {
+        let hits = found_under(&archive, text);
+        assert!(hits.is_empty(), "{text:?} still in {hits:?}");
+    }
+    verify_rederive(&archive);
+    // Two dispositions: the second names the first.
+    let records: Vec<Value> = json_of(
+        &convault(&archive)
+            .args(["ledger", "show", "--json"])
+            .assert()
+            .success(),
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .filter(|r| r["kind"] == "disposition")
+    .cloned()
+    .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[1]["details"]["basis"]["reapplies"][0],
+        records[0]["seq"]
+    );
+    // Week 2's receipt shows its derivative.
+    let receipt = json_of(
+        &convault(&archive)
+            .args(["receipt", "2", "--json"])
+            .assert()
+            .success(),
+    );
+    assert_eq!(receipt["replaced"][0]["record"], records[1]["seq"]);
 }

@@ -719,7 +719,10 @@ fn upgrade_and_verify(archive: &Path) -> rusqlite::Connection {
     let r = verify_json(archive, &["--rederive"], 0);
     assert_eq!(r["ok"], true, "{r}");
     let after = db(archive);
-    assert_eq!(count(&after, "PRAGMA user_version"), convault::archive::LATEST_VERSION);
+    assert_eq!(
+        count(&after, "PRAGMA user_version"),
+        convault::archive::LATEST_VERSION
+    );
     // Row hashes of the old form are gone: they would match nothing.
     assert_eq!(count(&after, "SELECT count(*) FROM row_hashes"), 0);
     assert_eq!(
