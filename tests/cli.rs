@@ -52,6 +52,35 @@ fn convault(archive: &Path) -> Command {
     c
 }
 
+/// Writes the Data Export Service fixture's two parts under `dir` and
+/// ingests them as one export.
+fn ingest_data_export(archive: &Path, dir: &Path) -> Value {
+    let (part1, part2) = fixture_data::data_export_parts();
+    let p1 = dir.join("WE_00DKj0000000001_1.ZIP");
+    let p2 = dir.join("WE_00DKj0000000001_2.ZIP");
+    write_zip(&p1, &part1);
+    write_zip(&p2, &part2);
+    ingest(archive, &[&p1, &p2])
+}
+
+/// The ledger records of `kind`, in order.
+fn ledger_records(archive: &Path, kind: &str) -> Vec<Value> {
+    let out = convault(archive)
+        .args(["ledger", "show", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let all: Value = serde_json::from_slice(&out).expect("ledger show --json prints JSON");
+    all.as_array()
+        .expect("an array")
+        .iter()
+        .filter(|r| r["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
 /// Runs `ingest --json` and returns the report; the exit code must be 0.
 fn ingest(archive: &Path, paths: &[&Path]) -> Value {
     let out = convault(archive)

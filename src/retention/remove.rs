@@ -54,6 +54,7 @@ use crate::ledger;
 use crate::profile::Profiles;
 use crate::source::records::ObjectRecord;
 use crate::source::{self, MemberError, RowSink};
+use crate::verify::MemberRow;
 
 /// Which removal this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,15 +123,6 @@ pub struct Seconds {
     pub derive: f64,
     pub transaction: f64,
     pub rebuild: f64,
-}
-
-/// A member of an affected file, as recorded.
-struct MemberRow {
-    id: i64,
-    name: String,
-    status: String,
-    shape: Option<String>,
-    rows: i64,
 }
 
 /// What one member holds of the removed conversations.
@@ -409,24 +401,10 @@ fn file_plan(conn: &Connection, file_id: i64) -> Result<FilePlan> {
             ))
         },
     )?;
-    let members = conn
-        .prepare(
-            "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
-        )?
-        .query_map([file_id], |r| {
-            Ok((
-                MemberRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    status: r.get(2)?,
-                    shape: r.get(3)?,
-                    rows: r.get(4)?,
-                },
-                MemberFate::Kept,
-                0,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let members = crate::verify::member_rows(conn, file_id)?
+        .into_iter()
+        .map(|m| (m, MemberFate::Kept, 0))
+        .collect();
     Ok(FilePlan {
         id: file_id,
         export_id,

@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::ledger;
 use crate::lock::WriterLock;
 
-pub(crate) use rederive::export_profiles;
+pub(crate) use rederive::{MemberRow, export_profiles, member_rows};
 pub use sample::Selection;
 
 /// How much to check.

@@ -216,12 +216,31 @@ impl Check<'_, '_> {
     }
 }
 
-struct MemberRow {
-    id: i64,
-    name: String,
-    status: String,
-    shape: Option<String>,
-    rows: i64,
+/// A member of a stored file, as recorded: what reading the file again is
+/// compared with (here, and by a removal).
+pub(crate) struct MemberRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) shape: Option<String>,
+    pub(crate) rows: i64,
+}
+
+/// The members of file `file_id`, in the order of the file (zip index).
+pub(crate) fn member_rows(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<MemberRow>> {
+    conn.prepare_cached(
+        "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
+    )?
+    .query_map([file_id], |r| {
+        Ok(MemberRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            status: r.get(2)?,
+            shape: r.get(3)?,
+            rows: r.get(4)?,
+        })
+    })?
+    .collect()
 }
 
 pub(super) fn check(
@@ -290,20 +309,7 @@ pub(super) fn check(
             continue;
         };
         let object = archive.objects().path_of(&sha);
-        let members: Vec<MemberRow> = conn
-            .prepare(
-                "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
-            )?
-            .query_map([file_id], |r| {
-                Ok(MemberRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    status: r.get(2)?,
-                    shape: r.get(3)?,
-                    rows: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let members = member_rows(conn, file_id)?;
         let item = format!("object {sha} ({path})");
         // Per member, in order: how it was read and how many rows it
         // quarantined (`None`: not readable, as at ingest).

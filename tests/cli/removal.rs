@@ -330,17 +330,7 @@ fn an_erasure_by_end_user_reaches_two_exports_and_two_sources() {
         .arg(&page)
         .assert()
         .success();
-    let (part1, part2) = fixture_data::data_export_parts();
-    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
-    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
-    super::write_zip(&p1, &part1);
-    super::write_zip(&p2, &part2);
-    at(&archive, NOW)
-        .arg("ingest")
-        .arg(&p1)
-        .arg(&p2)
-        .assert()
-        .success();
+    super::ingest_data_export(&archive, tmp.path());
     assert!(!found_under(&archive, "Guest 7f3e21").is_empty());
 
     // A's end user, by messaging platform key.
@@ -386,18 +376,7 @@ fn an_erasure_by_end_user_reaches_two_exports_and_two_sources() {
         .arg(certificate_of(&archive, outcome))
         .assert()
         .success();
-    let erasures: Vec<Value> = json_of(
-        &convault(&archive)
-            .args(["ledger", "show", "--json"])
-            .assert()
-            .success(),
-    )
-    .as_array()
-    .unwrap()
-    .iter()
-    .filter(|r| r["kind"] == "erasure")
-    .cloned()
-    .collect();
+    let erasures = super::ledger_records(&archive, "erasure");
     assert_eq!(erasures.len(), 1);
     assert_eq!(erasures[0]["details"]["reason"], "DSAR-101");
     assert_eq!(
@@ -510,18 +489,7 @@ fn a_later_export_that_brings_a_removed_conversation_again_has_it_removed_again(
     }
     verify_rederive(&archive);
     // Two dispositions: the second names the first.
-    let records: Vec<Value> = json_of(
-        &convault(&archive)
-            .args(["ledger", "show", "--json"])
-            .assert()
-            .success(),
-    )
-    .as_array()
-    .unwrap()
-    .iter()
-    .filter(|r| r["kind"] == "disposition")
-    .cloned()
-    .collect();
+    let records = super::ledger_records(&archive, "disposition");
     assert_eq!(records.len(), 2);
     assert_eq!(
         records[1]["details"]["basis"]["reapplies"][0],

@@ -30,17 +30,7 @@ fn ingest(archive: &Path, week: &str) {
 }
 
 fn records_of_kind(archive: &Path, kind: &str) -> Vec<Value> {
-    let a = convault(archive)
-        .args(["ledger", "show", "--json"])
-        .assert()
-        .success();
-    json_of(&a)
-        .as_array()
-        .expect("an array")
-        .iter()
-        .filter(|r| r["kind"] == kind)
-        .cloned()
-        .collect()
+    super::ledger_records(archive, kind)
 }
 
 fn dispose(archive: &Path, now: &str) -> Value {
@@ -483,17 +473,7 @@ fn an_erasure_request_reaches_an_end_users_conversations_exactly_and_holds_refus
     let archive = tmp.path().join("a");
     ingest(&archive, WEEK1);
     ingest(&archive, WEEK2);
-    let (part1, part2) = super::support::fixture_data::data_export_parts();
-    let p1 = tmp.path().join("WE_00DKj0000000001_1.ZIP");
-    let p2 = tmp.path().join("WE_00DKj0000000001_2.ZIP");
-    super::write_zip(&p1, &part1);
-    super::write_zip(&p2, &part2);
-    at(&archive, NOW)
-        .arg("ingest")
-        .arg(&p1)
-        .arg(&p2)
-        .assert()
-        .success();
+    super::ingest_data_export(&archive, tmp.path());
     let erase = |args: &[&str]| at(&archive, NOW).arg("erase").args(args).assert();
 
     // Ana Pereira's key: her session is conversation C's.
