@@ -53,6 +53,13 @@ pub enum DeriveError {
     NoRecordAt(Vec<u64>),
     #[error(transparent)]
     Zip(#[from] zip::result::ZipError),
+    /// Two entries start on a line with a removed one (which to remove is
+    /// not known from the line), or a removed entry in an array has no
+    /// four bytes on one line for the `null` that keeps the array valid.
+    #[error(
+        "the entry on line {0} cannot be told apart or replaced: two entries start on that line, or it is too short to hold `null`"
+    )]
+    Ambiguous(u64),
     /// A member to derive is not in the zip, or its name is not unique.
     #[error("the zip has {count} member(s) named {name:?}, where one was expected")]
     Member { name: String, count: usize },
@@ -99,11 +106,23 @@ pub fn zip_without(
     remove: &BTreeMap<String, BTreeSet<u64>>,
     drop: &BTreeSet<String>,
 ) -> Result<DerivedZip, DeriveError> {
+    zip_without_json(src, dest, remove, drop, &BTreeSet::new())
+}
+
+/// As [`zip_without`], where the members named in `json` are JSON
+/// (their entries removed by [`json_without`], not CSV records).
+pub fn zip_without_json(
+    src: &Path,
+    dest: &Path,
+    remove: &BTreeMap<String, BTreeSet<u64>>,
+    drop: &BTreeSet<String>,
+    json: &BTreeSet<String>,
+) -> Result<DerivedZip, DeriveError> {
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dest)?;
-    let result = write_zip_without(src, out, dest, remove, drop);
+    let result = write_zip_without(src, out, dest, remove, drop, json);
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
@@ -116,6 +135,7 @@ fn write_zip_without(
     dest: &Path,
     remove: &BTreeMap<String, BTreeSet<u64>>,
     drop: &BTreeSet<String>,
+    json: &BTreeSet<String>,
 ) -> Result<DerivedZip, DeriveError> {
     let mut archive = zip::ZipArchive::new(BufReader::new(File::open(src)?))?;
     let names: Vec<String> = (0..archive.len())
@@ -147,7 +167,11 @@ fn write_zip_without(
             writer.raw_copy_file(archive.by_index_raw(i)?)?;
             continue;
         };
-        let spans = record_spans(archive.by_index(i)?, lines).map_err(in_member(name))?;
+        let spans = if json.contains(name) {
+            Vec::new()
+        } else {
+            record_spans(archive.by_index(i)?, lines).map_err(in_member(name))?
+        };
         let mut options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         {
@@ -166,8 +190,12 @@ fn write_zip_without(
             sha256: Sha256::new(),
             bytes: 0,
         };
-        let blanked =
-            blank_lines(archive.by_index(i)?, &spans, &mut tee).map_err(in_member(name))?;
+        let blanked = if json.contains(name) {
+            json_without(archive.by_index(i)?, lines, &mut tee)
+        } else {
+            blank_lines(archive.by_index(i)?, &spans, &mut tee)
+        }
+        .map_err(in_member(name))?;
         derived.push(DerivedMember {
             name: name.clone(),
             sha256: hex(&tee.sha256.finalize()),
@@ -212,20 +240,25 @@ pub fn file_without(
     src: &Path,
     dest: &Path,
     lines: &BTreeSet<u64>,
+    json: bool,
 ) -> Result<DerivedFile, DeriveError> {
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dest)?;
     let result = (|| {
-        let spans = record_spans(BufReader::new(File::open(src)?), lines)?;
         let mut out = io::BufWriter::with_capacity(CHUNK, out);
         let mut tee = Tee {
             inner: &mut out,
             sha256: Sha256::new(),
             bytes: 0,
         };
-        let blanked = blank_lines(File::open(src)?, &spans, &mut tee)?;
+        let blanked = if json {
+            json_without(BufReader::new(File::open(src)?), lines, &mut tee)?
+        } else {
+            let spans = record_spans(BufReader::new(File::open(src)?), lines)?;
+            blank_lines(File::open(src)?, &spans, &mut tee)?
+        };
         let (sha256, bytes) = (hex(&tee.sha256.finalize()), tee.bytes);
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         Ok(DerivedFile {
@@ -238,6 +271,130 @@ pub fn file_without(
         let _ = std::fs::remove_file(dest);
     }
     result
+}
+
+/// Copies the JSON member `member` to `out` without the entry objects that
+/// start on `starts` lines: each such object's bytes become spaces (its
+/// line ends kept, so every other entry starts on the same line), and an
+/// object inside a top-level array becomes `null` padded with spaces,
+/// which the reader skips (`source::api_json`), so the array stays valid
+/// and the other entries keep their positions. An entry object is one at
+/// the top level (NDJSON, a stream of objects) or an element of a
+/// top-level array; a page (`conversationEntries`) is never rewritten, it
+/// goes whole. Streams: memory does not grow with the member or an entry.
+/// `Blanked::bytes` counts the bytes overwritten (the length is kept).
+pub fn json_without(
+    mut member: impl Read,
+    starts: &BTreeSet<u64>,
+    mut out: impl Write,
+) -> Result<Blanked, DeriveError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut kept = Vec::with_capacity(CHUNK);
+    // Open containers, outermost first; where a string is.
+    let mut stack: Vec<u8> = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    let mut line = 1u64;
+    // While an entry is removed: the depth it started at, and, when it
+    // becomes `null`, whether that is written yet and how many bytes of
+    // the current line's run are held back for it (`null` needs four
+    // bytes on one line; a pretty-printed entry's `{` ends its line).
+    let mut removing: Option<(usize, Option<(bool, usize)>)> = None;
+    let mut found: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut blanked = Blanked::default();
+    loop {
+        let n = match member.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        kept.clear();
+        for &b in &buf[..n] {
+            let structural = !in_string;
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else if b == b'"' {
+                in_string = true;
+            }
+            let entry_start = structural
+                && b == b'{'
+                && removing.is_none()
+                && (stack.is_empty() || stack == [b'[']);
+            if entry_start && starts.contains(&line) {
+                let count = found.entry(line).or_default();
+                *count += 1;
+                if *count > 1 {
+                    return Err(DeriveError::Ambiguous(line));
+                }
+                removing = Some((stack.len(), (!stack.is_empty()).then_some((false, 0))));
+                blanked.records += 1;
+            }
+            if structural {
+                match b {
+                    b'{' | b'[' => stack.push(b),
+                    b'}' | b']' => {
+                        stack.pop();
+                    }
+                    _ => {}
+                }
+            }
+            match &mut removing {
+                Some((_, null)) if b == b'\n' || b == b'\r' => {
+                    if let Some((false, run)) = null {
+                        kept.resize(kept.len() + *run, b' ');
+                        *run = 0;
+                    }
+                    kept.push(b);
+                }
+                Some((_, Some((placed @ false, run)))) => {
+                    blanked.bytes += 1;
+                    *run += 1;
+                    if *run == 4 {
+                        kept.extend_from_slice(b"null");
+                        *placed = true;
+                    }
+                }
+                Some(_) => {
+                    blanked.bytes += 1;
+                    kept.push(b' ');
+                }
+                None => kept.push(b),
+            }
+            if let Some((depth, null)) = removing
+                && structural
+                && b == b'}'
+                && stack.len() == depth
+            {
+                if let Some((false, _)) = null {
+                    return Err(DeriveError::Ambiguous(line));
+                }
+                removing = None;
+            }
+            if b == b'\n' {
+                line += 1;
+                if removing.is_some() {
+                    blanked.lines += 1;
+                }
+            }
+        }
+        out.write_all(&kept)?;
+    }
+    out.flush()?;
+    let missing: Vec<u64> = starts
+        .iter()
+        .filter(|l| !found.contains_key(l))
+        .copied()
+        .collect();
+    if !missing.is_empty() || removing.is_some() {
+        return Err(DeriveError::NoRecordAt(missing));
+    }
+    Ok(blanked)
 }
 
 /// Hashes and counts what passes to `inner`.
@@ -577,6 +734,130 @@ mod tests {
             // Only line ends remain where removed records were.
             let line_end_bytes = |b: &[u8]| b.iter().filter(|&&c| c == b'\r' || c == b'\n').count();
             prop_assert_eq!(line_end_bytes(&csv), line_end_bytes(&out));
+        }
+    }
+
+    /// Entries with awkward text: braces, brackets, quotes, backslashes,
+    /// line breaks (escaped inside strings).
+    fn json_entry(i: usize, conversation: &str, text: &str, pretty: bool) -> String {
+        let v = serde_json::json!({
+            "identifier": format!("e{i}"),
+            "conversationIdentifier": conversation,
+            "entryType": "Message",
+            "entryPayload": {"abstractMessage": {"messageType": "StaticContentMessage",
+                "staticContent": {"formatType": "Text", "text": text}}},
+        });
+        if pretty {
+            serde_json::to_string_pretty(&v).unwrap()
+        } else {
+            v.to_string()
+        }
+    }
+
+    /// What convault's JSON reader gives: each entry's line and identifier.
+    fn json_entries(bytes: &[u8]) -> (u64, Vec<(u64, String)>) {
+        let mut c = crate::source::testing::Collect::default();
+        let outcome = crate::source::api_json::read(bytes, "x.ndjson", &mut c).unwrap();
+        let rows = match outcome {
+            crate::source::MemberOutcome::Read { rows, .. } => rows,
+            other => panic!("{other:?}"),
+        };
+        assert!(c.quarantined.is_empty(), "{:?}", c.quarantined);
+        (
+            rows,
+            c.entries
+                .into_iter()
+                .map(|(l, e)| (l.unwrap(), e.identifier))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_removed_json_entry_becomes_spaces_or_null_and_keeps_every_line() {
+        let conv = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c";
+        let ndjson = format!(
+            "{}\n{}\n{}\n",
+            json_entry(0, conv, "a {", false),
+            json_entry(1, conv, "b \"}", false),
+            json_entry(2, conv, "c", false)
+        );
+        let mut out = Vec::new();
+        let b = json_without(ndjson.as_bytes(), &BTreeSet::from([2]), &mut out).unwrap();
+        assert_eq!(b.records, 1);
+        assert_eq!(out.len(), ndjson.len());
+        let (rows, got) = json_entries(&out);
+        assert_eq!(rows, 2);
+        assert_eq!(got, [(1, "e0".to_owned()), (3, "e2".to_owned())]);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().nth(1).unwrap().trim(), "");
+        // In an array the entry becomes `null`.
+        let array = format!(
+            "[\n{},\n{}\n]",
+            json_entry(0, conv, "x", false),
+            json_entry(1, conv, "y", false)
+        );
+        let mut out = Vec::new();
+        json_without(array.as_bytes(), &BTreeSet::from([2]), &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("\nnull "), "{text}");
+        assert_eq!(json_entries(&out).1, [(3, "e1".to_owned())]);
+        // A line no entry starts on, and a page's entries, are refused.
+        assert!(matches!(
+            json_without(ndjson.as_bytes(), &BTreeSet::from([4]), &mut Vec::new()),
+            Err(DeriveError::NoRecordAt(_))
+        ));
+        let page = format!(
+            "{{\"conversationEntries\": [\n{}\n]}}",
+            json_entry(0, conv, "p", false)
+        );
+        assert!(json_without(page.as_bytes(), &BTreeSet::from([2]), &mut Vec::new()).is_err());
+    }
+
+    proptest! {
+        /// Whatever entries are removed, in NDJSON or an array, compact
+        /// or pretty: the reader gives exactly the others, each on its
+        /// original line, and the file keeps its length and line ends.
+        #[test]
+        fn json_without_keeps_the_others_on_their_lines(
+            texts in proptest::collection::vec("[a-z{}\\[\\]\"\\\\\n ]{0,12}", 1..8),
+            remove in proptest::collection::vec(any::<bool>(), 8),
+            array in any::<bool>(),
+            pretty in any::<bool>(),
+        ) {
+            let conv = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c";
+            let entries: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json_entry(i, conv, t, pretty))
+                .collect();
+            let bytes = if array {
+                format!("[\n{}\n]\n", entries.join(",\n"))
+            } else {
+                entries.join("\n") + "\n"
+            };
+            let (_, before) = json_entries(bytes.as_bytes());
+            prop_assert_eq!(before.len(), texts.len());
+            let starts: BTreeSet<u64> = before
+                .iter()
+                .zip(&remove)
+                .filter(|(_, r)| **r)
+                .map(|((l, _), _)| *l)
+                .collect();
+            let mut out = Vec::new();
+            let b = json_without(bytes.as_bytes(), &starts, &mut out).unwrap();
+            prop_assert_eq!(b.records as usize, starts.len());
+            prop_assert_eq!(out.len(), bytes.len());
+            let kept: Vec<(u64, String)> = before
+                .into_iter()
+                .filter(|(l, _)| !starts.contains(l))
+                .collect();
+            // A member left with nothing is dropped whole, not derived.
+            prop_assume!(!kept.is_empty());
+            let (rows, after) = json_entries(&out);
+            prop_assert_eq!(rows as usize, kept.len());
+            prop_assert_eq!(after, kept);
+            let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+            prop_assert_eq!(newlines(bytes.as_bytes()), newlines(&out));
         }
     }
 }

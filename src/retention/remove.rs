@@ -139,6 +139,9 @@ enum MemberFate {
     Kept,
     /// CSV records blanked on these lines.
     Blanked(BTreeSet<u64>),
+    /// JSON entry objects starting on these lines blanked (`null` in an
+    /// array).
+    JsonBlanked(BTreeSet<u64>),
     /// Every row of it removed: it goes whole.
     Dropped,
 }
@@ -507,19 +510,9 @@ fn decide(plan: &mut FilePlan, found: Vec<Found>) -> Result<bool> {
             m.shape.as_deref(),
             Some(source::api_json::SHAPE_PAGE | source::api_json::SHAPE_LINES)
         );
-        *fate = if json {
-            if (f.removed as i64) < m.rows {
-                return Err(Error::CannotDerive {
-                    what: format!(
-                        "stored original {} ({}), member {}",
-                        plan.sha256, plan.path, m.name
-                    ),
-                    reason: format!(
-                        "this JSON member holds {} rows of removed conversations among {} rows; a JSON member mixing removed and kept conversations cannot be rewritten yet (docs/retention.md)",
-                        f.removed, m.rows
-                    ),
-                });
-            }
+        *fate = if json && (f.removed as i64) < m.rows {
+            MemberFate::JsonBlanked(f.lines)
+        } else if json {
             MemberFate::Dropped
         } else {
             MemberFate::Blanked(f.lines)
@@ -552,7 +545,7 @@ fn note_lines(conn: &Connection, plans: &[FilePlan]) -> Result<()> {
                     whole.execute([m.id])?;
                 }
                 MemberFate::Kept => {}
-                MemberFate::Blanked(lines) => {
+                MemberFate::Blanked(lines) | MemberFate::JsonBlanked(lines) => {
                     for l in lines {
                         line.execute(params![m.id, *l as i64])?;
                     }
@@ -622,18 +615,23 @@ fn derivative(archive: &Archive, plan: &FilePlan) -> Result<Option<Derived>> {
     if plan.container == "zip" {
         let mut remove = BTreeMap::new();
         let mut drop = BTreeSet::new();
+        let mut json = BTreeSet::new();
         for (m, fate, _) in &plan.members {
             match fate {
                 MemberFate::Kept => {}
                 MemberFate::Blanked(lines) => {
                     remove.insert(m.name.clone(), lines.clone());
                 }
+                MemberFate::JsonBlanked(lines) => {
+                    remove.insert(m.name.clone(), lines.clone());
+                    json.insert(m.name.clone());
+                }
                 MemberFate::Dropped => {
                     drop.insert(m.name.clone());
                 }
             }
         }
-        let d = derive::zip_without(&src, &tmp, &remove, &drop).map_err(what)?;
+        let d = derive::zip_without_json(&src, &tmp, &remove, &drop, &json).map_err(what)?;
         return Ok(Some(Derived {
             tmp,
             sha256: d.sha256,
@@ -641,12 +639,16 @@ fn derivative(archive: &Archive, plan: &FilePlan) -> Result<Option<Derived>> {
             members: d.members,
         }));
     }
-    let Some((m, MemberFate::Blanked(lines), _)) = plan.members.first() else {
-        return Err(Error::Internal(
-            "a plain file to derive without a blanked member",
-        ));
+    let (m, lines, json) = match plan.members.first() {
+        Some((m, MemberFate::Blanked(lines), _)) => (m, lines, false),
+        Some((m, MemberFate::JsonBlanked(lines), _)) => (m, lines, true),
+        _ => {
+            return Err(Error::Internal(
+                "a plain file to derive without a blanked member",
+            ));
+        }
     };
-    let d = derive::file_without(&src, &tmp, lines).map_err(what)?;
+    let d = derive::file_without(&src, &tmp, lines, json).map_err(what)?;
     Ok(Some(Derived {
         tmp,
         members: vec![DerivedMember {
@@ -846,7 +848,7 @@ fn commit(
                     MemberFate::Dropped => {
                         tx.execute("DELETE FROM members WHERE id = ?1", [m.id])?;
                     }
-                    MemberFate::Blanked(_) => {
+                    MemberFate::Blanked(_) | MemberFate::JsonBlanked(_) => {
                         let Some(dm) = d.members.iter().find(|x| x.name == m.name) else {
                             return Err(Error::Internal(
                                 "a blanked member missing from its derivative",

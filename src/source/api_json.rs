@@ -18,6 +18,8 @@
 //!
 //! `line` is the line of the file on which the entry starts; reasons for
 //! quarantine also give the entry's position in `conversationEntries`.
+//! A `null` element of an array is skipped (keeping its position): it is
+//! where a removal took an entry out (`retention::derive::json_without`).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -246,14 +248,19 @@ fn uuid_in(name: &str) -> Option<String> {
 }
 
 /// Deserializes one entry's fields, noting the line it starts on (read
-/// when the parser has reached its first byte).
+/// when the parser has reached its first byte). `None` for a `null`
+/// element: where a removal took an entry out of an array
+/// (`retention::derive::json_without`); it keeps its position.
 struct Located<'a> {
     lines: &'a Cell<u64>,
 }
 
 impl<'de> DeserializeSeed<'de> for Located<'_> {
-    type Value = (u64, Fields);
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(u64, Fields), D::Error> {
+    type Value = (u64, Option<Fields>);
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<(u64, Option<Fields>), D::Error> {
         let line = self.lines.get() + 1;
         Ok((line, serde::Deserialize::deserialize(d)?))
     }
@@ -290,6 +297,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
         let lines = self.st.lines.clone();
         while let Some((line, fields)) = seq.next_element_seed(Located { lines: &lines })? {
             position += 1;
+            let Some(fields) = fields else { continue };
             self.st.entry(line, Some(position), &fields, None);
             if self.st.failed.is_some() {
                 return Err(sink_error());
@@ -382,6 +390,7 @@ impl<'de> Visitor<'de> for Entries<'_, '_> {
         let lines = self.st.lines.clone();
         while let Some((line, fields)) = seq.next_element_seed(Located { lines: &lines })? {
             position += 1;
+            let Some(fields) = fields else { continue };
             let known = self.conversation.is_some()
                 || self.st.file_conversation.is_some()
                 || fields.keys().any(|k| {

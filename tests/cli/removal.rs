@@ -504,3 +504,70 @@ fn a_later_export_that_brings_a_removed_conversation_again_has_it_removed_again(
     );
     assert_eq!(receipt["replaced"][0]["record"], records[1]["seq"]);
 }
+
+#[test]
+fn an_erasure_rewrites_an_ndjson_file_that_mixes_conversations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success();
+    let entry = |id: &str, conv: &str, text: &str| {
+        serde_json::json!({
+            "identifier": id, "conversationIdentifier": conv, "entryType": "Message",
+            "entryPayload": {"abstractMessage": {"messageType": "StaticContentMessage",
+                "staticContent": {"formatType": "Text", "text": text}}},
+            "sender": {"role": "EndUser"}, "clientTimestamp": 1794215700000_i64,
+        })
+        .to_string()
+    };
+    // A's and B's entries alternate; one of A's is pretty-printed.
+    let pretty: Value = serde_json::from_str(&entry("n3", CONV_A, "gamma of A")).unwrap();
+    let ndjson = [
+        entry("n1", CONV_A, "alpha of A"),
+        entry("m1", CONV_B, "kept words of B"),
+        serde_json::to_string_pretty(&pretty).unwrap(),
+        entry("m2", CONV_B, "more kept words of B"),
+    ]
+    .join("\n")
+        + "\n";
+    let file = tmp.path().join("more/entries.ndjson");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, &ndjson).unwrap();
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(&file)
+        .assert()
+        .success();
+    let before: Vec<_> = provenance(&archive)
+        .into_iter()
+        .filter(|p| p.0 == CONV_B)
+        .collect();
+
+    let out = json_of(
+        &run(
+            &archive,
+            NOW,
+            &[
+                "erase",
+                "--conversation",
+                CONV_A,
+                "--reason",
+                "DSAR-7",
+                "--execute",
+                "--json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(out["outcome"]["objects_replaced"], 2, "{out}");
+    for text in ["alpha of A", "gamma of A", TEXT_A] {
+        let hits = found_under(&archive, text);
+        assert!(hits.is_empty(), "{text:?} still in {hits:?}");
+    }
+    assert!(!found_under(&archive, "more kept words of B").is_empty());
+    verify_rederive(&archive);
+    assert_eq!(provenance(&archive), before);
+}
