@@ -92,6 +92,19 @@ pub enum Error {
         certificate: String,
     },
 
+    /// A removal committed, but what follows the commit (deleting the
+    /// originals, rebuilding the database) failed; its journal stays for
+    /// the next writer.
+    #[error(
+        "the {kind} was recorded (ledger record {record}; certificate {certificate}) but could not be finished: {detail}. The originals it replaced or the database may still hold what it removed: the next `convault verify`, ingest, dispose or erase finishes it"
+    )]
+    RemovalUnfinished {
+        kind: String,
+        record: i64,
+        certificate: String,
+        detail: String,
+    },
+
     /// A stored original cannot be rewritten without the removed rows.
     #[error("{what}: {reason}; nothing was removed")]
     CannotDerive { what: String, reason: String },

@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::archive::Archive;
 use crate::archive::objects::sync_dir;
@@ -76,29 +77,92 @@ pub fn file_names(kind: &str, record: i64) -> (String, String) {
     (format!("{stem}.json"), format!("{stem}.txt"))
 }
 
-/// Writes the certificate's JSON and text files (fsynced); returns the
-/// JSON file's SHA-256. Existing files of that name (left by a removal
-/// that did not commit) are replaced.
-pub fn write(archive: &Archive, cert: &Certificate) -> Result<String> {
-    let (json_name, text_name) = file_names(&cert.kind, cert.ledger_record);
-    let json = serde_json::to_vec_pretty(cert).map_err(|_| Error::Internal("certificate"))?;
-    write_synced(&archive.root().join(&json_name), &json)?;
-    write_synced(&archive.root().join(&text_name), text(cert).as_bytes())?;
-    Ok(crate::hashing::sha256_hex(&json))
-}
-
-fn write_synced(path: &Path, body: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+/// Writes the certificate's JSON and text files (fsynced) and returns the
+/// JSON file's SHA-256. `head` holds everything but the conversations
+/// (its `conversations` is ignored); `next` gives them one at a time, so
+/// memory does not grow with a removal (a content hash per removed
+/// version). Files of that name left by a removal that did not commit are
+/// replaced.
+pub fn write(
+    archive: &Archive,
+    head: &Certificate,
+    conversations: usize,
+    mut next: impl FnMut() -> Result<Option<Conversation>>,
+) -> Result<String> {
+    let (json_name, text_name) = file_names(&head.kind, head.ledger_record);
+    let (json_path, text_path) = (
+        archive.root().join(&json_name),
+        archive.root().join(&text_name),
+    );
+    let dir = json_path.parent().unwrap_or(archive.root()).to_owned();
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(body)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(path, e))?;
-    sync_dir(&dir)
+    let create = |p: &Path| File::create(p).map(|f| BufWriter::with_capacity(64 * 1024, f));
+    let mut json = Hashed {
+        inner: create(&json_path).map_err(|e| Error::io(&json_path, e))?,
+        sha256: Sha256::new(),
+    };
+    let mut text = create(&text_path).map_err(|e| Error::io(&text_path, e))?;
+    let written = (|| -> std::io::Result<()> {
+        // Every field of the head, then the conversations, one per line.
+        let mut fields = match serde_json::to_value(head)? {
+            Value::Object(m) => m,
+            _ => return Err(std::io::Error::other("a certificate is an object")),
+        };
+        fields.remove("conversations");
+        json.write_all(b"{")?;
+        for (key, value) in &fields {
+            serde_json::to_writer(&mut json, key)?;
+            json.write_all(b":")?;
+            serde_json::to_writer(&mut json, value)?;
+            json.write_all(b",\n")?;
+        }
+        json.write_all(b"\"conversations\":[")?;
+        text.write_all(text_head(head, conversations).as_bytes())?;
+        let mut first = true;
+        while let Some(c) = next().map_err(std::io::Error::other)? {
+            json.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            serde_json::to_writer(&mut json, &c)?;
+            writeln!(
+                text,
+                "  {}  {}",
+                crate::sanitize::for_terminal(&c.identifier),
+                c.entries
+            )?;
+        }
+        json.write_all(b"\n]}\n")?;
+        text.write_all(text_tail(head).as_bytes())?;
+        Ok(())
+    })();
+    let synced = written
+        .and_then(|()| json.inner.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all())
+        .and_then(|()| text.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all());
+    synced.map_err(|e| Error::io(&json_path, e))?;
+    sync_dir(&dir)?;
+    Ok(crate::hashing::hex(&json.sha256.finalize()))
 }
 
-/// The readable form.
-pub fn text(c: &Certificate) -> String {
+/// Hashes what passes to `inner`.
+struct Hashed<W> {
+    inner: W,
+    sha256: Sha256,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The readable form up to its list of conversations.
+fn text_head(c: &Certificate, conversations: usize) -> String {
     let mut s = String::new();
     let title = match c.kind.as_str() {
         "erasure" => "ERASURE CERTIFICATE",
@@ -107,16 +171,21 @@ pub fn text(c: &Certificate) -> String {
     let _ = writeln!(s, "{title}\n");
     let _ = writeln!(s, "Ledger record:   {}", c.ledger_record);
     let _ = writeln!(s, "Carried out at:  {}", c.at);
-    let _ = writeln!(s, "Carried out by:  {}", c.by);
-    let _ = writeln!(s, "Reason:          {}", c.reason);
+    let _ = writeln!(
+        s,
+        "Carried out by:  {}",
+        crate::sanitize::for_terminal(&c.by)
+    );
+    let _ = writeln!(
+        s,
+        "Reason:          {}",
+        crate::sanitize::for_terminal(&c.reason)
+    );
     let _ = writeln!(s, "Basis:           {}", c.basis);
     let _ = writeln!(
         s,
-        "Removed:         {} conversations, {} entry versions, {} records, {} quarantined rows",
-        c.conversations.len(),
-        c.entries,
-        c.records,
-        c.quarantined_rows
+        "Removed:         {conversations} conversations, {} entry versions, {} records, {} quarantined rows",
+        c.entries, c.records, c.quarantined_rows
     );
     let _ = writeln!(
         s,
@@ -129,14 +198,12 @@ pub fn text(c: &Certificate) -> String {
         "\nThe JSON file beside this one lists every removed version's content hash;\nits SHA-256 is in the ledger record. Check it with `convault certificate verify FILE`.\n"
     );
     let _ = writeln!(s, "CONVERSATIONS (identifier, entry versions removed)");
-    for conv in &c.conversations {
-        let _ = writeln!(
-            s,
-            "  {}  {}",
-            crate::sanitize::for_terminal(&conv.identifier),
-            conv.entries
-        );
-    }
+    s
+}
+
+/// The readable form after its list of conversations.
+fn text_tail(c: &Certificate) -> String {
+    let mut s = String::new();
     let _ = writeln!(s, "\nORIGINALS (export, path, old SHA-256 -> new SHA-256)");
     for o in &c.objects {
         let _ = writeln!(

@@ -301,10 +301,14 @@ pub fn execute(archive: &Archive, conn: &mut Connection, removal: &Removal) -> R
     }
     seconds.derive = started.elapsed().as_secs_f64();
     let result = commit(archive, conn, removal, &replacements, (bytes_read, seconds));
-    if result.is_err() {
-        discard(&replacements);
-        // Undo whatever the journal lists that the database does not name.
-        let _ = journal::recover(archive, conn);
+    match &result {
+        // Committed: the journal is left for the next writer to finish.
+        Err(Error::RemovalUnfinished { .. }) | Ok(_) => {}
+        Err(_) => {
+            discard(&replacements);
+            // Undo whatever the journal lists that the database does not name.
+            let _ = journal::recover(archive, conn);
+        }
     }
     result
 }
@@ -675,21 +679,6 @@ fn commit(
     let record = ledger::next_seq(conn)?;
     let prev = ledger::head_hash(conn)?.unwrap_or_else(|| ledger::GENESIS.to_owned());
     let kind = removal.kind.as_str();
-    // The certificate: conversations with their versions' content hashes.
-    let mut hashes =
-        conn.prepare("SELECT content_hash FROM entries WHERE conversation_id = ?1 ORDER BY seq")?;
-    let mut conversations = Vec::with_capacity(removal.conversations.len());
-    for d in removal.conversations {
-        let content_hashes: Vec<String> = hashes
-            .query_map([d.id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        conversations.push(certificate::Conversation {
-            identifier: d.conversation.clone(),
-            entries: content_hashes.len() as u64,
-            content_hashes,
-        });
-    }
-    drop(hashes);
     let per_export: Vec<(i64, i64, i64)> = conn
         .prepare(&format!(
             "SELECT export_id, sum(q), sum(r) FROM (
@@ -719,7 +708,7 @@ fn commit(
             new_bytes: r.new.as_ref().map(|d| d.bytes),
         })
         .collect();
-    let entries: u64 = conversations.iter().map(|c| c.entries).sum();
+    let entries: u64 = removal.conversations.iter().map(|d| d.entries).sum();
     let cert = Certificate {
         format: certificate::FORMAT.into(),
         kind: kind.into(),
@@ -729,7 +718,7 @@ fn commit(
         by: removal.who.into(),
         reason: removal.reason.into(),
         basis: removal.basis.clone(),
-        conversations,
+        conversations: Vec::new(),
         entries,
         records: records as u64,
         quarantined_rows: quarantined_rows as u64,
@@ -751,7 +740,30 @@ fn commit(
         },
     )?;
     crate::failpoint::hit("removal-journal-written");
-    let cert_sha = certificate::write(archive, &cert)?;
+    // The conversations with their versions' content hashes, one at a
+    // time: never all of them in memory.
+    let mut hashes =
+        conn.prepare("SELECT content_hash FROM entries WHERE conversation_id = ?1 ORDER BY seq")?;
+    let mut listed = removal.conversations.iter();
+    let cert_sha = certificate::write(archive, &cert, removal.conversations.len(), || {
+        let Some(d) = listed.next() else {
+            return Ok(None);
+        };
+        let content_hashes: Vec<String> = hashes
+            .query_map([d.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if content_hashes.len() as u64 != d.entries {
+            return Err(Error::Internal(
+                "a removed conversation's versions changed under the lock",
+            ));
+        }
+        Ok(Some(certificate::Conversation {
+            identifier: d.conversation.clone(),
+            entries: d.entries,
+            content_hashes,
+        }))
+    })?;
+    drop(hashes);
     crate::failpoint::hit("removal-certificate-written");
     let replaced = replacements.iter().filter(|r| r.new.is_some()).count() as u64;
     let deleted = replacements.len() as u64 - replaced;
@@ -891,22 +903,32 @@ fn commit(
     crate::failpoint::hit("removal-committed");
 
     // 5. The originals go; the database is rebuilt without a trace.
-    for (i, r) in replacements.iter().enumerate() {
-        archive.objects().delete(&r.plan.sha256)?;
-        if i == 0 {
-            crate::failpoint::hit("removal-first-original-deleted");
-        }
-    }
-    let spin = crate::progress::spinner(
-        "rebuilding the database so that no removed text remains in it",
-        removal.progress,
-    );
     seconds.transaction = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
-    rebuild(conn)?;
+    let finished = (|| -> Result<()> {
+        for (i, r) in replacements.iter().enumerate() {
+            archive.objects().delete(&r.plan.sha256)?;
+            if i == 0 {
+                crate::failpoint::hit("removal-first-original-deleted");
+            }
+        }
+        let spin = crate::progress::spinner(
+            "rebuilding the database so that no removed text remains in it",
+            removal.progress,
+        );
+        rebuild(conn)?;
+        spin.finish_and_clear();
+        journal::remove(archive)
+    })();
+    if let Err(e) = finished {
+        return Err(Error::RemovalUnfinished {
+            kind: kind.to_owned(),
+            record,
+            certificate: cert_json,
+            detail: e.to_string(),
+        });
+    }
     seconds.rebuild = started.elapsed().as_secs_f64();
-    spin.finish_and_clear();
-    journal::remove(archive)?;
     Ok(Outcome {
         kind: removal.kind,
         record,

@@ -10,6 +10,8 @@
 //! - index (`full`): the FTS index holds exactly the entries' tokens, and
 //!   SQLite's `integrity_check` passes;
 //! - ledger: the chain verifies, and every export has its record;
+//! - removals: every disposition and erasure has its ledger record and its
+//!   certificate, unchanged;
 //! - re-derivation (`rederive`): the stored originals, parsed again, give
 //!   exactly the entries the database holds.
 //!
@@ -21,6 +23,7 @@ mod entries;
 mod index;
 mod objects;
 mod rederive;
+mod removals;
 mod sample;
 
 use std::collections::BTreeMap;
@@ -212,7 +215,7 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
             "the full-text index and SQLite's integrity check are not part of a sampled run".into(),
         );
     }
-    check_ledger(&tx, opts, &mut f)?;
+    check_ledger(archive, &tx, opts, &mut f)?;
     if opts.level >= Level::Rederive {
         rederive::check(archive, &tx, opts, &selection, &mut f)?;
     }
@@ -286,7 +289,12 @@ fn integrity(conn: &Connection, f: &mut Findings) -> Result<()> {
 }
 
 /// The ledger's chain, and every export's `export-ingested` record.
-fn check_ledger(conn: &Connection, opts: &Options, f: &mut Findings) -> Result<()> {
+fn check_ledger(
+    archive: &Archive,
+    conn: &Connection,
+    opts: &Options,
+    f: &mut Findings,
+) -> Result<()> {
     let records = ledger::read_all(conn)?;
     f.checked.ledger_records = records.len() as u64;
     let report = ledger::verify::verify(&records, None);
@@ -304,6 +312,7 @@ fn check_ledger(conn: &Connection, opts: &Options, f: &mut Findings) -> Result<(
     for w in report.warnings {
         f.warn(w);
     }
+    removals::check(archive, conn, &records, f)?;
     entries::check_exports_against_ledger(conn, &records, opts, f)
 }
 

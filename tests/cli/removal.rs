@@ -571,3 +571,32 @@ fn an_erasure_rewrites_an_ndjson_file_that_mixes_conversations() {
     verify_rederive(&archive);
     assert_eq!(provenance(&archive), before);
 }
+
+#[test]
+fn verify_fails_when_a_removal_certificate_is_changed_or_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    two_weeks_with_a_hold_on_c(&archive);
+    let out = json_of(
+        &run(
+            &archive,
+            LATER,
+            &["dispose", "--execute", "--reason", "r", "--json"],
+        )
+        .success(),
+    );
+    let cert = certificate_of(&archive, &out["outcome"]);
+    let body = std::fs::read_to_string(&cert).unwrap();
+    std::fs::write(&cert, body.replace("\"r\"", "\"R\"")).unwrap();
+    let a = convault(&archive).arg("verify").assert().code(3);
+    assert!(
+        String::from_utf8_lossy(&a.get_output().stdout).contains("certificate-changed"),
+        "{}",
+        String::from_utf8_lossy(&a.get_output().stdout)
+    );
+    std::fs::remove_file(&cert).unwrap();
+    let a = convault(&archive).arg("verify").assert().code(3);
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("certificate-missing"));
+    std::fs::write(&cert, body).unwrap();
+    convault(&archive).arg("verify").assert().success();
+}
