@@ -378,7 +378,30 @@ fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64
             }
         }
     }
+    // Records are stored once however many exports repeat them: every
+    // original read as records may hold a removed one again. (Members
+    // read as entries are named by the sightings above.)
+    let records_removed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.removal_refs)
+             OR EXISTS (SELECT 1 FROM temp.removal_record_ids)
+             OR EXISTS (SELECT 1 FROM records
+                        WHERE conversation_identifier IN (SELECT identifier FROM temp.removal_conversations))",
+        [],
+        |r| r.get(0),
+    )?;
+    let record_members = if records_removed {
+        format!(
+            "SELECT DISTINCT file_id FROM members WHERE status = 'read'
+               AND shape NOT IN ('{}', '{}', '{}')",
+            source::csv_member::SHAPE,
+            source::api_json::SHAPE_PAGE,
+            source::api_json::SHAPE_LINES
+        )
+    } else {
+        "SELECT NULL WHERE 0".to_owned()
+    };
     for sql in [
+        record_members,
         "SELECT DISTINCT m.file_id FROM entries e JOIN members m ON m.id = e.member_id
          WHERE e.conversation_id IN (SELECT id FROM temp.removal_conversations)"
             .to_owned(),

@@ -331,6 +331,17 @@ fn an_erasure_by_end_user_reaches_two_exports_and_two_sources() {
         .assert()
         .success();
     super::ingest_data_export(&archive, tmp.path());
+    // A later export of the end users alone: its rows are stored records
+    // already (not stored again), yet its original holds them.
+    let (part1, _) = fixture_data::data_export_parts();
+    let users: Vec<_> = part1
+        .into_iter()
+        .filter(|m| m.name == "MessagingEndUser.csv")
+        .collect();
+    let p3 = tmp.path().join("WE_00DKj0000000001_3.ZIP");
+    super::write_zip(&p3, &users);
+    let r = super::ingest(&archive, &[&p3]);
+    assert_eq!(r["records_new"], 0, "{r}");
     assert!(!found_under(&archive, "Guest 7f3e21").is_empty());
 
     // A's end user, by messaging platform key.
