@@ -402,6 +402,12 @@ fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64
     };
     for sql in [
         record_members,
+        // A row quarantined in an export that otherwise lacks the
+        // conversation: its raw fields name it.
+        "SELECT DISTINCT m.file_id FROM quarantine q JOIN members m ON m.id = q.member_id
+         WHERE q.raw IS NOT NULL AND EXISTS (SELECT 1 FROM temp.removal_conversations c
+                                             WHERE instr(q.raw, c.identifier) > 0)"
+            .to_owned(),
         "SELECT DISTINCT m.file_id FROM entries e JOIN members m ON m.id = e.member_id
          WHERE e.conversation_id IN (SELECT id FROM temp.removal_conversations)"
             .to_owned(),

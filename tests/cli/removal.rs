@@ -611,3 +611,42 @@ fn verify_fails_when_a_removal_certificate_is_changed_or_missing() {
     std::fs::write(&cert, body).unwrap();
     convault(&archive).arg("verify").assert().success();
 }
+
+#[test]
+fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    at(&archive, NOW)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success();
+    // A later file: a good row of B, and a row of A that cannot be read.
+    let csv = format!(
+        "identifier,conversation_identifer,entry_type,entry_payload,sender,transcripted_timestamp,client_timestamp,related_records\n\
+         z0000001-0000-4000-8000-000000000001,{CONV_B},MESSAGE,\"{{\"\"entryType\"\":\"\"Message\"\",\"\"abstractMessage\"\":{{\"\"messageType\"\":\"\"StaticContentMessage\"\",\"\"staticContent\"\":{{\"\"formatType\"\":\"\"Text\"\",\"\"text\"\":\"\"a late word of B\"\"}}}}}}\",{{}},1794821400,,\n\
+         z0000002-0000-4000-8000-000000000002,{CONV_A},MESSAGE,\"{{\"\"secret broken words\",{{}},1794821400,,\n"
+    );
+    let file = tmp.path().join("late.csv");
+    std::fs::write(&file, csv).unwrap();
+    let r = super::ingest(&archive, &[&file]);
+    assert_eq!(r["quarantined_total"], 1, "{r}");
+    assert!(!found_under(&archive, "secret broken words").is_empty());
+    run(
+        &archive,
+        NOW,
+        &[
+            "erase",
+            "--conversation",
+            CONV_A,
+            "--reason",
+            "r",
+            "--execute",
+        ],
+    )
+    .success();
+    let hits = found_under(&archive, "secret broken words");
+    assert!(hits.is_empty(), "still in {hits:?}");
+    assert!(!found_under(&archive, "a late word of B").is_empty());
+    verify_rederive(&archive);
+}
