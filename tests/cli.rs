@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "cli/crash.rs"]
+mod crash;
 #[path = "cli/fetch.rs"]
 mod fetch;
 #[path = "cli/ledger.rs"]

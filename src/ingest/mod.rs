@@ -535,6 +535,14 @@ fn commit(
 ) -> Result<()> {
     let mut added = Vec::new();
     let objects = archive.objects();
+    // Listed before any is moved: a kill before the commit leaves objects
+    // no export records, which the next writer then deletes (rather than
+    // `verify` reporting them as unrecorded).
+    let listed: Vec<String> = new_inputs
+        .iter()
+        .filter_map(|i| i.stage.as_ref().map(|s| s.sha256.clone()))
+        .collect();
+    crate::retention::journal::write_ingest(archive, &listed)?;
     let committed = (|| -> Result<()> {
         for input in new_inputs {
             if let Some(s) = &input.stage
@@ -543,14 +551,18 @@ fn commit(
                 added.push(s.sha256.clone());
             }
         }
+        crate::failpoint::hit("ingest-objects-stored");
         commit_database()
     })();
     if committed.is_err() {
         for sha in &added {
             objects.remove(sha);
         }
+        let _ = crate::retention::journal::remove_ingest(archive);
     }
-    committed
+    committed?;
+    crate::failpoint::hit("ingest-committed");
+    crate::retention::journal::remove_ingest(archive)
 }
 
 /// One input file, copied (or for a dry run, only hashed).

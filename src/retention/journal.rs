@@ -1,5 +1,12 @@
-//! The removal journal: what a running removal may leave behind if it is
+//! Journals: what a running ingest or removal may leave behind if it is
 //! killed, so that the next writer can finish or undo it.
+//!
+//! An ingest writes `objects/tmp/ingest.journal` (fsynced), listing the
+//! copies it is about to move into the store, before it moves any, and
+//! deletes it once its transaction has committed. A kill in between
+//! leaves objects no export records; the next writer deletes those the
+//! journal lists and no `files` row names, so `verify` does not report
+//! them as unrecorded objects (issue 16).
 //!
 //! A removal writes `objects/tmp/removal.journal` (fsynced) before it
 //! moves any derivative into the store or writes its certificate, listing
@@ -13,8 +20,8 @@
 //! originals of a committed removal, the derivatives of one that did not
 //! commit), and a certificate whose ledger record does not exist is
 //! deleted; a committed removal's database is rebuilt (it may have been
-//! killed before that). Then the journal goes. Run under the writer lock
-//! only.
+//! killed before that). Then the journal goes. Partial copies in
+//! `objects/tmp/` are removed too. Run under the writer lock only.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -52,31 +59,108 @@ pub fn path(archive: &Archive) -> PathBuf {
 
 /// Writes the journal, fsynced with its directory.
 pub fn write(archive: &Archive, journal: &Journal) -> Result<()> {
-    let path = path(archive);
-    let dir = path.parent().unwrap_or(archive.root()).to_owned();
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let body = serde_json::to_vec_pretty(journal).map_err(|_| Error::Internal("journal"))?;
-    let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
-    f.write_all(&body)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(&path, e))?;
-    sync_dir(&dir)
+    write_json(archive, &path(archive), journal)
 }
 
 /// Deletes the journal once its removal is complete.
 pub fn remove(archive: &Archive) -> Result<()> {
-    let path = path(archive);
-    match fs::remove_file(&path) {
+    remove_path(archive, &path(archive))
+}
+
+/// Where an ingest lists the objects it is moving into the store.
+fn ingest_path(archive: &Archive) -> PathBuf {
+    archive
+        .root()
+        .join("objects")
+        .join("tmp")
+        .join("ingest.journal")
+}
+
+/// Before an ingest moves its copies into the store: lists them, fsynced,
+/// so that a kill between the move and the commit leaves objects the next
+/// writer knows to delete, not objects `verify` would call unrecorded.
+pub fn write_ingest(archive: &Archive, objects: &[String]) -> Result<()> {
+    write_json(archive, &ingest_path(archive), &objects)
+}
+
+/// Once the ingest committed (or undid its objects itself).
+pub fn remove_ingest(archive: &Archive) -> Result<()> {
+    remove_path(archive, &ingest_path(archive))
+}
+
+fn write_json<T: Serialize>(archive: &Archive, path: &Path, value: &T) -> Result<()> {
+    let dir = path.parent().unwrap_or(archive.root()).to_owned();
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let body = serde_json::to_vec_pretty(value).map_err(|_| Error::Internal("journal"))?;
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(&body)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(path, e))?;
+    sync_dir(&dir)
+}
+
+fn remove_path(archive: &Archive, path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
         Ok(()) => sync_dir(path.parent().unwrap_or(archive.root())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
-/// Finishes or undoes the removal a killed run left, if any (see the
-/// module doc), and removes partial copies from `objects/tmp/`. Returns
-/// what was done, for the caller's warnings.
+/// Deletes each of `objects` that no `files` row names; returns how many.
+fn delete_unnamed<'a>(
+    archive: &Archive,
+    conn: &Connection,
+    objects: impl Iterator<Item = &'a String>,
+) -> Result<usize> {
+    let mut named = conn.prepare("SELECT 1 FROM files WHERE sha256 = ?1")?;
+    let mut deleted = 0;
+    for sha in objects.collect::<HashSet<_>>() {
+        if !named.exists([sha])? && archive.objects().path_of(sha).exists() {
+            archive.objects().delete(sha)?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Finishes or undoes what a killed ingest or removal left, if anything
+/// (see the module doc), and removes partial copies from `objects/tmp/`.
+/// Returns what was done, for the caller's warnings.
 pub fn recover(archive: &Archive, conn: &Connection) -> Result<Option<String>> {
+    let ingest = recover_ingest(archive, conn)?;
+    let removal = recover_removal(archive, conn)?;
+    Ok(match (ingest, removal) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Deletes the objects a killed ingest listed that no `files` row names
+/// (it did not commit).
+fn recover_ingest(archive: &Archive, conn: &Connection) -> Result<Option<String>> {
+    let path = ingest_path(archive);
+    let body = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let listed: Vec<String> = serde_json::from_slice(&body).map_err(|e| Error::Damaged {
+        what: format!("ingest journal {}", path.display()),
+        detail: e.to_string(),
+    })?;
+    let deleted = delete_unnamed(archive, conn, listed.iter())?;
+    remove_path(archive, &path)?;
+    Ok(Some(if deleted > 0 {
+        format!(
+            "an interrupted ingest had stored {deleted} objects without recording them (it did not commit): they were deleted"
+        )
+    } else {
+        "an interrupted ingest had committed before it ended: nothing was left to undo".to_owned()
+    }))
+}
+
+fn recover_removal(archive: &Archive, conn: &Connection) -> Result<Option<String>> {
     let path = path(archive);
     let body = match fs::read(&path) {
         Ok(b) => b,
@@ -95,19 +179,11 @@ pub fn recover(archive: &Archive, conn: &Connection) -> Result<Option<String>> {
         what: format!("removal journal {}", path.display()),
         detail: e.to_string(),
     })?;
-    let mut named = conn.prepare("SELECT 1 FROM files WHERE sha256 = ?1")?;
-    let mut deleted = 0;
-    let listed: HashSet<&String> = journal
-        .new_objects
-        .iter()
-        .chain(&journal.old_objects)
-        .collect();
-    for sha in listed {
-        if !named.exists([sha])? && archive.objects().path_of(sha).exists() {
-            archive.objects().delete(sha)?;
-            deleted += 1;
-        }
-    }
+    let deleted = delete_unnamed(
+        archive,
+        conn,
+        journal.new_objects.iter().chain(&journal.old_objects),
+    )?;
     let committed: bool = conn
         .query_row(
             "SELECT 1 FROM disposals WHERE ledger_seq = ?1",
