@@ -13,14 +13,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), full_hint(source.raw_os_error()))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
 
     /// The archive database reported an error.
-    #[error("archive database: {0}")]
+    #[error("archive database: {}{}", .0, full_hint(db_disk_full(.0).then_some(28)))]
     Db(#[from] rusqlite::Error),
 
     /// No archive exists where one was expected.
@@ -104,6 +104,14 @@ pub enum Error {
         certificate: String,
         detail: String,
     },
+
+    /// Something inside the archive directory is not what convault made:
+    /// a symbolic link where a directory of the store should be.
+    #[error(
+        "{} is {found}: convault reads and writes only inside the archive directory, so it stops here and changes nothing. Check what it points to, then replace it with a plain directory (docs/reliability.md)",
+        path.display()
+    )]
+    UnsafePath { path: PathBuf, found: String },
 
     /// A stored original cannot be rewritten without the removed rows.
     #[error("{what}: {reason}; nothing was removed")]
@@ -224,10 +232,26 @@ impl Error {
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Refused { .. } | Error::Forbidden(_) => ExitCode::Cadence,
-            Error::Damaged { .. } => ExitCode::Integrity,
+            Error::Damaged { .. } | Error::UnsafePath { .. } => ExitCode::Integrity,
             _ => ExitCode::Error,
         }
     }
+}
+
+/// What to do when the disk is full (`ENOSPC`, 28): every write of
+/// convault is undone when it fails, so running again is safe.
+fn full_hint(os_error: Option<i32>) -> &'static str {
+    match os_error {
+        Some(28) => {
+            "; the disk is full. What this command was writing was undone: free space and run it again"
+        }
+        _ => "",
+    }
+}
+
+/// SQLite's "database or disk is full".
+fn db_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// SQLite's "busy" or "locked": another connection holds the lock.

@@ -52,7 +52,7 @@ pub struct Outcome {
 /// Checks the cadence rule and records the request (see the module doc).
 pub fn request(archive: &Archive, req: &Request) -> Result<Outcome> {
     let root = archive.root();
-    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    crate::archive::create_dir(root)?;
     let lock = WriterLock::acquire(root, "request", &req.who)?;
     let stale_lock = lock.stale.clone();
     let config = Config::load(root)?;

@@ -5,6 +5,8 @@ mod support;
 
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/faults.rs"]
+mod faults;
 #[path = "cli/fetch.rs"]
 mod fetch;
 #[path = "cli/ledger.rs"]

@@ -45,7 +45,46 @@ pub enum Mode {
 }
 
 /// Opens the database at `path` in `mode`.
+///
+/// A reader of an archive on a read-only file system (a mounted backup,
+/// a write-protected copy) cannot make the WAL's `-shm` file SQLite
+/// reads through; nobody can change the database there either, so it is
+/// opened as immutable instead.
 pub fn open(path: &Path, mode: Mode) -> Result<Connection> {
+    match open_as(path, mode) {
+        Err(Error::Db(e))
+            if mode == Mode::ReadOnly
+                && e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
+                && on_read_only_fs(path) =>
+        {
+            let uri = format!("file:{}?immutable=1", path.display());
+            let mut conn = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            configure(&mut conn, mode, path)?;
+            Ok(conn)
+        }
+        other => other,
+    }
+}
+
+/// Whether `path`'s file system is mounted read-only.
+fn on_read_only_fs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: an all-zero statvfs is a valid value for statvfs(3) to fill;
+    // `c` is a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    r == 0 && st.f_flag & libc::ST_RDONLY != 0
+}
+
+fn open_as(path: &Path, mode: Mode) -> Result<Connection> {
     let flags = match mode {
         Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         Mode::Rehearsal => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -30,6 +30,18 @@ pub use schema::LATEST_VERSION;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 
+/// Makes `dir` (and its parents) owner-only (`0700`), as every directory
+/// of an archive is made (docs/reliability.md). An existing one is left as
+/// it is.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
 /// The columns [`entry_from_row`] reads, in its order, selected from
 /// `entries e LEFT JOIN conversations c ON c.id = e.conversation_id`.
 pub const ENTRY_COLUMNS: &str = "e.identifier, e.version, c.identifier, e.entry_type,

@@ -100,8 +100,7 @@ impl ObjectStore {
     /// [`ObjectStore::clear_staging`] unless it is moved into the store.
     pub fn new_staging_path(&self) -> Result<PathBuf> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let tmp_dir = self.dir.join("tmp");
-        fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+        let tmp_dir = self.tmp_dir()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -123,13 +122,12 @@ impl ObjectStore {
     pub fn adopt(&self, tmp: &Path, sha256: &str) -> Result<bool> {
         let dest = self.path_of(sha256);
         let parent = dest.parent().unwrap_or(&self.dir).to_owned();
-        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        create_inside(&self.dir, &parent)?;
         let existed = dest.exists();
-        let mut perms = fs::metadata(tmp)
-            .map_err(|e| Error::io(tmp, e))?
-            .permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(tmp, perms).map_err(|e| Error::io(tmp, e))?;
+        // Read-only for everyone who may read it: `0444` whatever the umask.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp, fs::Permissions::from_mode(0o444))
+            .map_err(|e| Error::io(tmp, e))?;
         // Always the fresh copy: a leftover object is replaced by bytes we
         // have just hashed.
         fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
@@ -197,6 +195,59 @@ fn copy(src: &mut impl Read, dst: &mut impl Write, src_path: &Path, dst_path: &P
         };
         dst.write_all(&buf[..n])
             .map_err(|e| Error::io(dst_path, e))?;
+    }
+}
+
+impl ObjectStore {
+    /// `objects/tmp/`, made if need be (owner only), and checked to be a
+    /// directory of the store, reached through no symbolic link.
+    pub fn tmp_dir(&self) -> Result<PathBuf> {
+        let tmp_dir = self.dir.join("tmp");
+        create_inside(&self.dir, &tmp_dir)?;
+        Ok(tmp_dir)
+    }
+
+    /// Checks that `dir`, inside the store, is reached from the archive
+    /// directory through plain directories only: a symbolic link on the
+    /// way (`objects`, `objects/tmp`, `objects/sha256/ab`) could make
+    /// convault write or read outside the archive.
+    pub fn check_inside(&self, dir: &Path) -> Result<()> {
+        let Ok(rel) = dir.strip_prefix(&self.dir) else {
+            return Err(Error::Internal("a path outside the object store"));
+        };
+        let mut at = self.dir.clone();
+        check_not_link(&at)?;
+        for part in rel.components() {
+            at.push(part);
+            check_not_link(&at)?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes `dir` (inside the store at `store`) and its parents, owner only,
+/// then checks no symbolic link is on the way.
+fn create_inside(store: &Path, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    ObjectStore::new(store.to_owned()).check_inside(dir)
+}
+
+/// An error unless `p` is absent or not a symbolic link.
+fn check_not_link(p: &Path) -> Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::UnsafePath {
+            path: p.to_owned(),
+            found: format!(
+                "a symbolic link to {}",
+                fs::read_link(p).map_or_else(|e| e.to_string(), |t| t.display().to_string())
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -141,7 +141,7 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
     let (inputs, containers) = inspect(paths)?;
     let fresh = !archive.root().exists();
     let result = (|| {
-        std::fs::create_dir_all(archive.root()).map_err(|e| Error::io(archive.root(), e))?;
+        crate::archive::create_dir(archive.root())?;
         let lock = WriterLock::acquire(archive.root(), "ingest", &opts.who)?;
         let mut warnings = Vec::new();
         if let Some(stale) = &lock.stale {

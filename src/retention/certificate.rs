@@ -95,7 +95,13 @@ pub fn write(
         archive.root().join(&text_name),
     );
     let dir = json_path.parent().unwrap_or(archive.root()).to_owned();
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::UnsafePath {
+            path: dir,
+            found: "a symbolic link".into(),
+        });
+    }
+    crate::archive::create_dir(&dir)?;
     let create = |p: &Path| File::create(p).map(|f| BufWriter::with_capacity(64 * 1024, f));
     let mut json = Hashed {
         inner: create(&json_path).map_err(|e| Error::io(&json_path, e))?,

@@ -89,8 +89,8 @@ pub fn remove_ingest(archive: &Archive) -> Result<()> {
 }
 
 fn write_json<T: Serialize>(archive: &Archive, path: &Path, value: &T) -> Result<()> {
-    let dir = path.parent().unwrap_or(archive.root()).to_owned();
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // `objects/tmp/`, checked: no link leads it outside the archive.
+    let dir = archive.objects().tmp_dir()?;
     let body = serde_json::to_vec_pretty(value).map_err(|_| Error::Internal("journal"))?;
     let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
     f.write_all(&body)

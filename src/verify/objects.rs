@@ -53,6 +53,17 @@ pub(super) fn check(
             "object {} (export {}, {})",
             row.sha256, row.export_id, row.path
         );
+        // A link is not a stored copy, wherever it points (and whatever
+        // it holds): the store keeps the bytes themselves.
+        if let Some(kind) = not_a_file(&store, &object) {
+            f.fail(
+                "object-not-a-file",
+                &item,
+                "a read-only file in the store",
+                kind,
+            );
+            continue;
+        }
         let meta = match std::fs::metadata(&object) {
             Ok(m) => m,
             Err(e) => {
@@ -257,6 +268,21 @@ fn check_members(
         );
     }
     Ok(())
+}
+
+/// What stands at `object` or on the way to it inside the store, when it
+/// is not a plain file in plain directories.
+fn not_a_file(store: &crate::archive::ObjectStore, object: &std::path::Path) -> Option<String> {
+    if let Err(e) = store.check_inside(object.parent()?) {
+        return Some(e.to_string());
+    }
+    match std::fs::symlink_metadata(object) {
+        Ok(m) if m.file_type().is_symlink() => Some(format!(
+            "a symbolic link to {}",
+            std::fs::read_link(object).map_or_else(|e| e.to_string(), |t| t.display().to_string())
+        )),
+        _ => None,
+    }
 }
 
 /// Files under `objects/` that no export recorded. Partial copies in
