@@ -78,11 +78,16 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(Error::io(&path, e)),
         };
+        Config::parse(&path, &text)
+    }
+
+    /// `text`, the contents of the configuration file at `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let bad = |reason: String| Error::Config {
-            path: path.clone(),
+            path: path.to_owned(),
             reason,
         };
-        let config: Config = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let config: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         if let Some(api) = &config.api {
             api.check().map_err(bad)?;
         }
