@@ -25,7 +25,12 @@ impl RowSink for Count {
     }
 }
 
-/// The built-in profiles, as an ingest given none reads with.
-pub fn profiles() -> convault::profile::Profiles {
-    convault::profile::Profiles::with(Vec::new()).expect("the built-in profiles load")
+/// The built-in profiles, as an ingest given none reads with: loaded once
+/// (not parsed again for every input).
+#[allow(dead_code)]
+pub fn profiles() -> &'static convault::profile::Profiles {
+    static PROFILES: std::sync::OnceLock<convault::profile::Profiles> = std::sync::OnceLock::new();
+    PROFILES.get_or_init(|| {
+        convault::profile::Profiles::with(Vec::new()).expect("the built-in profiles load")
+    })
 }

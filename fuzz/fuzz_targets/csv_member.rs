@@ -11,5 +11,5 @@ fuzz_target!(|data: &[u8]| {
     let profiles = common::profiles();
     let mut sink = common::Count::default();
     let _ =
-        convault::source::read_member(data, "conversation_entries.csv", &profiles, &mut sink, None);
+        convault::source::read_member(data, "conversation_entries.csv", profiles, &mut sink, None);
 });

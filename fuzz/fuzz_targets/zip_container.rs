@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
         let mut sink = common::Count::default();
         // Bounded: a zip bomb must not take the run's memory or time.
         let limited = std::io::Read::take(member, 1 << 22);
-        let _ = convault::source::read_member(limited, &name, &profiles, &mut sink, None);
+        let _ = convault::source::read_member(limited, &name, profiles, &mut sink, None);
     }
 });

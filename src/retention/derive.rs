@@ -302,12 +302,10 @@ pub fn json_without(
     let mut found: BTreeMap<u64, u64> = BTreeMap::new();
     let mut blanked = Blanked::default();
     loop {
-        let n = match member.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut member, &mut buf)?;
+        if n == 0 {
+            break;
+        }
         kept.clear();
         for &b in &buf[..n] {
             let structural = !in_string;
@@ -397,6 +395,16 @@ pub fn json_without(
     Ok(blanked)
 }
 
+/// One read into `buf`, retried when interrupted; 0 at the end.
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Hashes and counts what passes to `inner`.
 struct Tee<'a, W: Write> {
     inner: &'a mut W,
@@ -481,12 +489,10 @@ pub fn blank_lines(
         bytes: 0,
     };
     loop {
-        let n = match member.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut member, &mut buf)?;
+        if n == 0 {
+            break;
+        }
         kept.clear();
         for &b in &buf[..n] {
             while next < spans.len() && spans[next].1 < line {
