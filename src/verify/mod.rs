@@ -188,8 +188,9 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
         f.warn(done);
     }
     let returned: i64 = conn.query_row(
-        "SELECT count(*) FROM conversations c
-         WHERE EXISTS (SELECT 1 FROM disposed_conversations d WHERE d.identifier = c.identifier)",
+        // Driven by the removed conversations (far fewer), as at ingest.
+        "SELECT count(DISTINCT c.id) FROM disposed_conversations d
+         CROSS JOIN conversations c ON c.identifier = d.identifier",
         [],
         |r| r.get(0),
     )?;
