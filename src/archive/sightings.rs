@@ -25,6 +25,8 @@
 //! - part `p` holds only values from `p × PART_VALUES` to
 //!   `(p + 1) × PART_VALUES − 1`, and no part is empty.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -157,6 +159,56 @@ impl Seen {
         })
         .transpose()
     }
+}
+
+/// Whether export `export_id` saw any of the conversations `ids`: reads
+/// only the parts of its conversations bitmap that could hold them (not
+/// its entries bitmap, many times larger), so a removal asks it of every
+/// export of a year's archive cheaply. `None` when it has no sightings.
+pub fn saw_any_conversation(
+    conn: &Connection,
+    export_id: i64,
+    ids: &BTreeSet<i64>,
+) -> Result<Option<bool>> {
+    let parts: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sighting_parts'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !parts {
+        return Ok(Seen::load_whole(conn, export_id)?.map(|seen| {
+            ids.iter()
+                .any(|&id| u32::try_from(id).is_ok_and(|id| seen.conversations.contains(id)))
+        }));
+    }
+    if !has_sightings(conn, export_id)? {
+        return Ok(None);
+    }
+    let mut part_of = conn.prepare_cached(
+        "SELECT bits FROM sighting_parts WHERE export_id = ?1 AND bitmap = 'conversations' AND part = ?2",
+    )?;
+    let mut wanted: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for &id in ids {
+        if let Ok(id) = u32::try_from(id) {
+            wanted
+                .entry(i64::from(id >> PART_BITS))
+                .or_default()
+                .push(id);
+        }
+    }
+    for (part, ids) in wanted {
+        let bits: Option<Vec<u8>> = part_of
+            .query_row(params![export_id, part], |r| r.get(0))
+            .optional()?;
+        let Some(bits) = bits else { continue };
+        let what = format!("conversations part {part}");
+        let b = deserialize(&bits, export_id, &what)?;
+        check_part(&b, part, export_id, &what)?;
+        if ids.iter().any(|&id| b.contains(id)) {
+            return Ok(Some(true));
+        }
+    }
+    Ok(Some(false))
 }
 
 /// Whether export `export_id` has sightings stored.
@@ -404,6 +456,41 @@ mod tests {
         assert_eq!(back, s.entries);
         assert!(matches!(
             deserialize(&bytes[..bytes.len() - 1], 1, "entries"),
+            Err(Error::Damaged { .. })
+        ));
+    }
+
+    /// A removal asks each export whether it saw a conversation: only the
+    /// parts that could hold one are read, and the answer is the bitmap's.
+    #[test]
+    fn saw_any_conversation_reads_the_parts_that_could_hold_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE export_sightings (export_id INTEGER PRIMARY KEY,
+                 entry_count INTEGER, conversation_count INTEGER);
+             CREATE TABLE sighting_parts (export_id INTEGER, bitmap TEXT, part INTEGER,
+                 bits BLOB, UNIQUE (export_id, bitmap, part));",
+        )
+        .unwrap();
+        let far = (1_i64 << PART_BITS) + 7;
+        let mut s = Seen::default();
+        s.add(1, 5).unwrap();
+        s.add(2, far).unwrap();
+        s.store(&conn, 1).unwrap();
+        let ask = |ids: &[i64]| saw_any_conversation(&conn, 1, &ids.iter().copied().collect());
+        assert_eq!(ask(&[5]).unwrap(), Some(true));
+        assert_eq!(ask(&[far]).unwrap(), Some(true));
+        assert_eq!(ask(&[6, far + 1, -1]).unwrap(), Some(false));
+        assert_eq!(ask(&[]).unwrap(), Some(false));
+        assert_eq!(saw_any_conversation(&conn, 2, &[5].into()).unwrap(), None);
+        // A part holding values outside its range is damage, not an answer.
+        conn.execute(
+            "UPDATE sighting_parts SET part = 3 WHERE bitmap = 'conversations' AND part = 1",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            saw_any_conversation(&conn, 1, &[(3 << PART_BITS) + 1].into()),
             Err(Error::Damaged { .. })
         ));
     }

@@ -195,11 +195,18 @@ impl Activations {
     /// reaches it, after the reservation, and each page renews it; the
     /// read's time moves to the end, so the budget holds its slot at least
     /// as long as the org counts it.
+    ///
+    /// Stored rounded up to the millisecond: rounded down, a read that
+    /// ended less than a millisecond after the org saw it would free its
+    /// slot before the org does (the fetch test saw 6 active on a budget
+    /// of 5 on a loaded machine).
     pub fn read_done(&mut self, conversation: &str, at: Timestamp) -> Result<()> {
+        let sub_ms = at.subsec_nanosecond().rem_euclid(1_000_000) != 0;
+        let at_ms = at.as_millisecond().saturating_add(i64::from(sub_ms));
         self.conn.execute(
             "UPDATE reads SET at_ms = max(at_ms, ?2)
              WHERE id = (SELECT max(id) FROM reads WHERE conversation = ?1)",
-            rusqlite::params![conversation, at.as_millisecond()],
+            rusqlite::params![conversation, at_ms],
         )?;
         Ok(())
     }
@@ -287,6 +294,34 @@ impl Activations {
 mod tests {
     use super::*;
     use crate::fetch::budget::tests_support::{at, budget};
+
+    /// A read that ended within a millisecond holds its slot to that
+    /// millisecond's end, never less than the org counts it.
+    #[test]
+    fn a_read_done_within_a_millisecond_is_counted_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = budget(1, 60);
+        let mut a = Activations::open(dir.path()).unwrap();
+        assert_eq!(
+            a.reserve(&b, "c1", at(0), None).unwrap(),
+            Reservation::Activated
+        );
+        let ended = at(1)
+            .checked_add(jiff::SignedDuration::from_micros(250))
+            .unwrap();
+        a.read_done("c1", ended).unwrap();
+        let frees = at(61)
+            .checked_add(jiff::SignedDuration::from_millis(1))
+            .unwrap();
+        assert_eq!(
+            a.reserve(&b, "c2", at(61), None).unwrap(),
+            Reservation::WaitUntil(Some(frees))
+        );
+        assert_eq!(
+            a.reserve(&b, "c2", frees, None).unwrap(),
+            Reservation::Activated
+        );
+    }
 
     #[test]
     fn reservations_spend_renew_and_wait() {

@@ -224,7 +224,9 @@ fn work<'p>(
         };
         let result = raw
             .iter()
-            .try_for_each(|(bytes, line)| member.process(bytes, line, &mut parser, &mut rows))
+            .try_for_each(|(bytes, line, oversize)| {
+                member.process(bytes, line, oversize, &mut parser, &mut rows)
+            })
             .map(|()| rows.rows)
             .map_err(|e| match e {
                 MemberError::Sink(e) => e,

@@ -440,7 +440,9 @@ pub fn record_spans(
             break;
         };
         if remove.contains(&line) {
-            spans.push((line, line + line_ends(&record)));
+            // The splitter's line, not the record's bytes: a record too
+            // long to hold is cut short.
+            spans.push((line, splitter.line()));
         }
     }
     let found: BTreeSet<u64> = spans.iter().map(|(first, _)| *first).collect();
@@ -449,24 +451,6 @@ pub fn record_spans(
         return Err(DeriveError::NoRecordAt(missing));
     }
     Ok(spans)
-}
-
-/// Line ends in `bytes`: `\r\n`, a lone `\r` and `\n` count one each.
-fn line_ends(bytes: &[u8]) -> u64 {
-    let mut n = 0;
-    let mut cr = false;
-    for &b in bytes {
-        match b {
-            b'\n' if cr => cr = false,
-            b'\n' => n += 1,
-            b'\r' => {
-                n += 1;
-                cr = true;
-            }
-            _ => cr = false,
-        }
-    }
-    n
 }
 
 /// Copies `member` to `out`, keeping only the line ends of the lines in

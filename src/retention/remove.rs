@@ -47,7 +47,7 @@ use super::derive::{self, DerivedMember};
 use super::due::Due;
 use super::journal::{self, Journal};
 use crate::archive::Archive;
-use crate::archive::sightings::Seen;
+use crate::archive::sightings;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::ledger;
@@ -366,13 +366,7 @@ fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64
         .collect::<rusqlite::Result<_>>()?;
     let mut of_export = conn.prepare("SELECT id FROM files WHERE export_id = ?1")?;
     for export in exports {
-        let Some(seen) = Seen::load(conn, export)? else {
-            continue;
-        };
-        let named = ids
-            .iter()
-            .any(|&id| u32::try_from(id).is_ok_and(|id| seen.conversations.contains(id)));
-        if named {
+        if sightings::saw_any_conversation(conn, export, ids)? == Some(true) {
             for f in of_export.query_map([export], |r| r.get::<_, i64>(0))? {
                 files.insert(f?);
             }

@@ -50,15 +50,15 @@ pub fn read(
     name: &str,
     sink: &mut dyn RowSink,
 ) -> Result<MemberOutcome, MemberError> {
-    let lines = Rc::new(Cell::new(0u64));
+    let position = Rc::new(Position::default());
     let counted = LineCounter {
         inner: reader,
-        lines: lines.clone(),
+        position: position.clone(),
     };
     let mut de = serde_json::Deserializer::from_reader(counted);
     let mut st = State {
         sink,
-        lines,
+        position,
         file_conversation: uuid_in(name),
         rows: 0,
         pages: 0,
@@ -70,7 +70,7 @@ pub fn read(
         if de.end().is_ok() {
             break;
         }
-        let line = st.lines.get() + 1;
+        let line = st.position.start_row();
         let result = Top { st: &mut st, line }.deserialize(&mut de);
         if let Some(e) = st.failed.take() {
             return Err(e);
@@ -79,6 +79,22 @@ pub fn read(
             break;
         }
         if let Err(e) = result {
+            if let Some(line) = st.position.oversize() {
+                // The rest is drained unparsed by the caller
+                // (`source::read_member`): the parser stopped mid-value.
+                let reason = format!(
+                    "{}; the rest of the member could not be read",
+                    super::oversize_reason(None)
+                );
+                if st.rows == 0 {
+                    return Ok(MemberOutcome::Quarantined {
+                        reason: format!("its first value, on line {line}: {reason}"),
+                    });
+                }
+                st.rows += 1;
+                st.sink.quarantine_row(Some(line), reason, None)?;
+                return Ok(outcome(&st));
+            }
             if e.is_io() {
                 return Err(MemberError::Read(std::io::Error::other(e.to_string())));
             }
@@ -106,7 +122,12 @@ pub fn read(
             ),
         });
     }
-    Ok(match (st.pages, st.objects) {
+    Ok(outcome(&st))
+}
+
+/// What a member read to its end (or to a row too long to read) is.
+fn outcome(st: &State<'_>) -> MemberOutcome {
+    match (st.pages, st.objects) {
         (0, 0) => MemberOutcome::Quarantined {
             reason: "JSON with no conversation entries (no conversationEntries, no entry objects)"
                 .into(),
@@ -119,28 +140,69 @@ pub fn read(
             shape: SHAPE_PAGE.into(),
             rows: st.rows,
         },
-    })
+    }
 }
 
-/// Counts the newlines read through it (serde_json reads byte by byte
-/// from an `io::Read`, so the count is the parser's position).
+/// Where the parser is: the newlines read so far (serde_json reads byte
+/// by byte from an `io::Read`, so the count is the parser's position), and
+/// the bytes read since the current row (an entry, or a top-level value)
+/// started. Reading fails once a row passes [`super::MAX_ROW_BYTES`]: the
+/// parser holds a row whole as it reads it, so that is what bounds its
+/// memory.
+#[derive(Default)]
+struct Position {
+    lines: Cell<u64>,
+    row_bytes: Cell<usize>,
+    row_line: Cell<u64>,
+    /// The line of a row found too long.
+    over: Cell<Option<u64>>,
+}
+
+impl Position {
+    /// The line the parser is on.
+    fn line(&self) -> u64 {
+        self.lines.get() + 1
+    }
+
+    /// A row starts here: its bytes are counted from 0. Returns its line.
+    fn start_row(&self) -> u64 {
+        let line = self.line();
+        self.row_bytes.set(0);
+        self.row_line.set(line);
+        line
+    }
+
+    /// The line of the row found too long, if one was.
+    fn oversize(&self) -> Option<u64> {
+        self.over.get()
+    }
+}
+
+/// Counts what is read through it into a [`Position`].
 struct LineCounter<R> {
     inner: R,
-    lines: Rc<Cell<u64>>,
+    position: Rc<Position>,
 }
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let p = &self.position;
         let newlines = memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        self.lines.set(self.lines.get() + newlines);
+        p.lines.set(p.lines.get() + newlines);
+        let bytes = p.row_bytes.get() + n;
+        p.row_bytes.set(bytes);
+        if bytes > super::MAX_ROW_BYTES {
+            p.over.set(Some(p.row_line.get()));
+            return Err(std::io::Error::other("a row longer than a row may be"));
+        }
         Ok(n)
     }
 }
 
 struct State<'s> {
     sink: &'s mut dyn RowSink,
-    lines: Rc<Cell<u64>>,
+    position: Rc<Position>,
     /// A conversation identifier in the file's name.
     file_conversation: Option<String>,
     rows: u64,
@@ -252,7 +314,7 @@ fn uuid_in(name: &str) -> Option<String> {
 /// element: where a removal took an entry out of an array
 /// (`retention::derive::json_without`); it keeps its position.
 struct Located<'a> {
-    lines: &'a Cell<u64>,
+    position: &'a Position,
 }
 
 impl<'de> DeserializeSeed<'de> for Located<'_> {
@@ -261,7 +323,7 @@ impl<'de> DeserializeSeed<'de> for Located<'_> {
         self,
         d: D,
     ) -> Result<(u64, Option<Fields>), D::Error> {
-        let line = self.lines.get() + 1;
+        let line = self.position.start_row();
         Ok((line, serde::Deserialize::deserialize(d)?))
     }
 }
@@ -294,8 +356,8 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.st.pages += 1;
         let mut position = 0;
-        let lines = self.st.lines.clone();
-        while let Some((line, fields)) = seq.next_element_seed(Located { lines: &lines })? {
+        let at = self.st.position.clone();
+        while let Some((line, fields)) = seq.next_element_seed(Located { position: &at })? {
             position += 1;
             let Some(fields) = fields else { continue };
             self.st.entry(line, Some(position), &fields, None);
@@ -318,6 +380,9 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                     conversation,
                 })?;
                 entries = Some(spool);
+                // The page's other fields are counted afresh (each entry
+                // was counted alone).
+                self.st.position.start_row();
             } else {
                 let value: Box<RawValue> = map.next_value()?;
                 fields.insert(key, value);
@@ -387,8 +452,8 @@ impl<'de> Visitor<'de> for Entries<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Spool, A::Error> {
         let mut spool = Spool::default();
         let mut position = 0;
-        let lines = self.st.lines.clone();
-        while let Some((line, fields)) = seq.next_element_seed(Located { lines: &lines })? {
+        let at = self.st.position.clone();
+        while let Some((line, fields)) = seq.next_element_seed(Located { position: &at })? {
             position += 1;
             let Some(fields) = fields else { continue };
             let known = self.conversation.is_some()
@@ -577,6 +642,55 @@ mod tests {
             "{:?}",
             c.quarantined
         );
+    }
+
+    /// An entry longer than a row may be stops the reading there, with
+    /// its line and a reason, whether it is a line of NDJSON or an element
+    /// of a page; a member whose first value is too long is quarantined.
+    #[test]
+    fn an_entry_too_long_to_read_is_quarantined_with_its_line() {
+        let long = "x".repeat(crate::source::MAX_ROW_BYTES);
+        let entry = |id: &str, text: &str| {
+            format!(
+                "{{\"identifier\":\"{id}\",\"conversationIdentifier\":\"{CONV}\",\"entryType\":\"Message\",\"messageText\":\"{text}\"}}"
+            )
+        };
+        let lines = format!(
+            "{}\n{}\n{}\n",
+            entry("e1", "hi"),
+            entry("e2", &long),
+            entry("e3", "bye")
+        );
+        let (outcome, c) = run(&lines, "entries.ndjson");
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(c.quarantined.len(), 1);
+        assert_eq!(c.quarantined[0].0, Some(2));
+        assert!(
+            c.quarantined[0].1.contains("larger than the 8 MiB")
+                && c.quarantined[0].1.contains("the rest of the member"),
+            "{}",
+            c.quarantined[0].1
+        );
+        assert!(matches!(outcome, MemberOutcome::Read { rows: 2, .. }));
+        let page = format!(
+            "{{\"conversationIdentifier\":\"{CONV}\",\"conversationEntries\":[\n{},\n{}]}}",
+            entry("e1", "hi"),
+            entry("e2", &long)
+        );
+        let (_, c) = run(&page, "page.json");
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(c.quarantined[0].0, Some(3));
+        let (outcome, c) = run(&entry("e2", &long), "one.json");
+        assert!(c.entries.is_empty() && c.quarantined.is_empty());
+        match outcome {
+            MemberOutcome::Quarantined { reason } => {
+                assert!(
+                    reason.starts_with("its first value, on line 1: row larger"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -62,14 +62,17 @@ pub struct RawRow {
     pub start: usize,
     pub end: usize,
     pub line: Option<u64>,
+    /// The row's full length, when it is longer than
+    /// [`super::MAX_ROW_BYTES`]: its bytes are then only its first ones.
+    pub oversize: Option<u64>,
 }
 
 impl RawRows {
-    /// Each row's bytes and line, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<u64>)> {
+    /// Each row's bytes, line and (when too long) full length, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<u64>, Option<u64>)> {
         self.rows
             .iter()
-            .map(|r| (&self.bytes[r.start..r.end], r.line))
+            .map(|r| (&self.bytes[r.start..r.end], r.line, r.oversize))
     }
 
     pub fn len(&self) -> usize {
@@ -119,6 +122,14 @@ pub fn read<'p>(
             reason: "empty member".into(),
         });
     }
+    if let Some(bytes) = splitter.oversize() {
+        return Ok(MemberOutcome::Quarantined {
+            reason: format!(
+                "its first row (the header) has {bytes} bytes, more than a row may take to be read ({} MiB)",
+                super::MAX_ROW_BYTES >> 20
+            ),
+        });
+    }
     let headers: Vec<String> = parser
         .record(&batch.bytes)
         .iter()
@@ -142,9 +153,17 @@ pub fn read<'p>(
             break;
         };
         rows += 1;
+        let oversize = splitter.oversize();
+        if oversize.is_some() {
+            // Only what the quarantine record keeps is needed.
+            batch
+                .bytes
+                .truncate(start + super::OVERSIZE_KEPT.min(batch.bytes.len() - start));
+        }
         match handoff.as_deref_mut() {
             None => {
-                member.process(&batch.bytes[start..], Some(line), &mut parser, sink)?;
+                let bytes = &batch.bytes[start..];
+                member.process(bytes, Some(line), oversize, &mut parser, sink)?;
                 batch.bytes.clear();
             }
             Some(handoff) => {
@@ -152,6 +171,7 @@ pub fn read<'p>(
                     start,
                     end: batch.bytes.len(),
                     line: Some(line),
+                    oversize,
                 });
                 if batch.rows.len() >= HANDOFF_ROWS || batch.bytes.len() >= HANDOFF_BYTES {
                     let full = std::mem::take(&mut batch);
@@ -205,14 +225,24 @@ impl<'p> CsvMember<'p> {
     /// entry, a record or a quarantined row, and gives it to `sink`. An
     /// entry row is first offered to the sink by its hash and
     /// conversation ([`RowSink::known_row`]): if the sink knows it, it is
-    /// not parsed.
+    /// not parsed. A row too long to read (`oversize`: its full length;
+    /// `bytes` are its first ones) is quarantined.
     pub fn process(
         &self,
         bytes: &[u8],
         line: Option<u64>,
+        oversize: Option<u64>,
         parser: &mut RowParser,
         sink: &mut dyn RowSink,
     ) -> Result<(), MemberError> {
+        if let Some(full) = oversize {
+            sink.quarantine_row(
+                line,
+                super::oversize_reason(Some(full)),
+                Some(super::oversize_kept(bytes)),
+            )?;
+            return Ok(());
+        }
         if let Reads::Entries = self.mapping.profile.reads {
             let hash = self.row_hash(bytes);
             let conversation = parser
@@ -434,6 +464,11 @@ mod tests {
         let mut csv = String::from("identifier,conversation_identifier,entry_type,entry_payload\n");
         for i in 0..1300 {
             match i % 100 {
+                _ if i == 500 => csv.push_str(&format!(
+                    "e{i},c{},Message,\"{}\"\n",
+                    i / 24,
+                    "x".repeat(crate::source::MAX_ROW_BYTES)
+                )),
                 7 => csv.push_str(&format!("e{i},c{}\n", i / 24)),
                 9 => csv.push_str(&format!("e{i},c{},Message,{{oops\n", i / 24)),
                 _ => csv.push_str(&format!(
@@ -464,20 +499,35 @@ mod tests {
         let mut later = Collect::default();
         let mut parser = RowParser::default();
         for (member, rows) in &batches.0 {
-            for (bytes, line) in rows.iter() {
+            for (bytes, line, oversize) in rows.iter() {
                 member
-                    .process(bytes, line, &mut parser, &mut later)
+                    .process(bytes, line, oversize, &mut parser, &mut later)
                     .unwrap();
             }
         }
         assert_eq!(summary(&later), summary(&direct));
         assert_eq!(
             direct.quarantined.len(),
-            26,
+            27,
             "{:?}",
             &direct.quarantined[..3]
         );
-        assert_eq!(direct.entries.len(), 1300 - 26);
+        assert_eq!(direct.entries.len(), 1300 - 27);
+        // Row 500's line: after the header, 500 rows, and the line end
+        // inside the quotes of each row before it but rows 7 and 9 mod 100.
+        let long = direct
+            .quarantined
+            .iter()
+            .find(|(_, reason)| reason.contains("larger than the 8 MiB"))
+            .expect("the long row is quarantined");
+        let before = (0..500).filter(|i| !matches!(i % 100, 7 | 9)).count() as u64;
+        assert_eq!(long.0, Some(2 + 500 + before), "{:?}", long.1);
+        let length = "e500,c20,Message,\"\"".len() + crate::source::MAX_ROW_BYTES;
+        assert!(
+            long.1.starts_with(&format!("row of {length} bytes")),
+            "{}",
+            long.1
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@
 //!
 //! Lines: a record's line is 1 + the line ends before its first byte,
 //! where `\r\n`, `\n` and a lone `\r` each end a line.
+//!
+//! Memory: a record longer than [`super::MAX_ROW_BYTES`] is not held
+//! whole. Its first bytes are kept, the rest is scanned (for its end and
+//! its line ends) and dropped, and [`Splitter::oversize`] gives its length:
+//! the reader quarantines it, and the original keeps it.
 
 use std::io::{self, Read};
 
@@ -56,6 +61,11 @@ pub struct Splitter<R> {
     /// The last byte seen between records was a `\r`: a line end, unless
     /// a `\n` follows (then the pair is one).
     pending_cr: bool,
+    /// Bytes of a record kept at most.
+    limit: usize,
+    /// The length of the record last returned, when it was longer than
+    /// `limit` (only its first `limit` bytes were appended).
+    oversize: Option<u64>,
 }
 
 impl<R: Read> Splitter<R> {
@@ -71,7 +81,28 @@ impl<R: Read> Splitter<R> {
             len: 0,
             line: 1,
             pending_cr: false,
+            limit: super::MAX_ROW_BYTES,
+            oversize: None,
         }
+    }
+
+    /// At most `limit` bytes of a record are appended (the rest is
+    /// scanned and dropped; see [`Splitter::oversize`]).
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The full length of the record last returned by
+    /// [`Splitter::next_into`], if it was longer than the limit: then only
+    /// its first `limit` bytes were appended.
+    pub fn oversize(&self) -> Option<u64> {
+        self.oversize
+    }
+
+    /// The line the record last returned ends on (before its line end).
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// Refills the buffer; false at the end of the stream.
@@ -117,12 +148,24 @@ impl<R: Read> Splitter<R> {
             self.line += 1;
         }
         let line = self.line;
-        let start = out.len();
         let mut state = State::FieldStart;
+        // Counted piece by piece: a `\r\n` split between two pieces is
+        // one line end, not two.
+        let (mut total, mut line_ends, mut ended_cr) = (0usize, 0u64, false);
         loop {
             let chunk = &self.buf[self.pos..self.len];
             let (next, end) = scan(state, chunk);
-            out.extend_from_slice(&chunk[..end.unwrap_or(chunk.len())]);
+            let piece = &chunk[..end.unwrap_or(chunk.len())];
+            line_ends += count_line_ends(piece);
+            if ended_cr && piece.first() == Some(&b'\n') {
+                line_ends -= 1;
+            }
+            if let Some(&last) = piece.last() {
+                ended_cr = last == b'\r';
+            }
+            let room = self.limit.saturating_sub(total);
+            out.extend_from_slice(&piece[..piece.len().min(room)]);
+            total += piece.len();
             state = next;
             match end {
                 Some(end) => {
@@ -138,7 +181,8 @@ impl<R: Read> Splitter<R> {
                 }
             }
         }
-        self.line += count_line_ends(&out[start..]);
+        self.line += line_ends;
+        self.oversize = (total > self.limit).then_some(total as u64);
         Ok(Some(line))
     }
 }
@@ -576,6 +620,33 @@ mod tests {
         assert_eq!(lines("h1,h2\r\na,b\r\n\r\n\r\nd,e"), vec![1, 2, 5]);
         assert_eq!(lines("h\n\n\n,x\n"), vec![1, 4]);
         assert_eq!(lines("h\ra\r\rb,\"x\ry\"\rc"), vec![1, 2, 4, 6]);
+    }
+
+    /// A record longer than the limit: its first bytes are kept, its
+    /// length is told, and the lines of what follows are still right, with
+    /// a `\r\n` inside it split between two reads.
+    #[test]
+    fn a_record_longer_than_the_limit_is_cut_and_measured() {
+        let long = "c,\"x\r\ny\r\nzzzz\"";
+        let input = format!("h\r\n{long}\r\nd,e\r\n");
+        for read_size in 1..12 {
+            let mut s = Splitter::with_capacity(input.as_bytes(), read_size).with_limit(6);
+            let mut got = Vec::new();
+            let mut out = Vec::new();
+            while let Some(line) = s.next_into(&mut out).unwrap() {
+                got.push((line, s.line(), s.oversize(), out.clone()));
+                out.clear();
+            }
+            assert_eq!(
+                got,
+                vec![
+                    (1, 1, None, b"h".to_vec()),
+                    (2, 4, Some(long.len() as u64), long.as_bytes()[..6].to_vec()),
+                    (5, 5, None, b"d,e".to_vec()),
+                ],
+                "read size {read_size}"
+            );
+        }
     }
 
     /// What the block scan carries from one block to the next: whether a

@@ -23,6 +23,43 @@ use crate::profile::Profiles;
 /// How many leading bytes are looked at to tell text from binary.
 const SNIFF_BYTES: usize = 8 * 1024;
 
+/// The most bytes one row (a CSV record, a JSON entry) may take to be
+/// read. Salesforce's entries are a few kilobytes; a larger row is held
+/// in memory as it is parsed (several copies of it), so it is quarantined
+/// instead, with its line and length, and stays in the original. This is
+/// what keeps an ingest's memory bounded whatever one row holds.
+pub const MAX_ROW_BYTES: usize = 8 << 20;
+
+/// How much of a row too long to read is kept with its quarantine
+/// record (the original holds it all).
+pub const OVERSIZE_KEPT: usize = 64 << 10;
+
+/// A quarantine reason for a row longer than [`MAX_ROW_BYTES`]: of
+/// `bytes` bytes, when its length is known.
+pub fn oversize_reason(bytes: Option<u64>) -> String {
+    let row = match bytes {
+        Some(bytes) => format!("row of {bytes} bytes,"),
+        None => "row".to_owned(),
+    };
+    format!(
+        "{row} larger than the {} MiB a row may take to be read; it is kept in the original file, not indexed",
+        MAX_ROW_BYTES >> 20
+    )
+}
+
+/// The first [`OVERSIZE_KEPT`] bytes of a row, as text (cut at a
+/// character boundary, invalid UTF-8 replaced).
+pub fn oversize_kept(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(OVERSIZE_KEPT)];
+    let text = String::from_utf8_lossy(head);
+    let mut text = text.into_owned();
+    // A character cut by the limit shows as one replacement at the end.
+    if bytes.len() > OVERSIZE_KEPT && text.ends_with('\u{fffd}') {
+        text.pop();
+    }
+    text
+}
+
 /// What an input file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {

@@ -612,28 +612,31 @@ fn verify_fails_when_a_removal_certificate_is_changed_or_missing() {
     convault(&archive).arg("verify").assert().success();
 }
 
-#[test]
-fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it_otherwise() {
-    let tmp = tempfile::tempdir().unwrap();
+/// An archive of week 1, ingested at `NOW`.
+fn week1_archive(tmp: &tempfile::TempDir) -> PathBuf {
     let archive = tmp.path().join("a");
     at(&archive, NOW)
         .arg("ingest")
         .arg(fixture(WEEK1))
         .assert()
         .success();
-    // A later file: a good row of B, and a row of A that cannot be read.
-    let csv = format!(
-        "identifier,conversation_identifer,entry_type,entry_payload,sender,transcripted_timestamp,client_timestamp,related_records\n\
-         z0000001-0000-4000-8000-000000000001,{CONV_B},MESSAGE,\"{{\"\"entryType\"\":\"\"Message\"\",\"\"abstractMessage\"\":{{\"\"messageType\"\":\"\"StaticContentMessage\"\",\"\"staticContent\"\":{{\"\"formatType\"\":\"\"Text\"\",\"\"text\"\":\"\"a late word of B\"\"}}}}}}\",{{}},1794821400,,\n\
-         z0000002-0000-4000-8000-000000000002,{CONV_A},MESSAGE,\"{{\"\"secret broken words\",{{}},1794821400,,\n"
-    );
-    let file = tmp.path().join("late.csv");
-    std::fs::write(&file, csv).unwrap();
-    let r = super::ingest(&archive, &[&file]);
-    assert_eq!(r["quarantined_total"], 1, "{r}");
-    assert!(!found_under(&archive, "secret broken words").is_empty());
+    archive
+}
+
+/// A later plain CSV export's header.
+const LATE_HEADER: &str = "identifier,conversation_identifer,entry_type,entry_payload,sender,transcripted_timestamp,client_timestamp,related_records\n";
+
+/// A row of a later export: a text message of `conversation`.
+fn late_message(id: &str, conversation: &str, text: &str) -> String {
+    format!(
+        "{id},{conversation},MESSAGE,\"{{\"\"entryType\"\":\"\"Message\"\",\"\"abstractMessage\"\":{{\"\"messageType\"\":\"\"StaticContentMessage\"\",\"\"staticContent\"\":{{\"\"formatType\"\":\"\"Text\"\",\"\"text\"\":\"\"{text}\"\"}}}}}}\",{{}},1794821400,,\n"
+    )
+}
+
+/// Erases conversation A, which must succeed.
+fn erase_a(archive: &Path) {
     run(
-        &archive,
+        archive,
         NOW,
         &[
             "erase",
@@ -645,8 +648,74 @@ fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it
         ],
     )
     .success();
+}
+
+#[test]
+fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = week1_archive(&tmp);
+    // A later file: a good row of B, and a row of A that cannot be read.
+    let csv = format!(
+        "{LATE_HEADER}{}z0000002-0000-4000-8000-000000000002,{CONV_A},MESSAGE,\"{{\"\"secret broken words\",{{}},1794821400,,\n",
+        late_message(
+            "z0000001-0000-4000-8000-000000000001",
+            CONV_B,
+            "a late word of B"
+        )
+    );
+    let file = tmp.path().join("late.csv");
+    std::fs::write(&file, csv).unwrap();
+    let r = super::ingest(&archive, &[&file]);
+    assert_eq!(r["quarantined_total"], 1, "{r}");
+    assert!(!found_under(&archive, "secret broken words").is_empty());
+    erase_a(&archive);
     let hits = found_under(&archive, "secret broken words");
     assert!(hits.is_empty(), "still in {hits:?}");
     assert!(!found_under(&archive, "a late word of B").is_empty());
+    verify_rederive(&archive);
+}
+
+/// A row too long to read (issue 16: a 200 MB payload must not take the
+/// ingest's memory) is quarantined with its line and length, the rows
+/// around it are read, the archive verifies, and erasing its conversation
+/// takes it out of the original like any other row.
+#[test]
+fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = week1_archive(&tmp);
+    let long = "secret long words ".repeat(convault::source::MAX_ROW_BYTES / 18 + 1);
+    let csv = format!(
+        "{LATE_HEADER}{}{}{}",
+        late_message(
+            "z0000001-0000-4000-8000-000000000001",
+            CONV_B,
+            "a late word of B"
+        ),
+        late_message("z0000002-0000-4000-8000-000000000002", CONV_A, &long),
+        late_message(
+            "z0000003-0000-4000-8000-000000000003",
+            CONV_B,
+            "another late word"
+        ),
+    );
+    let file = tmp.path().join("late.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let r = super::ingest(&archive, &[&file]);
+    assert_eq!(r["entries_new"], 2, "{r}");
+    assert_eq!(r["quarantined_total"], 1, "{r}");
+    let q = &r["quarantined"][0];
+    assert_eq!(q["line"], 3, "{q}");
+    let length = csv.lines().nth(2).unwrap().len();
+    assert!(
+        q["reason"].as_str().unwrap().starts_with(&format!(
+            "row of {length} bytes, larger than the 8 MiB a row may take to be read"
+        )),
+        "{q}"
+    );
+    verify_rederive(&archive);
+    erase_a(&archive);
+    let hits = found_under(&archive, "secret long words");
+    assert!(hits.is_empty(), "still in {hits:?}");
+    assert!(!found_under(&archive, "another late word").is_empty());
     verify_rederive(&archive);
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 /// Entries per conversation.
 pub const PER_CONVERSATION: u64 = 24;
 
-const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 8] = [
     "identifier",
     "conversation_identifier",
     "entry_type",
@@ -214,7 +214,7 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
 
 /// One CSV record of [`HEADER`]: the client time is 350 ms before the
 /// server's, and the session is the one related record.
-fn record(
+pub fn record(
     id: String,
     conv: String,
     entry_type: &str,
@@ -271,34 +271,53 @@ fn content(
             r#"{"role":"System","appType":"conversation","subject":"system"}"#.to_owned(),
         ),
         p => {
-            let words = 6 + rng.below(18);
-            let mut text = String::with_capacity(160);
-            for i in 0..words {
-                if i > 0 {
-                    text.push(' ');
-                }
-                if rng.below(40) == 0 {
-                    text.push_str(&format!("#{}", 100_000 + rng.below(900_000)));
-                } else {
-                    text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
-                }
-            }
+            let mut text = message_text(rng);
             edit(&mut text);
-            let text = serde_json::to_string(&text).unwrap_or_default();
-            let sender = if p % 2 == 0 {
-                format!(r#"{{"role":"EndUser","appType":"iamessage","subject":"{user}"}}"#)
-            } else {
-                format!(r#"{{"role":"Agent","appType":"agent","subject":"{agent}"}}"#)
-            };
-            (
-                "MESSAGE",
-                format!(
-                    r#"{{"entryType":"Message","id":"{id}","abstractMessage":{{"messageType":"StaticContentMessage","id":"{id}","inReplyToMessageId":null,"references":[],"staticContent":{{"formatType":"Text","text":{text}}}}},"messageReason":null}}"#
-                ),
-                sender,
-            )
+            message(p, id, &text, agent, user)
         }
     }
+}
+
+/// A message's text: 6 to 23 words of the vocabulary, now and then an
+/// order number (so that rare words exist).
+pub fn message_text(rng: &mut Rng) -> String {
+    let words = 6 + rng.below(18);
+    let mut text = String::with_capacity(160);
+    for i in 0..words {
+        if i > 0 {
+            text.push(' ');
+        }
+        if rng.below(40) == 0 {
+            text.push_str(&format!("#{}", 100_000 + rng.below(900_000)));
+        } else {
+            text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+        }
+    }
+    text
+}
+
+/// A `MESSAGE` entry's type, payload and sender: from the end user at
+/// even positions, from the agent at odd ones.
+pub fn message(
+    pos: u64,
+    id: &str,
+    text: &str,
+    agent: &str,
+    user: &str,
+) -> (&'static str, String, String) {
+    let text = serde_json::to_string(text).unwrap_or_default();
+    let sender = if pos.is_multiple_of(2) {
+        format!(r#"{{"role":"EndUser","appType":"iamessage","subject":"{user}"}}"#)
+    } else {
+        format!(r#"{{"role":"Agent","appType":"agent","subject":"{agent}"}}"#)
+    };
+    (
+        "MESSAGE",
+        format!(
+            r#"{{"entryType":"Message","id":"{id}","abstractMessage":{{"messageType":"StaticContentMessage","id":"{id}","inReplyToMessageId":null,"references":[],"staticContent":{{"formatType":"Text","text":{text}}}}},"messageReason":null}}"#
+        ),
+        sender,
+    )
 }
 
 /// Writes `entries` synthetic entries as a zip at `out` (members of at most
