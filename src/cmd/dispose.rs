@@ -27,7 +27,7 @@ pub fn execute(
     }
     let who = by.unwrap_or_else(clock::default_actor);
     let now = clock::now()?;
-    let ((plan, outcome), warnings) = remove::under_lock(archive, "dispose", &who, |conn| {
+    let (done, warnings) = remove::under_lock(archive, "dispose", &who, |conn| {
         let plan = due::plan(conn, now)?;
         if plan.due.is_empty() {
             return Ok((plan, None));
@@ -55,11 +55,12 @@ pub fn execute(
             },
         )?;
         Ok((plan, Some(outcome)))
-    })
-    .with_context(|| format!("dispose in {}", archive.root().display()))?;
+    });
     for w in &warnings {
         eprintln!("warning: {}", for_terminal(w));
     }
+    let (plan, outcome) =
+        done.with_context(|| format!("dispose in {}", archive.root().display()))?;
     if json {
         print_json(&json!({ "plan": plan, "outcome": outcome }))?;
     } else {

@@ -69,12 +69,11 @@ pub fn run(
                     },
                 )?;
                 Ok((plan, Some(outcome)))
-            })
-            .with_context(|| format!("erasure in {}", archive.root().display()))?;
+            });
             for w in &warnings {
                 eprintln!("warning: {}", for_terminal(w));
             }
-            done
+            done.with_context(|| format!("erasure in {}", archive.root().display()))?
         }
     };
     if json {

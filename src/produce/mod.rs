@@ -179,8 +179,20 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
         ));
     }
     if opts.out.symlink_metadata().is_ok() {
+        // A production killed after its rename (or simply run twice)
+        // left a finished bag: say which, so nobody takes it for junk or
+        // produces it again unknowingly.
+        let what = match recorded_at(archive, &opts.out) {
+            Some(r) => format!(
+                "it is production {} (ledger record {}), complete: check it with `convault produce verify {}`. ",
+                r.details["production"].as_str().unwrap_or("?"),
+                r.seq,
+                opts.out.display()
+            ),
+            None => String::new(),
+        };
         return Err(Error::Usage(format!(
-            "{} exists: a production never overwrites; give a new path",
+            "{} exists: {what}A production never overwrites; give a new path",
             opts.out.display()
         )));
     }
@@ -328,6 +340,7 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     production.ledger_record = Some(record.seq);
     std::fs::rename(&finished, &opts.out).map_err(|e| Error::io(&opts.out, e))?;
     crate::archive::db::sync(&parent)?;
+    crate::failpoint::hit("production-renamed");
     if opts.zip {
         let _ = std::fs::remove_dir_all(&partial);
     }
@@ -887,6 +900,46 @@ fn zip_bag(dir: &Path, zip_path: &Path, top: &str) -> Result<()> {
         .into_inner()
         .map_err(|e| Error::io(zip_path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(zip_path, e))
+}
+
+/// The production whose bag is at `out`, if the archive records one
+/// there: a production record naming this path, whose
+/// `tagmanifest-sha256.txt` digest is that of the bag found (a directory,
+/// or a zip holding one). `None` when nothing there can be read as one.
+fn recorded_at(archive: &Archive, out: &Path) -> Option<ledger::Record> {
+    let digest = tagmanifest_digest(out)?;
+    let conn = archive.open_read_only().ok()?;
+    let path = out.display().to_string();
+    ledger::read_all(&conn).ok()?.into_iter().rev().find(|r| {
+        r.kind == RECORD_KIND
+            && r.details["path"] == path.as_str()
+            && r.details["tagmanifest_sha256"] == digest.as_str()
+    })
+}
+
+/// The SHA-256 of the `tagmanifest-sha256.txt` of the bag at `out`: a bag
+/// directory, or a zip whose top directory is the bag, named as
+/// `produce --zip` names it (the file's name without `.zip`).
+fn tagmanifest_digest(out: &Path) -> Option<String> {
+    const TAGS: &str = "tagmanifest-sha256.txt";
+    let meta = out.symlink_metadata().ok()?;
+    let reader: Box<dyn std::io::Read> = if meta.is_dir() {
+        Box::new(std::fs::File::open(out.join(TAGS)).ok()?)
+    } else {
+        let name = out.file_name()?.to_string_lossy();
+        let top = name.strip_suffix(".zip").unwrap_or(&name);
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(out).ok()?).ok()?;
+        let mut member = zip.by_name(&format!("{top}/{TAGS}")).ok()?;
+        let mut bytes = Vec::new();
+        // A tag manifest is a few lines; more is not one convault wrote.
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut member, 1 << 20), &mut bytes)
+            .ok()?;
+        Box::new(std::io::Cursor::new(bytes))
+    };
+    crate::hashing::HashingReader::new(reader)
+        .finish()
+        .ok()
+        .map(|(_, hex)| hex)
 }
 
 /// A bag being verified or produced names the production's ledger

@@ -214,7 +214,22 @@ fn writers_killed_at_random_moments_leave_a_sound_archive() {
             "{what}: it ended by itself, with {status:?}"
         );
         check_after_kill(&l, &what);
-        if killed {
+        let bag = (op == Op::Produce).then(|| PathBuf::from(&args[2]));
+        if killed && bag.as_ref().is_some_and(|b| b.exists()) {
+            // Killed after its rename: the production is complete and
+            // recorded, and running it again says so (a production never
+            // overwrites).
+            let bag = bag.unwrap_or_default().display().to_string();
+            l.complete(&["produce".into(), "verify".into(), bag], &what);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = l.command(&args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.code() == Some(2) && err.contains("it is production"),
+                "{what}: run again: {:?} {err}",
+                out.status.code()
+            );
+        } else if killed {
             // Run again, it completes.
             took[which] = l.complete(&args, &what);
             if matches!(op, Op::Ingest | Op::Dispose) {

@@ -200,14 +200,27 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
         .assert()
         .success();
 
-    // The next production is PROD-0002; a path that exists is refused.
-    convault(&archive)
-        .args(["produce", "--out"])
-        .arg(&bag)
-        .arg("refund")
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("never overwrites"));
+    // The next production is PROD-0002; a path that exists is refused,
+    // and when it holds a recorded production (as a production killed
+    // after its rename leaves it), the refusal says which.
+    let refused = |path: &Path, zip: bool| {
+        let mut c = convault(&archive);
+        c.args(["produce", "--out"]).arg(path);
+        if zip {
+            c.arg("--zip");
+        }
+        let a = c.arg("refund").assert().code(2);
+        super::stderr_of(&a)
+    };
+    let err = refused(&bag, false);
+    assert!(
+        err.contains("never overwrites")
+            && err.contains(&format!(
+                "it is production PROD-0001 (ledger record {}), complete",
+                p["ledger_record"]
+            )),
+        "{err}"
+    );
     let zipped = tmp.path().join("prod2.zip");
     let p2 = produce(
         &archive,
@@ -216,6 +229,17 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
     assert_eq!(p2["production"], "PROD-0002");
     assert_eq!(p2["result_set_hash"], recomputed.as_str(), "the same hits");
     verifies(&archive, &zipped);
+    let err = refused(&zipped, true);
+    assert!(err.contains("it is production PROD-0002"), "{err}");
+    // A directory that is no production, or a bag changed since: only
+    // the refusal.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let err = refused(&other, false);
+    assert!(
+        err.contains("never overwrites") && !err.contains("it is production"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -492,6 +516,34 @@ fn no_hits_no_bag_unless_asked_and_the_errors_say_what_to_do() {
         .arg(tmp.path())
         .assert()
         .code(3);
+}
+
+/// Killed after the bag was renamed into place (found by the crash loop:
+/// running the command again was refused with no word of what the path
+/// held): the production is complete and recorded, and running it again
+/// says which production the path holds.
+#[test]
+fn a_production_killed_after_its_rename_is_complete_and_named_when_run_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = fixture_archive(tmp.path());
+    let bag = tmp.path().join("bag");
+    let run = || {
+        let mut c = convault(&archive);
+        c.args(["produce", "--out"]).arg(&bag).arg("refund");
+        c
+    };
+    let out = run()
+        .env("CONVAULT_FAILPOINT", "production-renamed")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed at the crash point");
+    verifies(&archive, &bag);
+    let a = run().assert().code(2);
+    let err = super::stderr_of(&a);
+    assert!(
+        err.contains("it is production PROD-0001 (ledger record 3), complete"),
+        "{err}"
+    );
 }
 
 #[test]

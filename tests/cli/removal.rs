@@ -719,3 +719,46 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
     assert!(!found_under(&archive, "another late word").is_empty());
     verify_rederive(&archive);
 }
+
+/// An ingest killed after its commit, before it removed again what its
+/// export brought back: `verify` warns (the archive is sound, exit 0) and
+/// says who finishes it; the next writer (`dispose --execute`) removes it
+/// again and says so, even when it then refuses its own work (no policy
+/// is set: exit 2), and the warning is gone.
+#[test]
+fn conversations_an_interrupted_ingest_brought_back_are_named_by_verify_and_removed_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = week1_archive(&tmp);
+    erase_a(&archive);
+    at(&archive, NOW)
+        .env("CONVAULT_FAILPOINT", "ingest-committed")
+        .arg("ingest")
+        .arg(fixture(WEEK2))
+        .assert()
+        .failure();
+    assert!(a_is_present(&archive), "the ingest died before removing A");
+    // The report (warnings included) is verify's output.
+    let report = |a: assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+    let out = report(convault(&archive).arg("verify").assert().success());
+    assert!(
+        out.contains("1 conversations removed earlier are in the archive again")
+            && out.contains("`dispose --execute`"),
+        "{out}"
+    );
+    let refused = run(&archive, NOW, &["dispose", "--execute", "--reason", "r"]).code(2);
+    let err = stderr_of(&refused);
+    assert!(
+        err.contains("came back in an export and were removed again")
+            && err.contains("no retention policy is set"),
+        "{err}"
+    );
+    assert!(!a_is_present(&archive));
+    assert!(found_under(&archive, TEXT_A).is_empty());
+    let out = report(convault(&archive).arg("verify").assert().success());
+    assert!(!out.contains("in the archive again"), "{out}");
+    verify_rederive(&archive);
+    let erasures = super::ledger_records(&archive, "erasure");
+    assert_eq!(erasures.len(), 2, "the second erasure reapplies the first");
+}
