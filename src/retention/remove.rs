@@ -172,11 +172,50 @@ struct Derived {
     members: Vec<DerivedMember>,
 }
 
+/// How a quarantined row's raw text is searched for the removed
+/// conversations: split into tokens (runs of ASCII letters, digits and
+/// hyphens, which is what conversation identifiers and record Ids are
+/// made of), each looked up once, so the cost is the text's length
+/// whatever the number of conversations removed. A name holding any other
+/// character (none of Salesforce's do) is searched for as a substring.
+struct Names {
+    tokens: HashSet<String>,
+    other: Vec<String>,
+}
+
+impl Names {
+    /// The removed conversations' identifiers and `Conversation` record Ids.
+    fn new<'a>(names: impl IntoIterator<Item = &'a String>) -> Names {
+        let (mut tokens, mut other) = (HashSet::new(), Vec::new());
+        for n in names {
+            if !n.is_empty() && n.bytes().all(is_token_byte) {
+                tokens.insert(n.clone());
+            } else if !n.is_empty() {
+                other.push(n.clone());
+            }
+        }
+        Names { tokens, other }
+    }
+
+    /// Whether `text` names one of them.
+    fn in_text(&self, text: &str) -> bool {
+        text.split(|c: char| !c.is_ascii() || !is_token_byte(c as u8))
+            .any(|t| self.tokens.contains(t))
+            || self.other.iter().any(|n| text.contains(n.as_str()))
+    }
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
 /// Finds the rows of removed conversations in one member.
 struct Finder<'a> {
     identifiers: &'a HashSet<String>,
     /// `Conversation` record Ids of the removed conversations.
     refs: &'a HashSet<String>,
+    /// Both, for quarantined rows.
+    names: &'a Names,
     /// Other records removed whole.
     record_ids: &'a HashSet<String>,
     found: Found,
@@ -230,12 +269,7 @@ impl RowSink for Finder<'_> {
     fn quarantine_row(&mut self, line: Option<u64>, _: String, raw: Option<String>) -> Result<()> {
         // A row that could not be read names its conversation somewhere
         // in its raw fields, if anywhere.
-        let named = raw.as_deref().is_some_and(|raw| {
-            self.identifiers
-                .iter()
-                .chain(self.refs)
-                .any(|c| raw.contains(c.as_str()))
-        });
+        let named = raw.as_deref().is_some_and(|raw| self.names.in_text(raw));
         if named {
             self.note(line);
         }
@@ -259,16 +293,23 @@ pub fn execute(archive: &Archive, conn: &mut Connection, removal: &Removal) -> R
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
 
+    let names = Names::new(identifiers.iter().chain(&refs));
+
     // 1. What each affected original holds of them.
     let mut seconds = Seconds::default();
     let started = std::time::Instant::now();
     let spin = crate::progress::spinner("reading the stored originals again", removal.progress);
     let mut plans = Vec::new();
     let mut bytes_read = 0;
-    for file_id in affected_files(conn, &ids)? {
+    for file_id in affected_files(conn, &ids, &names)? {
         let mut plan = file_plan(conn, file_id)?;
         bytes_read += plan.bytes;
-        let found = scan(archive, conn, &plan, (&identifiers, &refs, &record_ids))?;
+        let found = scan(
+            archive,
+            conn,
+            &plan,
+            (&identifiers, &refs, &names, &record_ids),
+        )?;
         if decide(&mut plan, found)? {
             plans.push(plan);
         }
@@ -358,7 +399,7 @@ const REMOVED_RECORDS: &str = "SELECT id FROM records
 /// The stored originals that may carry a row of a removed conversation:
 /// the files of every export whose sightings name one, and of the
 /// members the removed versions and records were read from.
-fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64>> {
+fn affected_files(conn: &Connection, ids: &BTreeSet<i64>, names: &Names) -> Result<BTreeSet<i64>> {
     let mut files = BTreeSet::new();
     let exports: Vec<i64> = conn
         .prepare("SELECT id FROM exports ORDER BY id")?
@@ -394,14 +435,22 @@ fn affected_files(conn: &Connection, ids: &BTreeSet<i64>) -> Result<BTreeSet<i64
     } else {
         "SELECT NULL WHERE 0".to_owned()
     };
+    // A row quarantined in an export that otherwise lacks the
+    // conversation: its raw fields name it (as the finder reads them).
+    let mut quarantined = conn.prepare(
+        "SELECT m.file_id, q.raw FROM quarantine q JOIN members m ON m.id = q.member_id
+         WHERE q.raw IS NOT NULL",
+    )?;
+    let mut rows = quarantined.query([])?;
+    while let Some(r) = rows.next()? {
+        let file: i64 = r.get(0)?;
+        let raw = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        if !files.contains(&file) && names.in_text(raw) {
+            files.insert(file);
+        }
+    }
     for sql in [
         record_members,
-        // A row quarantined in an export that otherwise lacks the
-        // conversation: its raw fields name it.
-        "SELECT DISTINCT m.file_id FROM quarantine q JOIN members m ON m.id = q.member_id
-         WHERE q.raw IS NOT NULL AND EXISTS (SELECT 1 FROM temp.removal_conversations c
-                                             WHERE instr(q.raw, c.identifier) > 0)"
-            .to_owned(),
         "SELECT DISTINCT m.file_id FROM entries e JOIN members m ON m.id = e.member_id
          WHERE e.conversation_id IN (SELECT id FROM temp.removal_conversations)"
             .to_owned(),
@@ -452,7 +501,12 @@ fn scan(
     archive: &Archive,
     conn: &Connection,
     plan: &FilePlan,
-    (identifiers, refs, record_ids): (&HashSet<String>, &HashSet<String>, &HashSet<String>),
+    (identifiers, refs, names, record_ids): (
+        &HashSet<String>,
+        &HashSet<String>,
+        &Names,
+        &HashSet<String>,
+    ),
 ) -> Result<Vec<Found>> {
     let what = format!("stored original {} ({})", plan.sha256, plan.path);
     let profiles: Profiles =
@@ -469,6 +523,7 @@ fn scan(
         let mut finder = Finder {
             identifiers,
             refs,
+            names,
             record_ids,
             found: Found::default(),
             lineless: 0,
@@ -1129,4 +1184,35 @@ pub fn reapply(
         outcomes.push(outcome);
     }
     Ok((outcomes, messages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Quarantined rows are searched by whole tokens (one look-up each),
+    /// and by substring for a name no token can be.
+    #[test]
+    fn names_are_found_as_tokens_in_raw_text() {
+        let conversation = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c".to_owned();
+        let record = "0dwSY0000001AbC".to_owned();
+        let odd = "conv_1".to_owned();
+        let names = Names::new([&conversation, &record, &odd, &String::new()]);
+        assert_eq!(names.tokens.len(), 2);
+        for (text, named) in [
+            (
+                r#"["z1","4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c","{\"oops"]"#,
+                true,
+            ),
+            ("é4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c\u{fffd}", true),
+            (r#"{"conversationRef":"0dwSY0000001AbC"}"#, true),
+            ("a conv_1 b", true),
+            ("4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6", false),
+            ("x4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c", false),
+            ("0dwSY0000001AbCD", false),
+            ("", false),
+        ] {
+            assert_eq!(names.in_text(text), named, "{text:?}");
+        }
+    }
 }
