@@ -10,7 +10,9 @@
 //! - `one-conversation`: one conversation of 1,000,000 messages.
 //! - `payload-200mb`: a CSV row and an NDJSON entry whose message text is
 //!   200 MB, each between ordinary ones: quarantined with a reason (a row
-//!   may take 8 MiB to be read), the rest read.
+//!   may take 2 MiB to be read), the rest read.
+//! - `long-rows`: 50 rows just under the longest a row may be read at
+//!   (`source::MAX_ROW_BYTES`), between short ones: all read.
 //! - `members-10000`: one zip of 10,000 CSV members of 10 messages each.
 //! - `zip64`: a ZIP64 export of 4.1 GiB: a CSV member, a stored 4.1 GB
 //!   recording (quarantined as binary), and a CSV member that starts past
@@ -58,6 +60,7 @@ enum Case {
     OneEntryConversations,
     OneConversation,
     Payload200mb,
+    LongRows,
     Members10000,
     Zip64,
 }
@@ -169,6 +172,7 @@ fn expect(case: Case) -> Expect {
             quarantined: vec!["row of ", "row larger than"],
             ..rows(3, 2, 2)
         },
+        Case::LongRows => rows(100, 1, 1),
         Case::Members10000 => rows(100_000, 10_000, 10_000),
         // Two members of 10,000 messages, 24 to a conversation.
         Case::Zip64 => Expect {
@@ -216,6 +220,22 @@ fn write(case: Case, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 serde_json::to_writer(&mut zip, &entry)?;
                 zip.write_all(b"\n")?;
             }
+        }
+        Case::LongRows => {
+            // Room for the row's other fields and the CSV quoting.
+            let text = long_text(convault::source::MAX_ROW_BYTES - 8192);
+            zip.start_file("conversation_entries_0001.csv", deflated())?;
+            let mut w = csv::Writer::from_writer(&mut zip);
+            w.write_record(synth::HEADER)?;
+            for n in 0..100 {
+                let long = n % 2 == 0;
+                w.write_record(row(
+                    n,
+                    100,
+                    long.then_some(&text[..text.len() - n as usize]),
+                ))?;
+            }
+            w.flush()?;
         }
         Case::Members10000 => {
             for m in 0..10_000 {
@@ -273,6 +293,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Case::OneEntryConversations,
             Case::OneConversation,
             Case::Payload200mb,
+            Case::LongRows,
             Case::Members10000,
             Case::Zip64,
         ]

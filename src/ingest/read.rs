@@ -61,8 +61,10 @@ pub(super) enum Event {
     /// Parsed rows of the current member.
     Rows(Vec<Row>),
     /// Rows of the current member that a row worker is processing: the
-    /// writer waits for them here, which keeps them in order.
-    Later(Receiver<Result<Vec<Row>>>),
+    /// writer waits for them here, which keeps them in order. The
+    /// [`Held`] gives their bytes back to [`ROWS_IN_FLIGHT`] when the
+    /// writer drops it, having applied them.
+    Later(Receiver<Result<Vec<Row>>>, Held),
     /// The current member was read to its end (its CRC checked).
     MemberEnd {
         bytes: u64,
@@ -162,6 +164,7 @@ pub(super) fn read_all(
             jobs,
             spares,
             workers,
+            in_flight: Arc::new(Budget::new(ROWS_IN_FLIGHT)),
         };
         let ctx = &mut ctx;
         let mut base = 0;
@@ -296,6 +299,27 @@ impl Emit for SyncSender<Result<Event>> {
 /// the unchanged rows of about 200,000 entries (a weekly export's rows
 /// are nearly all unchanged), or a few thousand parsed ones.
 const MEMBER_BUDGET: usize = 16 << 20;
+
+/// Bytes of raw rows handed to the row workers and not yet applied by the
+/// writer, at most (a batch always goes when nothing else is in flight).
+/// Batches are counted, not only their number: a batch closes at
+/// `csv_member`'s 1 MiB, so a batch of one long row (up to
+/// `source::MAX_ROW_BYTES`) would otherwise let the channel's depth of
+/// them, each parsed into copies, wait at once (measured: 15 rows of
+/// 7.8 MB took 258 MiB; with this, 186 MiB).
+const ROWS_IN_FLIGHT: usize = 8 << 20;
+
+/// Units of a [`Budget`], given back when dropped.
+pub(super) struct Held {
+    budget: Arc<Budget>,
+    units: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give_back(self.units);
+    }
+}
 
 /// Members are read at once only when none is larger than this
 /// (uncompressed, as the zip's directory says): a member's unchanged rows
@@ -774,6 +798,7 @@ fn read_one(
                 out,
                 jobs: &ctx.jobs,
                 spares: &ctx.spares,
+                in_flight: &ctx.in_flight,
                 gone: false,
             };
             (ctx.profiles, Some(pool), None)
@@ -832,6 +857,8 @@ pub(super) struct Ctx<'p> {
     spares: Arc<Spares>,
     /// How many row workers take jobs from `jobs`.
     workers: usize,
+    /// Bytes of rows handed off and not yet applied ([`ROWS_IN_FLIGHT`]).
+    in_flight: Arc<Budget>,
 }
 
 /// Hands a CSV member's batches of rows to the row workers, and tells the
@@ -840,19 +867,32 @@ struct Pool<'a, 'p> {
     out: &'a dyn Emit,
     jobs: &'a SyncSender<Job<'p>>,
     spares: &'a Spares,
+    in_flight: &'a Arc<Budget>,
     /// The writer (or every worker) has gone: stop reading.
     gone: bool,
 }
 
 impl<'p> Handoff<'p> for Pool<'_, 'p> {
     fn rows(&mut self, member: &Arc<CsvMember<'p>>, rows: RawRows) -> Result<RawRows, MemberError> {
+        let units = rows.bytes.len();
+        // Waits while the writer has enough before it (it drops a
+        // batch's `Held` once applied); an error dropped the channel, and
+        // with it every `Held`, so this never waits for nobody.
+        if !self.in_flight.take(units) {
+            self.gone = true;
+            return Err(MemberError::Sink(Error::Stopped));
+        }
+        let held = Held {
+            budget: Arc::clone(self.in_flight),
+            units,
+        };
         let (reply, result) = mpsc::sync_channel(1);
         let job = Job::Rows {
             member: Arc::clone(member),
             rows,
             reply,
         };
-        if self.jobs.send(job).is_err() || self.out.emit(Ok(Event::Later(result))).is_err() {
+        if self.jobs.send(job).is_err() || self.out.emit(Ok(Event::Later(result, held))).is_err() {
             self.gone = true;
             return Err(MemberError::Sink(Error::Stopped));
         }
@@ -1049,7 +1089,7 @@ mod tests {
     fn events_and_mode(input: &Input, known: Vec<Known>) -> (Vec<Result<Event>>, bool) {
         fn resolve(event: Result<Event>, all: &mut Vec<Result<Event>>, at_once: &mut bool) {
             match event {
-                Ok(Event::Later(rows)) => all.push(rows.recv().unwrap().map(Event::Rows)),
+                Ok(Event::Later(rows, _)) => all.push(rows.recv().unwrap().map(Event::Rows)),
                 Ok(Event::Member(events)) => {
                     *at_once = true;
                     for event in events {

@@ -142,11 +142,14 @@ impl<'t, 'r> Writer<'t, 'r> {
                 crc32,
                 modified_ms,
             } => self.start_member(name, crc32, modified_ms),
-            Event::Later(rows) => {
+            Event::Later(rows, held) => {
                 let rows = rows
                     .recv()
                     .map_err(|_| Error::Internal("a row worker stopped unexpectedly"))??;
-                self.apply(Event::Rows(rows))
+                let applied = self.apply(Event::Rows(rows));
+                // Their room is given back only now that they are gone.
+                drop(held);
+                applied
             }
             Event::Rows(rows) => {
                 for row in rows {

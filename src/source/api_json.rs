@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(c.quarantined.len(), 1);
         assert_eq!(c.quarantined[0].0, Some(2));
         assert!(
-            c.quarantined[0].1.contains("larger than the 8 MiB")
+            c.quarantined[0].1.contains("larger than the 2 MiB")
                 && c.quarantined[0].1.contains("the rest of the member"),
             "{}",
             c.quarantined[0].1

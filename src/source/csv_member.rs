@@ -518,7 +518,7 @@ mod tests {
         let long = direct
             .quarantined
             .iter()
-            .find(|(_, reason)| reason.contains("larger than the 8 MiB"))
+            .find(|(_, reason)| reason.contains("larger than the 2 MiB"))
             .expect("the long row is quarantined");
         let before = (0..500).filter(|i| !matches!(i % 100, 7 | 9)).count() as u64;
         assert_eq!(long.0, Some(2 + 500 + before), "{:?}", long.1);

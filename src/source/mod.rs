@@ -24,11 +24,14 @@ use crate::profile::Profiles;
 const SNIFF_BYTES: usize = 8 * 1024;
 
 /// The most bytes one row (a CSV record, a JSON entry) may take to be
-/// read. Salesforce's entries are a few kilobytes; a larger row is held
-/// in memory as it is parsed (several copies of it), so it is quarantined
-/// instead, with its line and length, and stays in the original. This is
-/// what keeps an ingest's memory bounded whatever one row holds.
-pub const MAX_ROW_BYTES: usize = 8 << 20;
+/// read. Salesforce's entries are a few kilobytes (its longest text field
+/// holds 131,072 characters, 512 KiB of UTF-8 at most); a row is held in
+/// memory as it is parsed, several copies of it, so a longer one is
+/// quarantined instead, with its line and length, and stays in the
+/// original. This is what keeps an ingest's memory bounded whatever its
+/// rows hold: measured with rows just under it (docs/performance.md,
+/// resource ceilings), 4 MiB let an ingest reach 162 MiB, 2 MiB 139 MiB.
+pub const MAX_ROW_BYTES: usize = 2 << 20;
 
 /// How much of a row too long to read is kept with its quarantine
 /// record (the original holds it all).

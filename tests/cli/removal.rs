@@ -708,7 +708,7 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
     let length = csv.lines().nth(2).unwrap().len();
     assert!(
         q["reason"].as_str().unwrap().starts_with(&format!(
-            "row of {length} bytes, larger than the 8 MiB a row may take to be read"
+            "row of {length} bytes, larger than the 2 MiB a row may take to be read"
         )),
         "{q}"
     );
