@@ -1260,6 +1260,26 @@ mod tests {
     }
 
     #[test]
+    fn a_held_batch_gives_its_room_back_when_dropped() {
+        // The writer drops a batch's `Held` once it has applied the rows:
+        // until then, the reader waits to hand off more.
+        let budget = Arc::new(Budget::new(10));
+        assert!(budget.take(8));
+        let held = Held {
+            budget: Arc::clone(&budget),
+            units: 8,
+        };
+        let waiting = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.take(5))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "8 in flight + 5 does not fit in 10");
+        drop(held);
+        assert!(waiting.join().unwrap());
+    }
+
+    #[test]
     fn a_budget_waits_for_room_and_lets_go_when_closed() {
         let budget = Arc::new(Budget::new(10));
         assert!(budget.take(8));
