@@ -633,6 +633,23 @@ fn late_message(id: &str, conversation: &str, text: &str) -> String {
     )
 }
 
+/// Ingests `csv` as a later plain CSV export, which must succeed.
+fn ingest_late(tmp: &tempfile::TempDir, archive: &Path, csv: &str) -> Value {
+    let file = tmp.path().join("late.csv");
+    std::fs::write(&file, csv).unwrap();
+    super::ingest(archive, &[&file])
+}
+
+/// Erases A; then `gone` is nowhere under the archive, `kept` still is,
+/// and the archive verifies with its originals read again.
+fn erase_a_leaving(archive: &Path, gone: &str, kept: &str) {
+    erase_a(archive);
+    let hits = found_under(archive, gone);
+    assert!(hits.is_empty(), "{gone:?} still in {hits:?}");
+    assert!(!found_under(archive, kept).is_empty(), "{kept:?} is gone");
+    verify_rederive(archive);
+}
+
 /// Erases conversation A, which must succeed.
 fn erase_a(archive: &Path) {
     run(
@@ -663,16 +680,10 @@ fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it
             "a late word of B"
         )
     );
-    let file = tmp.path().join("late.csv");
-    std::fs::write(&file, csv).unwrap();
-    let r = super::ingest(&archive, &[&file]);
+    let r = ingest_late(&tmp, &archive, &csv);
     assert_eq!(r["quarantined_total"], 1, "{r}");
     assert!(!found_under(&archive, "secret broken words").is_empty());
-    erase_a(&archive);
-    let hits = found_under(&archive, "secret broken words");
-    assert!(hits.is_empty(), "still in {hits:?}");
-    assert!(!found_under(&archive, "a late word of B").is_empty());
-    verify_rederive(&archive);
+    erase_a_leaving(&archive, "secret broken words", "a late word of B");
 }
 
 /// A row too long to read (issue 16: a 200 MB payload must not take the
@@ -698,9 +709,7 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
             "another late word"
         ),
     );
-    let file = tmp.path().join("late.csv");
-    std::fs::write(&file, &csv).unwrap();
-    let r = super::ingest(&archive, &[&file]);
+    let r = ingest_late(&tmp, &archive, &csv);
     assert_eq!(r["entries_new"], 2, "{r}");
     assert_eq!(r["quarantined_total"], 1, "{r}");
     let q = &r["quarantined"][0];
@@ -713,11 +722,7 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
         "{q}"
     );
     verify_rederive(&archive);
-    erase_a(&archive);
-    let hits = found_under(&archive, "secret long words");
-    assert!(hits.is_empty(), "still in {hits:?}");
-    assert!(!found_under(&archive, "another late word").is_empty());
-    verify_rederive(&archive);
+    erase_a_leaving(&archive, "secret long words", "another late word");
 }
 
 /// An ingest killed after its commit, before it removed again what its
