@@ -67,6 +67,9 @@ pub fn read(
         unrecognised: None,
     };
     loop {
+        // Whitespace between values is no row's (a removal blanks an
+        // entry to spaces: those must not count against the next).
+        st.position.end_row();
         if de.end().is_ok() {
             break;
         }
@@ -92,7 +95,10 @@ pub fn read(
                     });
                 }
                 st.rows += 1;
-                st.sink.quarantine_row(Some(line), reason, None)?;
+                // Its first bytes, so that a removal finds the row by the
+                // conversation they name.
+                let head = super::oversize_kept(&st.position.head.borrow());
+                st.sink.quarantine_row(Some(line), reason, Some(head))?;
                 return Ok(outcome(&st));
             }
             if e.is_io() {
@@ -146,14 +152,19 @@ fn outcome(st: &State<'_>) -> MemberOutcome {
 /// Where the parser is: the newlines read so far (serde_json reads byte
 /// by byte from an `io::Read`, so the count is the parser's position), and
 /// the bytes read since the current row (an entry, or a top-level value)
-/// started. Reading fails once a row passes [`super::MAX_ROW_BYTES`]: the
-/// parser holds a row whole as it reads it, so that is what bounds its
-/// memory.
+/// started, until it ends. Reading fails once a row passes
+/// [`super::MAX_ROW_BYTES`]: the parser holds a row whole as it reads it,
+/// so that is what bounds its memory. Bytes between rows (whitespace,
+/// commas) are no row's.
 #[derive(Default)]
 struct Position {
     lines: Cell<u64>,
     row_bytes: Cell<usize>,
     row_line: Cell<u64>,
+    /// The current row's first bytes (at most `OVERSIZE_KEPT`).
+    head: std::cell::RefCell<Vec<u8>>,
+    /// A row is being read: its bytes count.
+    in_row: Cell<bool>,
     /// The line of a row found too long.
     over: Cell<Option<u64>>,
 }
@@ -169,7 +180,15 @@ impl Position {
         let line = self.line();
         self.row_bytes.set(0);
         self.row_line.set(line);
+        self.head.borrow_mut().clear();
+        self.in_row.set(true);
         line
+    }
+
+    /// The row has been read: what follows counts for no row until the
+    /// next starts.
+    fn end_row(&self) {
+        self.in_row.set(false);
     }
 
     /// The line of the row found too long, if one was.
@@ -190,8 +209,14 @@ impl<R: Read> Read for LineCounter<R> {
         let p = &self.position;
         let newlines = memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
         p.lines.set(p.lines.get() + newlines);
+        if !p.in_row.get() {
+            return Ok(n);
+        }
         let bytes = p.row_bytes.get() + n;
         p.row_bytes.set(bytes);
+        let mut head = p.head.borrow_mut();
+        let room = super::OVERSIZE_KEPT.saturating_sub(head.len());
+        head.extend_from_slice(&buf[..n.min(room)]);
         if bytes > super::MAX_ROW_BYTES {
             p.over.set(Some(p.row_line.get()));
             return Err(std::io::Error::other("a row longer than a row may be"));
@@ -324,7 +349,9 @@ impl<'de> DeserializeSeed<'de> for Located<'_> {
         d: D,
     ) -> Result<(u64, Option<Fields>), D::Error> {
         let line = self.position.start_row();
-        Ok((line, serde::Deserialize::deserialize(d)?))
+        let fields = serde::Deserialize::deserialize(d)?;
+        self.position.end_row();
+        Ok((line, fields))
     }
 }
 
@@ -680,6 +707,27 @@ mod tests {
         let (_, c) = run(&page, "page.json");
         assert_eq!(c.entries.len(), 1);
         assert_eq!(c.quarantined[0].0, Some(3));
+        // What a removal leaves where it blanked such an entry (spaces;
+        // `null` and spaces in an array) is no row's: the rest is read.
+        let spaces = " ".repeat(crate::source::MAX_ROW_BYTES + 10);
+        for (blanked, name) in [
+            (
+                format!("{}\n{spaces}\n{}\n", entry("e1", "hi"), entry("e3", "bye")),
+                "blanked.ndjson",
+            ),
+            (
+                format!(
+                    "[{},null{spaces},{}]",
+                    entry("e1", "hi"),
+                    entry("e3", "bye")
+                ),
+                "blanked.json",
+            ),
+        ] {
+            let (_, c) = run(&blanked, name);
+            assert_eq!(c.entries.len(), 2, "{name}");
+            assert!(c.quarantined.is_empty(), "{name}: {:?}", c.quarantined);
+        }
         let (outcome, c) = run(&entry("e2", &long), "one.json");
         assert!(c.entries.is_empty() && c.quarantined.is_empty());
         match outcome {

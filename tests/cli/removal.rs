@@ -633,10 +633,10 @@ fn late_message(id: &str, conversation: &str, text: &str) -> String {
     )
 }
 
-/// Ingests `csv` as a later plain CSV export, which must succeed.
-fn ingest_late(tmp: &tempfile::TempDir, archive: &Path, csv: &str) -> Value {
-    let file = tmp.path().join("late.csv");
-    std::fs::write(&file, csv).unwrap();
+/// Ingests `text` as a later plain export file `name`, which must succeed.
+fn ingest_late(tmp: &tempfile::TempDir, archive: &Path, name: &str, text: &str) -> Value {
+    let file = tmp.path().join(name);
+    std::fs::write(&file, text).unwrap();
     super::ingest(archive, &[&file])
 }
 
@@ -680,7 +680,7 @@ fn a_quarantined_row_of_an_erased_conversation_goes_from_an_export_that_lacks_it
             "a late word of B"
         )
     );
-    let r = ingest_late(&tmp, &archive, &csv);
+    let r = ingest_late(&tmp, &archive, "late.csv", &csv);
     assert_eq!(r["quarantined_total"], 1, "{r}");
     assert!(!found_under(&archive, "secret broken words").is_empty());
     erase_a_leaving(&archive, "secret broken words", "a late word of B");
@@ -709,7 +709,7 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
             "another late word"
         ),
     );
-    let r = ingest_late(&tmp, &archive, &csv);
+    let r = ingest_late(&tmp, &archive, "late.csv", &csv);
     assert_eq!(r["entries_new"], 2, "{r}");
     assert_eq!(r["quarantined_total"], 1, "{r}");
     let q = &r["quarantined"][0];
@@ -723,6 +723,34 @@ fn a_row_too_long_to_read_is_quarantined_and_goes_with_its_conversation() {
     );
     verify_rederive(&archive);
     erase_a_leaving(&archive, "secret long words", "another late word");
+}
+
+/// The same in NDJSON: the entry too long to read is quarantined with its
+/// first bytes, which name its conversation, so erasing the conversation
+/// blanks it in the original.
+#[test]
+fn an_ndjson_entry_too_long_to_read_goes_with_its_conversation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = week1_archive(&tmp);
+    let entry = |id: &str, conv: &str, text: &str| {
+        serde_json::json!({
+            "identifier": id, "conversationIdentifier": conv, "entryType": "Message",
+            "entryPayload": {"abstractMessage": {"messageType": "StaticContentMessage",
+                "staticContent": {"formatType": "Text", "text": text}}},
+            "sender": {"role": "EndUser"}, "clientTimestamp": 1794215700000_i64,
+        })
+        .to_string()
+    };
+    let long = "secret json words ".repeat(convault::source::MAX_ROW_BYTES / 18 + 1);
+    let ndjson = format!(
+        "{}\n{}\n",
+        entry("n1", CONV_B, "a json word of B"),
+        entry("n2", CONV_A, &long)
+    );
+    let r = ingest_late(&tmp, &archive, "late.ndjson", &ndjson);
+    assert_eq!(r["entries_new"], 1, "{r}");
+    assert_eq!(r["quarantined"][0]["line"], 2, "{r}");
+    erase_a_leaving(&archive, "secret json words", "a json word of B");
 }
 
 /// An ingest killed after its commit, before it removed again what its
