@@ -87,8 +87,10 @@ impl<R: Read> Splitter<R> {
     }
 
     /// At most `limit` bytes of a record are appended (the rest is
-    /// scanned and dropped; see [`Splitter::oversize`]).
-    pub fn with_limit(mut self, limit: usize) -> Self {
+    /// scanned and dropped; see [`Splitter::oversize`]). Readers keep the
+    /// default, [`super::MAX_ROW_BYTES`]; tests set a small one.
+    #[cfg(test)]
+    fn with_limit(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
     }

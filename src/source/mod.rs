@@ -50,17 +50,35 @@ pub fn oversize_reason(bytes: Option<u64>) -> String {
     )
 }
 
-/// The first [`OVERSIZE_KEPT`] bytes of a row, as text (cut at a
-/// character boundary, invalid UTF-8 replaced).
+/// The first [`OVERSIZE_KEPT`] bytes of a row (the caller has kept no
+/// more), as text: invalid UTF-8 replaced, and a character the cut split
+/// dropped rather than shown as a replacement.
 pub fn oversize_kept(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(OVERSIZE_KEPT)];
-    let text = String::from_utf8_lossy(head);
-    let mut text = text.into_owned();
-    // A character cut by the limit shows as one replacement at the end.
-    if bytes.len() > OVERSIZE_KEPT && text.ends_with('\u{fffd}') {
-        text.pop();
+    let mut head = &bytes[..bytes.len().min(OVERSIZE_KEPT)];
+    if head.len() == OVERSIZE_KEPT {
+        head = &head[..head.len() - cut_character(head)];
     }
-    text
+    String::from_utf8_lossy(head).into_owned()
+}
+
+/// The bytes at the end of `bytes` that begin a UTF-8 character without
+/// completing it (0 when the last character is whole, or not UTF-8).
+fn cut_character(bytes: &[u8]) -> usize {
+    // The lead byte is at most three continuation bytes from the end.
+    for back in 1..=bytes.len().min(4) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let wants = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => return 0,
+        };
+        return if back < wants { back } else { 0 };
+    }
+    0
 }
 
 /// What an input file is.
@@ -304,5 +322,36 @@ pub(crate) mod testing {
             self.quarantined.push((line, reason));
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a row too long to read keeps: a character split by the cut
+    /// is dropped, a whole one or invalid bytes are not.
+    #[test]
+    fn the_kept_head_of_a_long_row_ends_on_a_whole_character() {
+        let pad = |tail: &[u8]| {
+            let mut v = vec![b'a'; OVERSIZE_KEPT - tail.len()];
+            v.extend_from_slice(tail);
+            v
+        };
+        let euro = "€".as_bytes(); // 3 bytes
+        for (tail, kept) in [
+            (&euro[..1], OVERSIZE_KEPT - 1),
+            (&euro[..2], OVERSIZE_KEPT - 2),
+            (euro, OVERSIZE_KEPT),
+            (&[0xFF][..], OVERSIZE_KEPT - 1 + "\u{fffd}".len()),
+        ] {
+            let text = oversize_kept(&pad(tail));
+            assert_eq!(text.len(), kept, "{tail:?}");
+            assert!(text.starts_with("aaa"));
+        }
+        let emoji = "🎉".as_bytes();
+        let text = oversize_kept(&pad(&emoji[..3]));
+        assert!(!text.ends_with('\u{fffd}'), "the split emoji is dropped");
+        assert_eq!(oversize_kept(b"short"), "short");
     }
 }
