@@ -104,13 +104,7 @@ impl Seen {
 
     /// Export `export_id`'s sightings; `None` when it has none stored.
     pub fn load(conn: &Connection, export_id: i64) -> Result<Option<Seen>> {
-        // Schema 6's own migration reads what it has just stored whole.
-        let parts: bool = conn.query_row(
-            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sighting_parts'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !parts {
+        if !in_parts(conn)? {
             return Seen::load_whole(conn, export_id);
         }
         if !has_sightings(conn, export_id)? {
@@ -170,12 +164,7 @@ pub fn saw_any_conversation(
     export_id: i64,
     ids: &BTreeSet<i64>,
 ) -> Result<Option<bool>> {
-    let parts: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sighting_parts'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !parts {
+    if !in_parts(conn)? {
         return Ok(Seen::load_whole(conn, export_id)?.map(|seen| {
             ids.iter()
                 .any(|&id| u32::try_from(id).is_ok_and(|id| seen.conversations.contains(id)))
@@ -209,6 +198,16 @@ pub fn saw_any_conversation(
         }
     }
     Ok(Some(false))
+}
+
+/// Whether sightings are stored in parts (`sighting_parts`, schema 7 on).
+/// Schema 6's own migration reads what it has just stored whole.
+fn in_parts(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sighting_parts'",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Whether export `export_id` has sightings stored.

@@ -209,15 +209,21 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-'
 }
 
+/// What a removal looks for in the originals.
+struct Targets {
+    /// The removed conversations' identifiers.
+    identifiers: HashSet<String>,
+    /// Their `Conversation` record Ids.
+    refs: HashSet<String>,
+    /// Both, for quarantined rows' raw text.
+    names: Names,
+    /// Other records removed whole.
+    record_ids: HashSet<String>,
+}
+
 /// Finds the rows of removed conversations in one member.
 struct Finder<'a> {
-    identifiers: &'a HashSet<String>,
-    /// `Conversation` record Ids of the removed conversations.
-    refs: &'a HashSet<String>,
-    /// Both, for quarantined rows.
-    names: &'a Names,
-    /// Other records removed whole.
-    record_ids: &'a HashSet<String>,
+    targets: &'a Targets,
     found: Found,
     /// A removed row with no line: it cannot be blanked.
     lineless: u64,
@@ -225,7 +231,8 @@ struct Finder<'a> {
 
 impl Finder<'_> {
     fn removes(&self, conversation: &str) -> bool {
-        self.identifiers.contains(conversation) || self.refs.contains(conversation)
+        let t = self.targets;
+        t.identifiers.contains(conversation) || t.refs.contains(conversation)
     }
 
     fn note(&mut self, line: Option<u64>) {
@@ -253,13 +260,14 @@ impl RowSink for Finder<'_> {
     }
 
     fn record(&mut self, line: Option<u64>, r: ObjectRecord) -> Result<()> {
-        let removed = self.record_ids.contains(&r.record_id)
+        let t = self.targets;
+        let removed = t.record_ids.contains(&r.record_id)
             || r.conversation_identifier
                 .as_deref()
-                .is_some_and(|c| self.identifiers.contains(c))
+                .is_some_and(|c| t.identifiers.contains(c))
             || r.conversation_ref
                 .as_deref()
-                .is_some_and(|c| self.refs.contains(c));
+                .is_some_and(|c| t.refs.contains(c));
         if removed {
             self.note(line);
         }
@@ -269,7 +277,9 @@ impl RowSink for Finder<'_> {
     fn quarantine_row(&mut self, line: Option<u64>, _: String, raw: Option<String>) -> Result<()> {
         // A row that could not be read names its conversation somewhere
         // in its raw fields, if anywhere.
-        let named = raw.as_deref().is_some_and(|raw| self.names.in_text(raw));
+        let named = raw
+            .as_deref()
+            .is_some_and(|raw| self.targets.names.in_text(raw));
         if named {
             self.note(line);
         }
@@ -287,13 +297,16 @@ pub fn execute(archive: &Archive, conn: &mut Connection, removal: &Removal) -> R
         .map(|d| d.conversation.clone())
         .collect();
     stage_selection(conn, removal.conversations, removal.record_ids)?;
-    let record_ids: HashSet<String> = removal.record_ids.iter().cloned().collect();
     let refs: HashSet<String> = conn
         .prepare("SELECT record_id FROM temp.removal_refs")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-
-    let names = Names::new(identifiers.iter().chain(&refs));
+    let targets = Targets {
+        names: Names::new(identifiers.iter().chain(&refs)),
+        identifiers,
+        refs,
+        record_ids: removal.record_ids.iter().cloned().collect(),
+    };
 
     // 1. What each affected original holds of them.
     let mut seconds = Seconds::default();
@@ -301,15 +314,10 @@ pub fn execute(archive: &Archive, conn: &mut Connection, removal: &Removal) -> R
     let spin = crate::progress::spinner("reading the stored originals again", removal.progress);
     let mut plans = Vec::new();
     let mut bytes_read = 0;
-    for file_id in affected_files(conn, &ids, &names)? {
+    for file_id in affected_files(conn, &ids, &targets.names)? {
         let mut plan = file_plan(conn, file_id)?;
         bytes_read += plan.bytes;
-        let found = scan(
-            archive,
-            conn,
-            &plan,
-            (&identifiers, &refs, &names, &record_ids),
-        )?;
+        let found = scan(archive, conn, &plan, &targets)?;
         if decide(&mut plan, found)? {
             plans.push(plan);
         }
@@ -501,12 +509,7 @@ fn scan(
     archive: &Archive,
     conn: &Connection,
     plan: &FilePlan,
-    (identifiers, refs, names, record_ids): (
-        &HashSet<String>,
-        &HashSet<String>,
-        &Names,
-        &HashSet<String>,
-    ),
+    targets: &Targets,
 ) -> Result<Vec<Found>> {
     let what = format!("stored original {} ({})", plan.sha256, plan.path);
     let profiles: Profiles =
@@ -521,10 +524,7 @@ fn scan(
     let mut out = Vec::new();
     let read = |reader: &mut dyn Read, name: &str| -> Result<Found> {
         let mut finder = Finder {
-            identifiers,
-            refs,
-            names,
-            record_ids,
+            targets,
             found: Found::default(),
             lineless: 0,
         };
