@@ -902,19 +902,20 @@ fn zip_bag(dir: &Path, zip_path: &Path, top: &str) -> Result<()> {
     file.sync_all().map_err(|e| Error::io(zip_path, e))
 }
 
-/// The production whose bag is at `out`, if the archive records one
-/// there: a production record naming this path, whose
-/// `tagmanifest-sha256.txt` digest is that of the bag found (a directory,
-/// or a zip holding one). `None` when nothing there can be read as one.
+/// The production whose bag is at `out`, if the archive records it: the
+/// production record whose `tagmanifest-sha256.txt` digest is that of the
+/// bag found (a directory, or a zip holding one). The digest covers every
+/// file of the bag, so the path it was produced at (perhaps spelled
+/// otherwise, or moved since) need not match. `None` when nothing there
+/// can be read as one.
 fn recorded_at(archive: &Archive, out: &Path) -> Option<ledger::Record> {
     let digest = tagmanifest_digest(out)?;
     let conn = archive.open_read_only().ok()?;
-    let path = out.display().to_string();
-    ledger::read_all(&conn).ok()?.into_iter().rev().find(|r| {
-        r.kind == RECORD_KIND
-            && r.details["path"] == path.as_str()
-            && r.details["tagmanifest_sha256"] == digest.as_str()
-    })
+    ledger::read_all(&conn)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|r| r.kind == RECORD_KIND && r.details["tagmanifest_sha256"] == digest.as_str())
 }
 
 /// The SHA-256 of the `tagmanifest-sha256.txt` of the bag at `out`: a bag

@@ -231,11 +231,26 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
     verifies(&archive, &zipped);
     let err = refused(&zipped, true);
     assert!(err.contains("it is production PROD-0002"), "{err}");
+    // Found by its digest, not its path: a bag moved is still named.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&bag, &moved).unwrap();
+    let err = refused(&moved, false);
+    assert!(err.contains("it is production PROD-0001"), "{err}");
+    std::fs::rename(&moved, &bag).unwrap();
     // A directory that is no production, or a bag changed since: only
     // the refusal.
     let other = tmp.path().join("other");
     std::fs::create_dir(&other).unwrap();
     let err = refused(&other, false);
+    assert!(
+        err.contains("never overwrites") && !err.contains("it is production"),
+        "{err}"
+    );
+    let tags = bag.join("tagmanifest-sha256.txt");
+    let mut changed = std::fs::read(&tags).unwrap();
+    changed.push(b'\n');
+    std::fs::write(&tags, changed).unwrap();
+    let err = refused(&bag, false);
     assert!(
         err.contains("never overwrites") && !err.contains("it is production"),
         "{err}"
