@@ -293,6 +293,9 @@ fn kind_status(
 ) -> KindStatus {
     let mut last_request: Option<Event> = None;
     let mut last_ingest: Option<Event> = None;
+    // When the last ingest ran: a request is pending until an ingest
+    // follows it.
+    let mut last_ingest_at: Option<Timestamp> = None;
     let mut covered = BTreeSet::new();
     let mut tracked = kind == ExportKind::Transcripts;
     for r in records {
@@ -325,10 +328,16 @@ fn kind_status(
                 // ingest is the latest it can have run.
                 let answered = last_request
                     .as_ref()
-                    .filter(|req| last_ingest.as_ref().is_none_or(|ing| ing.at < req.at))
+                    .filter(|req| last_ingest_at.is_none_or(|ing| ing < req.at))
                     .map(|req| req.ran);
                 let ran = generated.or(answered).unwrap_or(at);
                 covered.insert(ran);
+                last_ingest_at = Some(at);
+                // The latest export is the latest generated, whatever the
+                // order they were ingested in (a backfill of old weeks).
+                if last_ingest.as_ref().is_some_and(|l| l.ran > ran) {
+                    continue;
+                }
                 last_ingest = Some(Event {
                     seq: r.seq,
                     time: r.time.clone(),
@@ -353,7 +362,7 @@ fn kind_status(
     let next_allowed_at = last_run.map(|t| plus(t, interval));
     let pending = last_request
         .as_ref()
-        .filter(|req| last_ingest.as_ref().is_none_or(|ing| ing.at < req.at))
+        .filter(|req| last_ingest_at.is_none_or(|ing| ing < req.at))
         .map(|req| {
             let until = (kind == ExportKind::DataExport).then(|| plus(req.at, DOWNLOAD_WINDOW));
             Pending {

@@ -209,7 +209,15 @@ pub enum Command {
         /// .json) before the built-in ones; repeatable. See docs/profiles.md
         #[arg(long, value_name = "FILE")]
         profile: Vec<PathBuf>,
-        /// Zip files, CSV files or directories of one export
+        /// When the export was generated (RFC 3339, e.g.
+        /// 2026-11-16T23:00:00Z), instead of its files' own times: all the
+        /// paths given are then one export. Needed only when convault
+        /// cannot tell two exports apart by their times
+        #[arg(long, value_name = "TIME")]
+        generated: Option<jiff::Timestamp>,
+        /// Zip files, CSV files or directories: one export, or several
+        /// (told apart by their generation times, each its own export,
+        /// ingested oldest first)
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },

@@ -167,6 +167,11 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
 
+    /// Two exports of one kind cannot be put in order in time; the
+    /// message names both and what to do.
+    #[error("{0}")]
+    Indistinct(String),
+
     /// No hold in force has this name.
     #[error(
         "no hold named {name:?} is in force{}",
@@ -231,7 +236,7 @@ impl Error {
             }
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
-            Error::Refused { .. } | Error::Forbidden(_) => ExitCode::Cadence,
+            Error::Refused { .. } | Error::Forbidden(_) | Error::Indistinct(_) => ExitCode::Cadence,
             Error::Damaged { .. } | Error::UnsafePath { .. } => ExitCode::Integrity,
             _ => ExitCode::Error,
         }

@@ -11,6 +11,8 @@ mod faults;
 mod fetch;
 #[path = "cli/ledger.rs"]
 mod ledger;
+#[path = "cli/order.rs"]
+mod order;
 #[path = "cli/produce.rs"]
 mod produce;
 #[path = "cli/profiles.rs"]
@@ -532,14 +534,28 @@ fn files_already_archived_are_skipped_beside_new_ones() {
     let archive = tmp.path().join("a");
     let (week1, week2) = (fixture(WEEK1), fixture(WEEK2));
     ingest(&archive, &[&week1]);
-    // Week 1 again (twice) with week 2: only week 2 is new.
-    let r = ingest(&archive, &[&week1, &week2, &week1]);
+    // Week 1 again (twice) with week 2: two exports by their times, only
+    // week 2 new. Each is told: week 1 as already ingested.
+    let out = convault(&archive)
+        .args(["ingest", "--json"])
+        .args([&week1, &week2, &week1])
+        .assert()
+        .success();
+    let both: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(both[0]["already_ingested"], true);
+    assert_eq!(both[0]["export_id"], 1);
+    let r = ingest(&archive, &[&week2]);
+    assert_eq!(r["already_ingested"], true);
+    assert_eq!(r["export_id"], 2);
+    let r = both[1].clone();
     assert_eq!(r["export_id"], 2);
     assert_eq!(r["already_ingested"], false);
     let files = r["files"].as_array().unwrap();
-    assert_eq!(files.len(), 3);
-    assert_eq!(files[0]["already_in_export"], 1);
-    assert_eq!(files[1]["already_in_export"], Value::Null);
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["already_in_export"], Value::Null);
+    let again = both[0]["files"].as_array().unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|f| f["already_in_export"] == 1));
     assert_eq!(r["entries_read"], 24);
     let conn = db(&archive);
     assert_eq!(count(&conn, "SELECT count(*) FROM files"), 2);

@@ -18,6 +18,7 @@ pub mod rekey;
 mod schema;
 pub mod sightings;
 pub mod stored_bitmap;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -167,7 +168,7 @@ pub fn next_seq(conn: &Connection) -> Result<i64> {
 
 /// For an export of a complete kind (`exports.kind`; the transcript
 /// export holds all of history), records what the previous export of the
-/// same kind held that it lacks: `previous_export_id`, `entries_missing`
+/// same kind in time (`timeline::neighbours`) held that it lacks: `previous_export_id`, `entries_missing`
 /// and `conversations_missing`. Other exports keep them `NULL`.
 pub fn record_missing(conn: &Connection, export_id: i64) -> Result<Option<sightings::Missing>> {
     let kind: Option<String> =
@@ -181,11 +182,9 @@ pub fn record_missing(conn: &Connection, export_id: i64) -> Result<Option<sighti
     if !complete {
         return Ok(None);
     }
-    let previous: Option<i64> = conn.query_row(
-        "SELECT max(id) FROM exports WHERE kind = ?1 AND id < ?2",
-        rusqlite::params![kind, export_id],
-        |r| r.get(0),
-    )?;
+    // The export of its kind generated just before it, whenever that one
+    // was ingested.
+    let (previous, _) = timeline::neighbours(conn, export_id)?;
     let (Some(previous), Some(this)) = (previous, sightings::Seen::load(conn, export_id)?) else {
         return Ok(None);
     };

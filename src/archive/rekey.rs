@@ -165,8 +165,27 @@ pub(super) fn to_v6(tx: &Connection) -> Result<()> {
              WHERE l.kind = 'export-ingested' AND json_extract(l.details, '$.export_id') = exports.id
              ORDER BY l.seq DESC LIMIT 1);",
     )?;
+    // As schema 6 compared exports: with the previous one of the same
+    // kind by id (schema 11 has no generation times yet to order by). Kept
+    // here, apart from the live `record_missing`, so this migration does
+    // what it did when it shipped.
     for export in exports {
-        super::record_missing(tx, export)?;
+        let previous: Option<i64> = tx.query_row(
+            "SELECT max(p.id) FROM exports x JOIN exports p ON p.kind = x.kind
+             WHERE x.id = ?1 AND x.kind = 'transcripts' AND p.id < x.id",
+            [export],
+            |r| r.get(0),
+        )?;
+        let (Some(previous), Some(this)) = (previous, super::sightings::Seen::load(tx, export)?)
+        else {
+            continue;
+        };
+        let m = super::sightings::missing(tx, previous, &this)?;
+        tx.execute(
+            "UPDATE exports SET previous_export_id = ?2, entries_missing = ?3, conversations_missing = ?4
+             WHERE id = ?1",
+            rusqlite::params![export, previous, m.entries as i64, m.conversations as i64],
+        )?;
     }
     Ok(())
 }

@@ -370,6 +370,27 @@ CREATE TABLE derivatives (
 ) STRICT;
 CREATE INDEX derivatives_export ON derivatives(export_id);
 "#,
+    // 11: exports in the order they were generated, not ingested
+    //     (docs/archive-format.md, "Time order"). `generated_ms` is the
+    //     export's generation time as its ledger record gives it, else
+    //     when it was ingested; exports are ordered by it, then by id.
+    //     Filled from each export's `export-ingested` record (the newest
+    //     one naming it), in SQL alone. A partial index lists the entries
+    //     with more than one version.
+    r#"
+ALTER TABLE exports ADD COLUMN generated_ms INTEGER;
+UPDATE exports SET generated_ms = coalesce(
+    (SELECT CAST(round((julianday(json_extract(l.details, '$.generated_at')) - 2440587.5) * 86400000) AS INTEGER)
+     FROM ledger l
+     WHERE l.kind = 'export-ingested' AND json_extract(l.details, '$.export_id') = exports.id
+     ORDER BY l.seq DESC LIMIT 1),
+    ingested_at_ms);
+CREATE INDEX exports_time ON exports(kind, generated_ms, id);
+-- The entries with more than one version (a minority): those whose
+-- versions an older export ingested later may renumber, and that verify
+-- checks for time order, found without reading every entry.
+CREATE INDEX entries_later_versions ON entries(conversation_id, identifier) WHERE version > 1;
+"#,
 ];
 
 /// The schema version this build writes and reads.

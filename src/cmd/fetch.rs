@@ -350,6 +350,7 @@ fn ingest_pages(
         now: clock::now()?,
         profiles: Vec::new(),
         fetch: Some(record),
+        generated: None,
     };
     let started = Instant::now();
     let mut told = false;

@@ -22,6 +22,7 @@ pub fn run(
     dry_run: bool,
     by: Option<String>,
     profiles: &[PathBuf],
+    generated: Option<jiff::Timestamp>,
 ) -> Result<ExitCode> {
     let opts = Options {
         profiles: profile::load(profiles)?,
@@ -30,14 +31,38 @@ pub fn run(
         who: by.unwrap_or_else(clock::default_actor),
         now: clock::now()?,
         fetch: None,
+        generated,
     };
-    let report = ingest::ingest(archive, paths, &opts)
-        .with_context(|| format!("ingest into {}", archive.root().display()))?;
+    // Several exports given at once are ingested one by one, oldest first:
+    // each one's summary is told as it is committed, so a failure of a
+    // later one still leaves the earlier ones said.
+    let mut reports: Vec<Report> = Vec::new();
+    let result = ingest::ingest_each(archive, paths, &opts, &mut |report| {
+        if !json {
+            eprint!("{}", summary(&report, archive));
+        }
+        reports.push(report);
+    });
     if json {
-        print_json(&report)?;
-    } else {
-        eprint!("{}", summary(&report, archive));
+        // One export: its report; several: an array of them, in time order.
+        match reports.as_slice() {
+            [one] if result.is_ok() => print_json(one)?,
+            [] => {}
+            many => print_json(&many)?,
+        }
     }
+    result.with_context(|| match reports.len() {
+        0 => format!("ingest into {}", archive.root().display()),
+        n => format!(
+            "ingest into {} ({} ingested before this failure)",
+            archive.root().display(),
+            if n == 1 {
+                "1 export was".to_owned()
+            } else {
+                format!("{n} exports were")
+            }
+        ),
+    })?;
     Ok(ExitCode::Ok)
 }
 
@@ -112,6 +137,31 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
                 plural(convs, "whole conversation", "whole conversations"),
             ));
         }
+    }
+    if let Some(next) = r.generated_before_export {
+        s.push_str(&format!(
+            "  generated before export {next}, already archived: ingested as history, before it in time
+"
+        ));
+    }
+    if let Some(c) = &r.recompared {
+        s.push_str(&format!(
+            "  export {} compared again with this one: {} missing at the source in {}
+",
+            c.export_id,
+            plural(c.entries_missing, "entry", "entries"),
+            plural(
+                c.conversations_missing,
+                "whole conversation",
+                "whole conversations"
+            ),
+        ));
+    }
+    if r.versions_reordered > 0 {
+        s.push_str(&format!(
+            "  versions renumbered in time order for {} (what this export carried is older than what was archived)\n",
+            plural(r.versions_reordered, "entry", "entries"),
+        ));
     }
     if let Some(seq) = r.ledger_record {
         s.push_str(&format!("  recorded as ledger record {seq}\n"));

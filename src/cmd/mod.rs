@@ -38,8 +38,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             by,
             profile,
+            generated,
             paths,
-        } => ingest::run(&archive, &paths, json, dry_run, by, &profile),
+        } => ingest::run(&archive, &paths, json, dry_run, by, &profile, generated),
         Command::Status { json, due, kind } => status::run(&archive, json, due, kind),
         Command::Request {
             kind,

@@ -284,6 +284,7 @@ mod tests {
                 now: jiff::Timestamp::from_second(1_794_000_000).unwrap(),
                 profiles: Vec::new(),
                 fetch: None,
+                generated: None,
             },
         )
         .unwrap();

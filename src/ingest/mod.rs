@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::archive::{Archive, db, objects::Staged};
+use crate::archive::{Archive, db, objects::Staged, timeline};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::lock::WriterLock;
@@ -56,6 +56,9 @@ pub struct Options {
     /// activations spent) goes into its ledger record as `fetch`. Such an
     /// export is outside the cadence rule.
     pub fetch: Option<serde_json::Value>,
+    /// When the export was generated, as the user says (`--generated`):
+    /// instead of its files' own times.
+    pub generated: Option<jiff::Timestamp>,
 }
 
 /// The kind of an export `fetch` read through the APIs.
@@ -120,9 +123,27 @@ pub struct Report {
     /// Things the user should know: a stale lock cleared, an export
     /// generated sooner than the interval allows, a clock gone backwards.
     pub warnings: Vec<String>,
+    /// The export of the same kind generated next after this one, when
+    /// this one is older than an export already archived (ingested as
+    /// history).
+    pub generated_before_export: Option<i64>,
+    /// That later export compared again, with this one as its previous.
+    pub recompared: Option<Recompared>,
+    /// Entries whose versions were renumbered in time order because this
+    /// export carried an older version than one already archived.
+    pub versions_reordered: u64,
     /// The newest entry time read (for the generation time fallback).
     #[serde(skip)]
     pub newest_entry_ms: Option<i64>,
+}
+
+/// A later export compared again with an older one ingested after it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Recompared {
+    pub export_id: i64,
+    pub compared_with_export: i64,
+    pub entries_missing: u64,
+    pub conversations_missing: u64,
 }
 
 /// Ingests the export made of `paths` into `archive`.
@@ -185,6 +206,89 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
         let _ = std::fs::remove_dir_all(archive.root());
     }
     result
+}
+
+/// Inputs generated within this much of each other are parts of one
+/// export (a multi-part Data Export is made in one run); further apart,
+/// separate exports. Salesforce allows one export of a kind per 7 days.
+pub const ONE_EXPORT_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Ingests `paths`, which may hold several exports: each path given is
+/// placed by its own generation time (a directory as a whole, by its
+/// newest file), and paths generated more than [`ONE_EXPORT_WITHIN`] apart
+/// are separate exports, ingested one after another in time order, each
+/// its own transaction and ledger record (a `~/Downloads/*.zip` backfill).
+/// `--generated` or a fetch makes them one export. `done` is given each
+/// export's report as it is committed, so that what was ingested before a
+/// later failure is still told.
+pub fn ingest_each(
+    archive: &Archive,
+    paths: &[PathBuf],
+    opts: &Options,
+    done: &mut dyn FnMut(Report),
+) -> Result<()> {
+    for group in exports_of(paths, opts)? {
+        done(ingest(archive, &group, opts)?);
+    }
+    Ok(())
+}
+
+/// The paths given, split into exports by generation time, oldest first.
+fn exports_of(paths: &[PathBuf], opts: &Options) -> Result<Vec<Vec<PathBuf>>> {
+    if paths.len() < 2 || opts.generated.is_some() || opts.fetch.is_some() {
+        return Ok(vec![paths.to_vec()]);
+    }
+    let mut timed: Vec<(i64, usize)> = Vec::new();
+    let mut untimed: Vec<usize> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut newest = None;
+        for file in source::collect_inputs(std::slice::from_ref(path))? {
+            let container = source::sniff_container(&file)?;
+            newest = newest.max(source::file_time(&file, container)?);
+        }
+        match newest {
+            Some(t) => timed.push((t, i)),
+            None => untimed.push(i),
+        }
+    }
+    timed.sort_by_key(|(t, _)| *t);
+    let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+    for (t, path) in timed {
+        match groups.last_mut() {
+            Some((last, group)) if t - *last <= ONE_EXPORT_WITHIN.as_millis() as i64 => {
+                *last = t;
+                group.push(path);
+            }
+            _ => groups.push((t, vec![path])),
+        }
+    }
+    if groups.len() > 1 && !untimed.is_empty() {
+        return Err(Error::Indistinct(format!(
+            "the paths given hold {} exports generated at different times, and {} carries no time of its own, so it cannot be told which export it belongs to; nothing was ingested. Ingest it on its own, with --generated TIME if its time is known",
+            groups.len(),
+            untimed
+                .iter()
+                .map(
+                    |&i| crate::sanitize::for_terminal(&paths[i].display().to_string())
+                        .into_owned()
+                )
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut out: Vec<Vec<usize>> = groups.into_iter().map(|(_, g)| g).collect();
+    match out.first_mut() {
+        Some(first) => first.extend(untimed),
+        None => out.push(untimed),
+    }
+    // The parts of one export keep the order they were given in.
+    Ok(out
+        .into_iter()
+        .map(|mut group| {
+            group.sort_unstable();
+            group.into_iter().map(|i| paths[i].clone()).collect()
+        })
+        .collect())
 }
 
 /// The profiles an ingest reads with: the given files' (in order), then
@@ -463,7 +567,10 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         Some(_) => None,
         None => export::recognise_export(tx, export_id, |k| profiles.shapes_of(k))?,
     };
-    let generated = export::generated_at(tx, export_id, report.newest_entry_ms)?;
+    let generated = match opts.generated {
+        Some(at) => Some((at, GIVEN)),
+        None => export::generated_at(tx, export_id, report.newest_entry_ms)?,
+    };
     if let Some(back) = ledger::clock_went_back(&records, opts.now) {
         report.warnings.push(format!(
             "the clock reads {}, earlier than the newest ledger record ({}): check the system clock; this ingest is recorded with the clock's time",
@@ -481,15 +588,23 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         None => kind.map(|k| k.as_str().to_owned()),
     };
     report.generated_at = generated.map(|(t, _)| clock::rfc3339_ms(t));
-    tx.execute(
-        "UPDATE exports SET kind = ?2 WHERE id = ?1",
-        params![export_id, report.export_kind],
-    )?;
-    if let Some(m) = crate::archive::record_missing(tx, export_id)? {
-        report.compared_with_export = Some(m.previous_export);
-        report.entries_missing = Some(m.entries);
-        report.conversations_missing = Some(m.conversations);
+    if let Some((at, _)) = generated
+        && at > opts.now
+    {
+        report.warnings.push(format!(
+            "this export says it was generated at {}, later than the clock ({}): either the clock is behind or the file's times are wrong; it is placed by the time it gives, check both",
+            clock::rfc3339_ms(at),
+            clock::rfc3339_ms(opts.now)
+        ));
     }
+    // An export's place in time is its generation time, else when it was
+    // ingested (archive::timeline).
+    let place_ms = generated.map_or(opts.now, |(t, _)| t).as_millisecond();
+    tx.execute(
+        "UPDATE exports SET kind = ?2, generated_ms = ?3 WHERE id = ?1",
+        params![export_id, report.export_kind, place_ms],
+    )?;
+    place_in_time(tx, export_id, report, opts)?;
     let mut details = serde_json::json!({
         "export_id": export_id,
         "export_kind": report.export_kind,
@@ -507,6 +622,9 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "compared_with_export": report.compared_with_export,
         "entries_missing": report.entries_missing,
         "conversations_missing": report.conversations_missing,
+        "generated_before_export": report.generated_before_export,
+        "recompared": report.recompared,
+        "versions_reordered": report.versions_reordered,
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });
@@ -521,6 +639,65 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         details,
     )?;
     report.ledger_record = Some(rec.seq);
+    Ok(())
+}
+
+/// How the ledger names a generation time given with `--generated`.
+pub const GIVEN: &str = "given";
+
+/// Puts export `export_id` in its place in time (archive::timeline): it is
+/// refused when another export of its kind was generated at the same
+/// instant (the two cannot be ordered), compared with the export of its
+/// kind just before it, and, when it is older than one already archived,
+/// the export just after it is compared with it again and the versions it
+/// carried are renumbered in time order.
+fn place_in_time(
+    tx: &Transaction<'_>,
+    export_id: i64,
+    report: &mut Report,
+    opts: &Options,
+) -> Result<()> {
+    if let Some(other) = timeline::same_time(tx, export_id)? {
+        let files = |id: i64| -> Result<String> {
+            let paths: Vec<String> = tx
+                .prepare("SELECT path FROM files WHERE export_id = ?1 ORDER BY id")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(crate::sanitize::for_terminal(&paths.join(", ")).into_owned())
+        };
+        return Err(Error::Indistinct(format!(
+            "{} was generated at {}, the same time as export {other} ({}), by {}: the two cannot be put in order, so nothing was ingested. If it is a different export, say when it was generated with --generated TIME (RFC 3339)",
+            files(export_id)?,
+            report.generated_at.as_deref().unwrap_or("an unknown time"),
+            files(other)?,
+            if opts.generated.is_some() {
+                "the time given"
+            } else {
+                "their own times"
+            },
+        )));
+    }
+    if let Some(m) = crate::archive::record_missing(tx, export_id)? {
+        report.compared_with_export = Some(m.previous_export);
+        report.entries_missing = Some(m.entries);
+        report.conversations_missing = Some(m.conversations);
+    }
+    if !timeline::has_later(tx, export_id)? {
+        return Ok(());
+    }
+    let (_, next) = timeline::neighbours(tx, export_id)?;
+    report.generated_before_export = next;
+    if let Some(next) = next
+        && let Some(m) = crate::archive::record_missing(tx, next)?
+    {
+        report.recompared = Some(Recompared {
+            export_id: next,
+            compared_with_export: m.previous_export,
+            entries_missing: m.entries,
+            conversations_missing: m.conversations,
+        });
+    }
+    report.versions_reordered = timeline::reorder_versions(tx, export_id)?;
     Ok(())
 }
 

@@ -705,7 +705,7 @@ fn read_zip_member<R: Read + Seek>(
     };
     let name = String::from_utf8_lossy(member.name_raw()).into_owned();
     let crc32 = Some(member.crc32());
-    let modified_ms = modified_ms(&member);
+    let modified_ms = crate::source::zip_member_time(&member);
     send(
         out,
         Event::MemberStart {
@@ -734,38 +734,6 @@ fn read_zip_member<R: Read + Seek>(
         );
     }
     read_one(&mut member, processing, out, path, Some(&name))
-}
-
-/// A member's modification time in epoch milliseconds: the extended
-/// timestamp (UTC) when the zip has one, else the MS-DOS time read as UTC.
-/// The MS-DOS epoch (1980-01-01 00:00), which zip writers put when they
-/// have no time, counts as none.
-fn modified_ms<R: Read>(member: &zip::read::ZipFile<'_, R>) -> Option<i64> {
-    for field in member.extra_data_fields() {
-        if let zip::extra_fields::ExtraField::ExtendedTimestamp(ts) = field
-            && let Some(secs) = ts.mod_time()
-        {
-            return Some(i64::from(secs) * 1000);
-        }
-    }
-    let dt = member.last_modified()?;
-    if (dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute()) == (1980, 1, 1, 0, 0) {
-        return None;
-    }
-    let civil = jiff::civil::DateTime::new(
-        dt.year() as i16,
-        dt.month() as i8,
-        dt.day() as i8,
-        dt.hour() as i8,
-        dt.minute() as i8,
-        dt.second() as i8,
-        0,
-    )
-    .ok()?;
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(civil)
-        .ok()
-        .map(|t| t.as_millisecond())
 }
 
 fn damaged(path: &Path, member: &str, e: std::io::Error) -> Error {

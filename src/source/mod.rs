@@ -97,6 +97,69 @@ impl Container {
     }
 }
 
+/// A member's modification time in epoch milliseconds: the extended
+/// timestamp (UTC) when the zip has one, else the MS-DOS time read as UTC.
+/// The MS-DOS epoch (1980-01-01 00:00), which zip writers put when they
+/// have no time, counts as none.
+pub fn zip_member_time<R: Read>(member: &zip::read::ZipFile<'_, R>) -> Option<i64> {
+    for field in member.extra_data_fields() {
+        if let zip::extra_fields::ExtraField::ExtendedTimestamp(ts) = field
+            && let Some(secs) = ts.mod_time()
+        {
+            return Some(i64::from(secs) * 1000);
+        }
+    }
+    let dt = member.last_modified()?;
+    if (dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute()) == (1980, 1, 1, 0, 0) {
+        return None;
+    }
+    let civil = jiff::civil::DateTime::new(
+        dt.year() as i16,
+        dt.month() as i8,
+        dt.day() as i8,
+        dt.hour() as i8,
+        dt.minute() as i8,
+        dt.second() as i8,
+        0,
+    )
+    .ok()?;
+    jiff::tz::TimeZone::UTC
+        .to_timestamp(civil)
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// When the file at `path` was made, by its own times: for a zip, the
+/// newest time of its members (read from its central directory, nothing
+/// inflated); for a plain file, its modification time. `None` when it
+/// carries none.
+pub fn file_time(path: &Path, container: Container) -> Result<Option<i64>> {
+    match container {
+        Container::Plain => Ok(fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| jiff::Timestamp::try_from(t).ok())
+            .map(|t| t.as_millisecond())),
+        Container::Zip => {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut zip =
+                zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| Error::Rejected {
+                    path: path.to_owned(),
+                    reason: format!("not a readable zip archive ({e})"),
+                })?;
+            let mut newest = None;
+            for i in 0..zip.len() {
+                let member = zip.by_index_raw(i).map_err(|e| Error::Rejected {
+                    path: path.to_owned(),
+                    reason: format!("member {i} cannot be read ({e})"),
+                })?;
+                newest = newest.max(zip_member_time(&member));
+            }
+            Ok(newest)
+        }
+    }
+}
+
 /// The files named by `paths`: files as given, directories walked
 /// recursively in name order. Errors name the path that cannot be used.
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {

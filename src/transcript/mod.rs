@@ -592,7 +592,10 @@ fn mark_exports(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> 
         return Ok(());
     };
     let exports: Vec<i64> = conn
-        .prepare_cached("SELECT export_id FROM export_sightings ORDER BY export_id")?
+        .prepare_cached(
+            "SELECT s.export_id FROM export_sightings s JOIN exports x ON x.id = s.export_id
+             ORDER BY x.generated_ms, x.id",
+        )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for export_id in exports {
@@ -630,10 +633,7 @@ fn mark_absent(conn: &Connection, conversation_id: i64, t: &mut Transcript) -> R
         return Ok(());
     };
     for kind in ExportKind::ALL.into_iter().filter(|k| k.is_complete()) {
-        let exports: Vec<i64> = conn
-            .prepare_cached("SELECT id FROM exports WHERE kind = ?1 ORDER BY id DESC")?
-            .query_map([kind.as_str()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let exports = crate::archive::timeline::of_kind_newest_first(conn, kind.as_str())?;
         let Some((&latest, earlier)) = exports.split_first() else {
             continue;
         };

@@ -29,6 +29,9 @@ pub(super) fn check(
         contents(conn, opts, sel, f)?;
         if sel.sampled.is_none() {
             versions(conn, sel, f)?;
+            if sel.export.is_none() {
+                versions_in_time(conn, f)?;
+            }
             missing_counts(conn, sel, f)?;
             related(conn, f)?;
             row_hashes(conn, f)?;
@@ -74,6 +77,20 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
          FROM (SELECT export_id, version, seq FROM entries
                UNION ALL SELECT export_id, version, seq FROM disposed_versions)
          GROUP BY export_id",
+    )?;
+    // An entry's version 1 is the one stored first, unless an older
+    // export ingested later renumbered its versions in time order
+    // (archive::timeline): an export's new entries are the versions it
+    // stored first, so only entries with later versions (listed by a
+    // partial index) are asked again.
+    let renumbered = per_export(
+        "SELECT v.export_id,
+                sum(v.seq = (SELECT min(o.seq) FROM entries o
+                             WHERE o.conversation_id = v.conversation_id AND o.identifier = v.identifier))
+                - sum(v.version = 1)
+         FROM (SELECT DISTINCT conversation_id, identifier FROM entries INDEXED BY entries_later_versions WHERE version > 1) t
+         JOIN entries v ON v.conversation_id = t.conversation_id AND v.identifier = t.identifier
+         GROUP BY v.export_id",
     )?;
     let conversations = per_export(
         "SELECT first_export_id, count(*)
@@ -137,7 +154,8 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         records_new,
     ] in rows
     {
-        let (v1, vn) = (get(&entries, id, 0), get(&entries, id, 1));
+        let first = get(&renumbered, id, 0);
+        let (v1, vn) = (get(&entries, id, 0) + first, get(&entries, id, 1) - first);
         let added = (
             get(&entries, id, 2),
             get(&entries, id, 3),
@@ -279,9 +297,85 @@ fn same_sightings(
     Ok(())
 }
 
-/// Every complete export's recorded `entries_missing` and
-/// `conversations_missing`, computed again from the bitmaps.
+/// Every entry's versions are numbered in time order: by the generation
+/// time of the earliest export that carried each (archive::timeline).
+fn versions_in_time(conn: &Connection, f: &mut Findings) -> Result<()> {
+    // Damaged sightings are reported where they are read (`sightings`);
+    // here they only mean the order could not be checked.
+    let misplaced = match crate::archive::timeline::misplaced_versions(conn) {
+        Ok(m) => m,
+        Err(e) => {
+            f.fail(
+                "version-order",
+                "every entry with more than one version",
+                "versions checked against the exports' sightings",
+                e,
+            );
+            return Ok(());
+        }
+    };
+    for m in misplaced {
+        let conversation: String = conn.query_row(
+            "SELECT identifier FROM conversations WHERE id = ?1",
+            [m.conversation_id],
+            |r| r.get(0),
+        )?;
+        f.fail(
+            "version-order",
+            format!("entry {} of conversation {conversation}", m.identifier),
+            "versions numbered in the order of the exports that carried them (generation time)",
+            format!(
+                "versions {} in that order",
+                m.found
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Every complete export is compared with the export of its kind generated
+/// just before it (so every "deleted at the source" claim is judged
+/// against its true neighbour in time), and its recorded
+/// `entries_missing` and `conversations_missing` are computed again from
+/// the bitmaps.
 fn missing_counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
+    let complete: Vec<String> = crate::export::ExportKind::ALL
+        .into_iter()
+        .filter(|k| k.is_complete())
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    let placed: Vec<(i64, Option<i64>)> = conn
+        .prepare(
+            "SELECT id, previous_export_id FROM exports
+             WHERE kind IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )?
+        .query_map(
+            [serde_json::to_string(&complete).unwrap_or_default()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, recorded) in placed {
+        if sel.export.is_some_and(|x| x != id) {
+            continue;
+        }
+        let (before, _) = crate::archive::timeline::neighbours(conn, id)?;
+        if before != recorded {
+            let name = |e: Option<i64>| e.map_or("none".to_owned(), |e| format!("export {e}"));
+            f.fail(
+                "export-order",
+                format!("export {id}"),
+                format!(
+                    "compared with the export of its kind generated just before it ({})",
+                    name(before)
+                ),
+                format!("compared with {}", name(recorded)),
+            );
+        }
+    }
     // (export, the export compared against, entries and conversations
     // missing as recorded)
     type Row = (i64, Option<i64>, Option<i64>, Option<i64>);

@@ -81,7 +81,16 @@ impl Loop {
 
     fn args(&self, op: Op, n: u64) -> Vec<String> {
         match op {
-            Op::Ingest => vec!["ingest".into(), self.export(n).display().to_string()],
+            // The synthetic exports carry no time of their own, and their
+            // newest entries are alike: each is given its own week.
+            Op::Ingest => vec![
+                "ingest".into(),
+                "--generated".into(),
+                jiff::Timestamp::from_second(1_767_225_600 + n as i64 * 7 * 86_400)
+                    .unwrap()
+                    .to_string(),
+                self.export(n).display().to_string(),
+            ],
             Op::Verify => vec!["verify".into()],
             Op::Request => vec![
                 "request".into(),

@@ -1,0 +1,359 @@
+//! Exports ingested in any order give the same archive: a version's place
+//! is the generation time of the exports that carried it, never the order
+//! of ingest (issue 30, item 1; docs/archive-format.md, "Time order").
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::support::fixture_data::{self, CONV_A, CONV_B, CONV_C, REDACTED_ENTRY};
+use super::{WEEK1, WEEK2, convault, db, fixture, ingest, write_zip};
+
+/// Runs `convault ARGS` on `archive`, which must succeed, and returns its
+/// stdout.
+fn stdout(archive: &Path, args: &[&str]) -> String {
+    let out = convault(archive).args(args).assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
+}
+
+fn json(archive: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&stdout(archive, args)).expect("JSON output")
+}
+
+/// Export id → its generation time, from the ledger: export ids follow
+/// the order of ingest, generation times do not.
+fn export_times(archive: &Path) -> BTreeMap<i64, String> {
+    let ledger = json(archive, &["ledger", "show", "--json"]);
+    ledger
+        .as_array()
+        .expect("an array of records")
+        .iter()
+        .filter(|r| r["kind"] == "export-ingested")
+        .map(|r| {
+            (
+                r["details"]["export_id"].as_i64().expect("an export id"),
+                r["details"]["generated_at"]
+                    .as_str()
+                    .expect("a generation time")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `v` with every export id named by its generation time, and with what
+/// depends on the order of ingest (where a version was first read, ledger
+/// record numbers and clock times) left out.
+fn normalise(v: &Value, times: &BTreeMap<i64, String>) -> Value {
+    let export = |n: &Value| {
+        n.as_i64()
+            .and_then(|id| times.get(&id))
+            .map_or(n.clone(), |t| Value::String(t.clone()))
+    };
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "export"
+                            | "member"
+                            | "line"
+                            | "seq"
+                            | "time_ingested"
+                            | "now"
+                            | "now_local"
+                    )
+                })
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x) {
+                        ("exports", Value::Array(ids)) => {
+                            Value::Array(ids.iter().map(export).collect())
+                        }
+                        (
+                            "export_id" | "absent_from_export" | "last_held_by_export",
+                            n @ Value::Number(_),
+                        ) => export(n),
+                        _ => normalise(x, times),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(xs) => Value::Array(xs.iter().map(|x| normalise(x, times)).collect()),
+        _ => v.clone(),
+    }
+}
+
+/// `text` with every "export N" named by its generation time.
+fn normalise_text(text: &str, times: &BTreeMap<i64, String>) -> Value {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("export ") {
+        let (before, after) = rest.split_at(at + "export ".len());
+        out.push_str(before);
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<i64>().ok().and_then(|id| times.get(&id)) {
+            Some(t) => out.push_str(&format!("<{t}>")),
+            None => out.push_str(&digits),
+        }
+        rest = &after[digits.len()..];
+    }
+    out.push_str(rest);
+    Value::String(out)
+}
+
+/// Every question the tests ask of an archive, normalised.
+fn answers(archive: &Path) -> BTreeMap<String, Value> {
+    let times = export_times(archive);
+    let mut out = BTreeMap::new();
+    let searches: [&[&str]; 7] = [
+        &["visa"],
+        &["refund"],
+        &["version:current"],
+        &["visa", "version:current"],
+        &["refund", "--conversations"],
+        &["refund", "--sort", "oldest"],
+        &["role:EndUser"],
+    ];
+    for q in searches {
+        let mut args = vec!["search", "--json", "--limit", "1000"];
+        args.extend_from_slice(q);
+        out.insert(q.join(" "), normalise(&json(archive, &args), &times));
+        // The table too, as a person reads it.
+        let mut table = vec!["search", "--limit", "1000"];
+        table.extend_from_slice(q);
+        out.insert(
+            format!("table {}", q.join(" ")),
+            normalise_text(&stdout(archive, &table), &times),
+        );
+    }
+    out.insert(
+        "count visa".into(),
+        Value::String(stdout(archive, &["search", "--count", "visa"])),
+    );
+    for c in [CONV_A, CONV_B, CONV_C] {
+        out.insert(
+            format!("show {c}"),
+            normalise(&json(archive, &["show", "--json", c]), &times),
+        );
+        out.insert(
+            format!("show text {c}"),
+            normalise_text(&stdout(archive, &["show", c]), &times),
+        );
+    }
+    let mut status = json(archive, &["status", "--json"]);
+    for kind in status["kinds"].as_array_mut().expect("kinds") {
+        // When the ingest ran and its ledger record are facts of ingest.
+        kind["last_ingest"]["seq"] = Value::Null;
+        kind["last_ingest"]["time"] = Value::Null;
+    }
+    out.insert("status".into(), normalise(&status, &times));
+    out
+}
+
+/// `archive` answers every question as `want` does; the first question
+/// answered otherwise is named with both answers.
+fn same_answers(want: &BTreeMap<String, Value>, archive: &Path) {
+    let got = answers(archive);
+    for (question, answer) in want {
+        assert!(
+            got.get(question) == Some(answer),
+            "{question}, on {}:\nwant {answer}\ngot  {}",
+            archive.display(),
+            got.get(question).unwrap_or(&Value::Null)
+        );
+    }
+}
+
+#[test]
+fn the_fixture_weeks_in_either_order_or_in_one_command_give_the_same_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (week1, week2) = (fixture(WEEK1), fixture(WEEK2));
+    let in_order = tmp.path().join("in-order");
+    ingest(&in_order, &[&week1]);
+    ingest(&in_order, &[&week2]);
+
+    let reversed = tmp.path().join("reversed");
+    ingest(&reversed, &[&week2]);
+    let history = ingest(&reversed, &[&week1]);
+    // The older export is history: it comes before the one archived, which
+    // is compared with it again (conversation B is gone from week 2).
+    assert_eq!(history["generated_before_export"], 1);
+    assert_eq!(history["compared_with_export"], Value::Null);
+    assert_eq!(history["recompared"]["export_id"], 1);
+    assert_eq!(history["recompared"]["compared_with_export"], 2);
+    assert_eq!(history["recompared"]["conversations_missing"], 1);
+    assert_eq!(history["versions_reordered"], 1);
+
+    // A backfill given in one command, newest first: two exports, oldest
+    // ingested first.
+    let together = tmp.path().join("together");
+    let out = convault(&together)
+        .args(["ingest", "--json"])
+        .arg(&week2)
+        .arg(&week1)
+        .assert()
+        .success();
+    let reports: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let reports = reports.as_array().expect("one report per export");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["generated_at"], "2026-11-09T23:00:00.000Z");
+    assert_eq!(reports[1]["generated_at"], "2026-11-16T23:00:00.000Z");
+    assert_eq!(reports[1]["compared_with_export"], reports[0]["export_id"]);
+
+    let want = answers(&in_order);
+    // The redacted text is the current version, and B is deleted at the
+    // source, as week 2 says.
+    let current = &want["visa version:current"];
+    assert_eq!(current.as_array().unwrap().len(), 1, "{current}");
+    assert_eq!(current[0]["text"], "It's the Visa ending ****");
+    assert!(
+        want[&format!("show text {CONV_B}")]
+            .as_str()
+            .unwrap()
+            .contains("deleted at the source"),
+        "{}",
+        want[&format!("show text {CONV_B}")]
+    );
+    assert!(
+        !want[&format!("show text {CONV_C}")]
+            .as_str()
+            .unwrap()
+            .contains("deleted at the source")
+    );
+    for archive in [&reversed, &together] {
+        same_answers(&want, archive);
+        convault(archive).arg("verify").assert().success();
+    }
+    // The versions' ids were handed out again, so newest first lists the
+    // redacted version first in every archive.
+    for archive in [&in_order, &reversed, &together] {
+        let (v, text): (i64, String) = db(archive)
+            .query_row(
+                "SELECT version, text FROM entries WHERE identifier = ?1 ORDER BY id DESC LIMIT 1",
+                [REDACTED_ENTRY],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((v, text.as_str()), (2, "It's the Visa ending ****"));
+    }
+}
+
+/// Three weeks whose middle one arrives last: its version goes between the
+/// others, and the deletions are judged against its true neighbours.
+#[test]
+fn a_week_ingested_last_takes_its_place_between_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Week 1 has the original text, week 2 the redaction, week 3 drops
+    // conversation C (week 2 of the fixtures) and adds nothing.
+    let w1 = dir.join("w1.zip");
+    let w2 = dir.join("w2.zip");
+    let w3 = dir.join("w3.zip");
+    std::fs::write(
+        &w1,
+        fixture_data::zip_dated(&fixture_data::week1(), fixture_data::generated(WEEK1)),
+    )
+    .unwrap();
+    std::fs::write(
+        &w2,
+        fixture_data::zip_dated(&fixture_data::week2(), fixture_data::generated(WEEK2)),
+    )
+    .unwrap();
+    let third = fixture_data::generated("transcripts-2026-11-23.zip");
+    std::fs::write(&w3, fixture_data::zip_dated(&fixture_data::week2(), third)).unwrap();
+
+    let in_order = dir.join("in-order");
+    for w in [&w1, &w2, &w3] {
+        ingest(&in_order, &[w]);
+    }
+    let shuffled = dir.join("shuffled");
+    for w in [&w3, &w1] {
+        ingest(&shuffled, &[w]);
+    }
+    let middle = ingest(&shuffled, &[&w2]);
+    assert_eq!(middle["generated_before_export"], 1);
+    // Compared with week 1 (export 2), and week 3 compared again with it.
+    assert_eq!(middle["compared_with_export"], 2);
+    assert_eq!(
+        middle["recompared"]["compared_with_export"],
+        middle["export_id"]
+    );
+    assert_eq!(middle["recompared"]["conversations_missing"], 0);
+    same_answers(&answers(&in_order), &shuffled);
+    convault(&shuffled).arg("verify").assert().success();
+}
+
+/// Two exports generated at the same instant cannot be put in order: the
+/// second is refused, naming both, until the user says when it was made.
+#[test]
+fn two_exports_of_one_time_are_refused_until_the_time_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let a = dir.join("a.zip");
+    let b = dir.join("b.zip");
+    let at = fixture_data::generated(WEEK2);
+    std::fs::write(&a, fixture_data::zip_dated(&fixture_data::week1(), at)).unwrap();
+    std::fs::write(&b, fixture_data::zip_dated(&fixture_data::week2(), at)).unwrap();
+    let archive = dir.join("archive");
+    ingest(&archive, &[&a]);
+    convault(&archive)
+        .arg("ingest")
+        .arg(&b)
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains(
+            "b.zip was generated at 2026-11-16T23:00:00.000Z, the same time as export 1",
+        ))
+        .stderr(predicates::str::contains("a.zip"))
+        .stderr(predicates::str::contains("--generated TIME"));
+    assert_eq!(export_times(&archive).len(), 1, "nothing was ingested");
+    let given = convault(&archive)
+        .args(["ingest", "--json", "--generated", "2026-11-23T23:00:00Z"])
+        .arg(&b)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&given.get_output().stdout).unwrap();
+    assert_eq!(report["generated_at"], "2026-11-23T23:00:00.000Z");
+    assert_eq!(report["compared_with_export"], 1);
+    let ledger = json(&archive, &["ledger", "show", "--json"]);
+    assert_eq!(ledger[1]["details"]["generated_from"], "given");
+    convault(&archive).arg("verify").assert().success();
+}
+
+/// A zip that carries no time of its own cannot be placed among exports
+/// of different times given in one command.
+#[test]
+fn a_file_without_a_time_among_several_exports_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let untimed = dir.join("untimed.zip");
+    write_zip(&untimed, &fixture_data::week2());
+    let archive = dir.join("archive");
+    convault(&archive)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .arg(fixture(WEEK2))
+        .arg(&untimed)
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains(
+            "untimed.zip carries no time of its own",
+        ));
+    assert!(!archive.exists(), "nothing was written");
+}
+
+/// The status follows the latest generation time, not the last ingest.
+#[test]
+fn the_cadence_follows_the_latest_generated_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    ingest(&archive, &[&fixture(WEEK2)]);
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let status = json(&archive, &["status", "--json"]);
+    let t = &status["kinds"][0];
+    assert_eq!(t["next_allowed"], "2026-11-23T23:00:00.000Z");
+    assert_eq!(t["last_ingest"]["generated_at"], "2026-11-16T23:00:00.000Z");
+}
