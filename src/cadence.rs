@@ -197,6 +197,23 @@ pub fn status(records: &[Record], now: Timestamp) -> Status {
         .map(|k| kind_status(records, k, now, false))
         .collect::<Vec<_>>();
     for k in &kinds {
+        // A generation time in the future: a clock behind, or an export's
+        // times forged or wrong. The cadence counts from it all the same,
+        // so say so rather than believe it silently.
+        // (Without a generation time of its own, an export is placed at
+        // its ingest: a clock gone back, warned of above.)
+        if let Some(last) = &k.last_ingest
+            && last.generated_at.is_some()
+            && last.ran > now
+        {
+            warnings.push(format!(
+                "the latest {} export (export {}) says it was generated at {}, later than the clock ({}): either the clock is behind or the export's times are wrong, and the next export is counted from that time",
+                k.kind,
+                last.export_id.map_or("?".to_owned(), |e| e.to_string()),
+                clock::rfc3339_ms(last.ran),
+                clock::rfc3339_ms(now)
+            ));
+        }
         if let Some(p) = &k.pending
             && p.download_window_closed
         {

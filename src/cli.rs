@@ -407,6 +407,11 @@ pub enum Command {
         /// Stop when the budget is spent instead of waiting for the window
         #[arg(long)]
         no_wait: bool,
+        /// Read again conversations the archive already holds complete
+        /// (ended, and held by an export made after they ended), which
+        /// are otherwise skipped: each read spends an activation
+        #[arg(long)]
+        refresh: bool,
         /// Read conversation identifiers from FILE, one per line
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,

@@ -167,6 +167,18 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
 
+    /// No input held anything convault recognises (a README, a PDF):
+    /// nothing was written.
+    #[error(
+        "nothing was ingested: nothing in {} is an export file convault recognises: {}",
+        files.join(", "),
+        reasons.join("; ")
+    )]
+    NothingRecognised {
+        files: Vec<String>,
+        reasons: Vec<String>,
+    },
+
     /// Two exports of one kind cannot be put in order in time; the
     /// message names both and what to do.
     #[error("{0}")]
@@ -231,9 +243,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Db(e) if is_busy(e) => ExitCode::Locked,
-            Error::Input { .. } | Error::Rejected { .. } | Error::DamagedMember { .. } => {
-                ExitCode::InputRejected
-            }
+            Error::Input { .. }
+            | Error::Rejected { .. }
+            | Error::DamagedMember { .. }
+            | Error::NothingRecognised { .. } => ExitCode::InputRejected,
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Refused { .. } | Error::Forbidden(_) | Error::Indistinct(_) => ExitCode::Cadence,

@@ -25,6 +25,8 @@ mod retention;
 mod search;
 #[path = "cli/sources.rs"]
 mod sources;
+#[path = "cli/trust.rs"]
+mod trust;
 #[path = "cli/verify.rs"]
 mod verify;
 #[path = "cli/weekly.rs"]
@@ -246,17 +248,17 @@ fn first_ingest_creates_the_archive_and_reports_everything() {
     assert_eq!(files[0]["bytes"], std::fs::metadata(&week1).unwrap().len());
     let sha = sha256_file(&week1);
     assert_eq!(files[0]["sha256"], sha.as_str());
-    // The non-export member is quarantined, named, with a reason.
-    let q = r["quarantined"].as_array().unwrap();
-    assert_eq!(q.len(), 1);
-    assert_eq!(q[0]["member"], "export-info.txt");
-    assert_eq!(q[0]["line"], Value::Null);
-    assert!(
-        q[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not a recognised export file")
-    );
+    // The export's description beside the data is recognised and kept as
+    // such, not quarantined (issue 30, item 7).
+    assert_eq!(r["quarantined_total"], 0, "{r}");
+    let shape: String = db(&archive)
+        .query_row(
+            "SELECT shape FROM members WHERE name = 'export-info.txt' AND status = 'read'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(shape, "export-description");
 
     // The object store holds a byte-exact, read-only copy under its hash.
     let object = archive.join("objects/sha256").join(&sha[..2]).join(&sha);
@@ -288,7 +290,7 @@ fn first_ingest_creates_the_archive_and_reports_everything() {
             &conn,
             "SELECT count(*) FROM members WHERE status = 'quarantined' AND reason IS NOT NULL"
         ),
-        1
+        0
     );
     // The FTS index holds exactly the entries with text.
     assert_eq!(
@@ -613,7 +615,10 @@ fn a_directory_of_extracted_files_is_read_like_the_zip() {
     let r = ingest(&archive, &[&dir]);
     assert_eq!(r["files"].as_array().unwrap().len(), 3);
     assert_eq!(r["entries_new"], 28);
-    assert_eq!(r["quarantined"][0]["member"], "export-info.txt");
+    assert_eq!(
+        r["quarantined_total"], 0,
+        "the description is recognised: {r}"
+    );
     // Entries equal the zip's: same content hashes.
     let other = tmp.path().join("b");
     ingest(&other, &[&fixture(WEEK1)]);
@@ -950,11 +955,13 @@ fn control_characters_in_member_names_are_not_printed_raw() {
             bytes: b"\0\0\0".to_vec(),
         }],
     );
+    // Nothing in it is recognised: refused (exit 6), the member named
+    // without its escape sequence.
     let a = convault(&tmp.path().join("a"))
         .arg("ingest")
         .arg(&zip)
         .assert()
-        .success();
+        .code(6);
     let err = stderr_of(&a);
     assert!(!err.contains('\u{1b}'), "{err:?}");
     assert!(err.contains("red.bin"), "{err:?}");
@@ -976,7 +983,7 @@ fn dry_run_reports_the_same_and_writes_nothing() {
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["export_id"], Value::Null);
     assert_eq!(r["entries_new"], 28);
-    assert_eq!(r["quarantined_total"], 1);
+    assert_eq!(r["quarantined_total"], 0);
     assert!(!archive.exists(), "a dry run must not create the archive");
 
     // On an existing archive: the report is the real one's, the archive unchanged.

@@ -375,8 +375,9 @@ CREATE INDEX derivatives_export ON derivatives(export_id);
     //     export's generation time as its ledger record gives it, else
     //     when it was ingested; exports are ordered by it, then by id.
     //     Filled from each export's `export-ingested` record (the newest
-    //     one naming it), in SQL alone. A partial index lists the entries
-    //     with more than one version.
+    //     one naming it), in SQL alone. Partial indexes list the entries
+    //     with more than one version, and end users' own entries by
+    //     their sender subject.
     r#"
 ALTER TABLE exports ADD COLUMN generated_ms INTEGER;
 UPDATE exports SET generated_ms = coalesce(
@@ -390,6 +391,11 @@ CREATE INDEX exports_time ON exports(kind, generated_ms, id);
 -- versions an older export ingested later may renumber, and that verify
 -- checks for time order, found without reading every entry.
 CREATE INDEX entries_later_versions ON entries(conversation_id, identifier) WHERE version > 1;
+-- An end user as the transcript export names them: the sender subject of
+-- their own entries (`v2/iamessage/UNAUTH/NA/uid:…`, a phone number on
+-- SMS). Erasure, holds and `enduser:` find their conversations by it.
+CREATE INDEX entries_end_user_subject ON entries(sender_subject, conversation_id)
+    WHERE sender_role = 'EndUser';
 "#,
 ];
 

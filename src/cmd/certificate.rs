@@ -30,11 +30,11 @@ pub fn run(archive: &Archive, cmd: CertificateCommand) -> Result<ExitCode> {
     }
     if check.ok {
         eprintln!(
-            "certificate {} verifies: ledger record {}, {} conversations absent, {} originals replaced as recorded",
+            "certificate {} verifies: ledger record {}, {} absent, {} replaced as recorded",
             for_terminal(&file.display().to_string()),
             check.ledger_record.unwrap_or_default(),
-            check.conversations,
-            check.objects
+            super::plural(check.conversations as u64, "conversation", "conversations"),
+            super::plural(check.objects as u64, "original", "originals")
         );
         Ok(ExitCode::Ok)
     } else {

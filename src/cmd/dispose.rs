@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{print_json, thousands};
+use super::{plural, print_json, thousands};
 use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
@@ -79,11 +79,11 @@ pub fn execute(
 /// What a removal did, for people (stderr).
 pub(super) fn print_outcome(o: &Outcome) {
     eprintln!(
-        "removed {} conversations ({} entry versions, {} records, {} quarantined rows): ledger record {}",
-        thousands(o.conversations),
-        thousands(o.entries),
-        thousands(o.records),
-        thousands(o.quarantined_rows),
+        "removed {} ({}, {}, {}): ledger record {}",
+        plural(o.conversations, "conversation", "conversations"),
+        plural(o.entries, "entry version", "entry versions"),
+        plural(o.records, "record", "records"),
+        plural(o.quarantined_rows, "quarantined row", "quarantined rows"),
         o.record
     );
     eprintln!(
@@ -133,20 +133,20 @@ pub fn run(archive: &Archive, json: bool) -> Result<ExitCode> {
     );
     match (&plan.oldest_last_entry, &plan.newest_last_entry) {
         (Some(old), Some(new)) => eprintln!(
-            "due: {} of {} conversations ({} entry versions), last entries from {old} to {new}",
+            "due: {} of {} ({}), last entries from {old} to {new}",
             thousands(plan.conversations_due),
-            thousands(plan.conversations_total),
-            thousands(plan.entries_due)
+            plural(plan.conversations_total, "conversation", "conversations"),
+            plural(plan.entries_due, "entry version", "entry versions")
         ),
         _ => eprintln!(
-            "due: none of {} conversations",
-            thousands(plan.conversations_total)
+            "due: none of {}",
+            plural(plan.conversations_total, "conversation", "conversations")
         ),
     }
     if plan.conversations_held > 0 {
         eprintln!(
-            "spared by holds: {} conversations past retention",
-            thousands(plan.conversations_held)
+            "spared by holds: {} past retention",
+            plural(plan.conversations_held, "conversation", "conversations")
         );
     }
     for s in plan.spared.iter().filter(|s| s.conversations > 0) {
@@ -159,8 +159,12 @@ pub fn run(archive: &Archive, json: bool) -> Result<ExitCode> {
     }
     if plan.conversations_without_time > 0 {
         eprintln!(
-            "kept: {} conversations with no entry time (their age is unknown)",
-            thousands(plan.conversations_without_time)
+            "kept: {} with no entry time (their age is unknown)",
+            plural(
+                plan.conversations_without_time,
+                "conversation",
+                "conversations"
+            )
         );
     }
     eprintln!("nothing was changed");

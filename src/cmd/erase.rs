@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{print_json, thousands};
+use super::{plural, print_json};
 use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
@@ -87,21 +87,29 @@ pub fn run(
     for c in &plan.not_in_archive {
         eprintln!("not in the archive: {}", for_terminal(c));
     }
-    if let Target::EndUser(key) = &plan.target
-        && plan.erase.is_empty()
-    {
-        eprintln!(
-            "no conversation of an end user with the record Id or messaging platform key {:?} is in the archive",
-            for_terminal(key)
-        );
+    // Found nothing where a request named someone or something: said, and
+    // exit 1, so that a worklist of requests never records it as done.
+    let found_nothing = plan.erase.is_empty() && plan.end_user_records.is_empty();
+    if found_nothing {
+        match &plan.target {
+            Target::EndUser(key) => eprintln!(
+                "no conversation of an end user {:?} is in the archive: the key was matched exactly against {}. Nothing was erased",
+                for_terminal(key),
+                crate::search::END_USER_FIELDS
+            ),
+            Target::Conversations(_) => {
+                eprintln!("none of the conversations given is in the archive. Nothing was erased")
+            }
+        }
+        return Ok(ExitCode::Error);
     }
     match (&outcome, execute.is_some()) {
         (Some(o), _) => super::dispose::print_outcome(o),
         (None, true) => eprintln!("nothing to erase: nothing was changed"),
         (None, false) => eprintln!(
-            "would erase {} conversations ({} entry versions); nothing was changed (--execute erases them)",
-            thousands(plan.conversations),
-            thousands(plan.entries)
+            "would erase {} ({}); nothing was changed (--execute erases them)",
+            plural(plan.conversations, "conversation", "conversations"),
+            plural(plan.entries, "entry version", "entry versions")
         ),
     }
     Ok(ExitCode::Ok)

@@ -42,6 +42,8 @@ pub struct Options {
     pub ended_since: Option<String>,
     pub plan: bool,
     pub no_wait: bool,
+    /// Read again what the archive already holds complete.
+    pub refresh: bool,
     pub json: bool,
     pub by: Option<String>,
 }
@@ -65,6 +67,9 @@ struct Report {
     /// Conversations skipped: an earlier run of the same request, stopped
     /// for the budget, fetched them.
     resumed: u64,
+    /// Conversations skipped: the archive holds them complete (ended, and
+    /// held by an export made after they ended); `--refresh` reads them.
+    already_complete: Vec<String>,
     /// Whether the entries API read gives text only (Connect).
     text_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +90,8 @@ struct PlanReport {
     /// Conversations left out: an earlier run of the same request, stopped
     /// for the budget, fetched them.
     resumed: u64,
+    /// Conversations left out: the archive holds them complete.
+    already_complete: Vec<String>,
     entries_api: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<Found>,
@@ -150,6 +157,20 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
     let asked = conversations.len();
     conversations.retain(|c| !done_before.contains(c));
     let resumed = (asked - conversations.len()) as u64;
+    // Ended, and archived from an export made since: nothing more to read,
+    // and a read would spend an activation (unless --refresh).
+    let complete = if opts.refresh {
+        Vec::new()
+    } else {
+        held_complete(archive, &conversations, &ended_at)?
+    };
+    conversations.retain(|c| !complete.contains(c));
+    if !complete.is_empty() && !opts.json {
+        eprintln!(
+            "skipped {}: already archived complete (ended, and held by an export made after they ended); --refresh reads them again",
+            super::plural(complete.len() as u64, "conversation", "conversations")
+        );
+    }
 
     if opts.plan {
         let now = Timestamp::now();
@@ -168,6 +189,7 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         let report = PlanReport {
             plan: p,
             resumed,
+            already_complete: complete.clone(),
             entries_api: run::api_name(api.entries_api),
             query: found,
         };
@@ -227,6 +249,7 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
     bar.finish_and_clear();
     let mut report = Report {
         resumed,
+        already_complete: complete.clone(),
         text_only: outcome.entries_api == run::api_name(crate::fetch::config::EntriesApi::Connect),
         query: found,
         export_id: None,
@@ -290,6 +313,31 @@ fn api_of(root: &Path) -> Result<Api> {
 }
 
 /// What identifies a request for resuming: the conversations given and
+/// Of `conversations`, those the archive holds complete
+/// (`fetch::archived`): their end known, and held by an export generated
+/// since. None when there is no archive yet.
+fn held_complete(
+    archive: &Archive,
+    conversations: &[String],
+    ended_at: &dyn Fn(&str) -> Option<Timestamp>,
+) -> Result<Vec<String>> {
+    if !archive.exists() || conversations.iter().all(|c| ended_at(c).is_none()) {
+        return Ok(Vec::new());
+    }
+    let conn = archive
+        .open_read_only()
+        .with_context(|| format!("open {}", archive.root().display()))?;
+    let mut out = Vec::new();
+    for c in conversations {
+        if let Some(ended) = ended_at(c)
+            && crate::fetch::archived::held_since_end(&conn, c, ended)?
+        {
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// `--ended-since`, in any order.
 fn request_key(given: &[String], since: Option<Timestamp>) -> String {
     let mut ids: Vec<&str> = given.iter().map(String::as_str).collect();

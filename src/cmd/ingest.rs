@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{print_json, thousands};
+use super::{plural, print_json, thousands};
 use crate::archive::Archive;
 use crate::clock;
 use crate::exit::ExitCode;
@@ -192,8 +192,4 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
         }
     }
     s
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }

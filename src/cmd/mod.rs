@@ -163,6 +163,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fetch {
             json,
             no_wait,
+            refresh,
             from_file,
             ended_since,
             plan,
@@ -176,6 +177,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ended_since,
                 plan,
                 no_wait,
+                refresh,
                 json,
                 by,
             },
@@ -193,6 +195,12 @@ pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
 }
 
 /// Groups digits in threes for people (`1,234,567`).
+/// `n` with thousands separators and the word that goes with it: "1
+/// conversation", "2 conversations".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

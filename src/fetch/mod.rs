@@ -1,6 +1,7 @@
 //! `convault fetch`: reading conversations through Salesforce's APIs
 //! (docs/fetch.md): the `[api]` configuration ([`config`]), the activation
-//! budget ([`budget`]) and its shared record ([`activations`]), the client
+//! budget ([`budget`]) and its shared record ([`activations`]), what the
+//! archive already holds complete ([`archived`]), the client
 //! secret ([`secret`]), the HTTP client ([`http`]), the SOQL query that
 //! finds conversations ([`query`]), the entries APIs' paging ([`entries`]),
 //! the loop that reserves each read before making it ([`run`]) and the
@@ -8,6 +9,7 @@
 //! ingests the pages as an export of kind `api`.
 
 pub mod activations;
+pub mod archived;
 pub mod budget;
 pub mod config;
 pub mod entries;

@@ -361,6 +361,7 @@ fn ingest_into(
     // A new archive (built, or rehearsed in memory) has nothing to look up.
     let db_path = exists.then(|| archive.db_path());
     let export_id = write_export(&tx, &new_inputs, &mut report, opts, db_path.as_deref())?;
+    refuse_unrecognised(&tx, export_id, &report, opts.fetch.is_some())?;
     record(&tx, export_id, &mut report, opts)?;
     if opts.dry_run {
         report.ledger_record = None;
@@ -640,6 +641,73 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
     )?;
     report.ledger_record = Some(rec.seq);
     Ok(())
+}
+
+/// Refuses an export of which no member was recognised (every one
+/// quarantined, or only a description): the caller's transaction then
+/// rolls back, so no export, ledger record or object is left. An export
+/// of which anything was read keeps its quarantined members, as always.
+fn refuse_unrecognised(
+    tx: &Transaction<'_>,
+    export_id: i64,
+    report: &Report,
+    opts_fetch: bool,
+) -> Result<()> {
+    // Anything read counts; so does a CSV whose header a profile fits,
+    // with no rows: an empty export is still one. JSON counts by its
+    // entries: any text starting with `[` or `{` is read as JSON, so
+    // JSON with none (a TOML file, a broken page) is not recognised.
+    // Pages `fetch` read are what the org answered, entries or not.
+    let recognised = opts_fetch
+        || report.entries_read + report.records_read > 0
+        || tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM members m JOIN files f ON f.id = m.file_id
+                            WHERE f.export_id = ?1 AND m.status = 'read' AND m.shape NOT IN (?2, ?3, ?4))",
+            params![
+                export_id,
+                source::description::SHAPE,
+                source::api_json::SHAPE_LINES,
+                source::api_json::SHAPE_PAGE
+            ],
+            |r| r.get(0),
+        )?;
+    if recognised {
+        return Ok(());
+    }
+    const LISTED: usize = 5;
+    let mut reasons: Vec<String> = report
+        .quarantined
+        .iter()
+        .take(LISTED)
+        .map(|q| {
+            // A plain file is its own member: named once.
+            let at = if q.file.ends_with(&q.member) {
+                q.file.clone()
+            } else {
+                format!("{}: {}", q.file, q.member)
+            };
+            let line = q.line.map(|l| format!(" line {l}")).unwrap_or_default();
+            crate::sanitize::for_terminal(&format!("{at}{line}: {}", q.reason)).into_owned()
+        })
+        .collect();
+    if report.quarantined_total > LISTED as u64 {
+        reasons.push(format!(
+            "and {} more",
+            report.quarantined_total - LISTED as u64
+        ));
+    }
+    if reasons.is_empty() {
+        reasons.push("no entry or record was read".into());
+    }
+    Err(Error::NothingRecognised {
+        files: report
+            .files
+            .iter()
+            .filter(|f| f.already_in_export.is_none())
+            .map(|f| crate::sanitize::for_terminal(&f.path).into_owned())
+            .collect(),
+        reasons,
+    })
 }
 
 /// How the ledger names a generation time given with `--generated`.

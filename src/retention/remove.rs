@@ -609,6 +609,8 @@ fn left_with_nothing(plan: &FilePlan) -> bool {
         .iter()
         .all(|(m, fate, removed)| match (m.status.as_str(), fate) {
             ("directory", _) | (_, MemberFate::Dropped) => true,
+            // The export's description is kept with what is left.
+            ("read", _) if m.shape.as_deref() == Some(crate::source::description::SHAPE) => false,
             ("read", _) => m.rows - *removed as i64 <= 0,
             _ => false,
         })

@@ -126,12 +126,29 @@ fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>> {
 /// or messaging platform key is exactly `key`: what an erasure request
 /// names, never a part of a key (as `enduser:` matches).
 pub(crate) fn conversations_of_end_user(conn: &Connection, key: &str) -> Result<BTreeSet<i64>> {
-    end_user_conversations(
+    let mut out = end_user_conversations(
         conn,
         "u.record_id = ?1 OR json_extract(u.mapped, '$.MessagingPlatformKey') = ?1",
         key,
-    )
+    )?;
+    out.extend(ids(conn, END_USER_SUBJECT_EXACT, key)?);
+    Ok(out)
 }
+
+/// What a data subject's key is matched against, in words, for a search
+/// that found nothing.
+pub const END_USER_FIELDS: &str = "the Id and MessagingPlatformKey of MessagingEndUser records (Data Export Service, Data Cloud), and the sender subject of the end user's own entries (the transcript export: `v2/iamessage/…/uid:…`, a phone number on SMS)";
+
+/// The conversations in which the end user sent entries under exactly
+/// this sender subject: the transcript export's only name for them.
+const END_USER_SUBJECT_EXACT: &str = "SELECT DISTINCT conversation_id FROM entries
+     INDEXED BY entries_end_user_subject
+     WHERE sender_role = 'EndUser' AND sender_subject = ?1";
+
+/// The same, for a subject that contains the text (`enduser:`).
+const END_USER_SUBJECT_LIKE: &str = "SELECT DISTINCT conversation_id FROM entries
+     INDEXED BY entries_end_user_subject
+     WHERE sender_role = 'EndUser' AND sender_subject LIKE ?1 ESCAPE '\\'";
 
 /// The conversations of the end users meeting `condition` (over `u`, the
 /// end user's record; it binds `arg` as `?1`), through their sessions.
@@ -176,12 +193,16 @@ pub(crate) fn conversations_for(
             let sessions = strings(conn, CASE_SESSIONS, value)?;
             by_sessions(conn, &sessions)
         }
-        "enduser" => end_user_conversations(
-            conn,
-            "json_extract(u.mapped, '$.Name') LIKE ?1 ESCAPE '\\'
-             OR json_extract(u.mapped, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'",
-            &like(value),
-        ),
+        "enduser" => {
+            let mut out = end_user_conversations(
+                conn,
+                "json_extract(u.mapped, '$.Name') LIKE ?1 ESCAPE '\\'
+                 OR json_extract(u.mapped, '$.MessagingPlatformKey') LIKE ?1 ESCAPE '\\'",
+                &like(value),
+            )?;
+            out.extend(ids(conn, END_USER_SUBJECT_LIKE, &like(value))?);
+            Ok(out)
+        }
         "channel" => {
             let pattern = like(value);
             let channels = strings(

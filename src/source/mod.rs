@@ -10,6 +10,7 @@
 pub mod api_json;
 pub mod csv_member;
 pub mod csv_split;
+pub mod description;
 pub mod records;
 
 use std::fs::{self, File};
@@ -318,6 +319,28 @@ pub fn read_member<'p>(
                 buffered.consume(3);
             }
             api_json::read(&mut buffered, name, sink)?
+        }
+        Sniffed::Text
+            if head.len() <= description::MAX_BYTES && description::is_description(&head) =>
+        {
+            // The head may be only the first read: take the member whole
+            // (it is small) and look again, else read it as a CSV.
+            let mut whole = Vec::with_capacity(head.len());
+            (&mut buffered)
+                .take(description::MAX_BYTES as u64 + 1)
+                .read_to_end(&mut whole)
+                .map_err(MemberError::Read)?;
+            if description::is_description(&whole) {
+                MemberOutcome::Read {
+                    shape: description::SHAPE.into(),
+                    rows: 0,
+                }
+            } else {
+                let mut again = BufReader::new(io::Cursor::new(whole).chain(&mut buffered));
+                let outcome = csv_member::read(&mut again, name, profiles, sink, handoff)?;
+                io::copy(&mut again, &mut io::sink()).map_err(MemberError::Read)?;
+                outcome
+            }
         }
         Sniffed::Text => csv_member::read(&mut buffered, name, profiles, sink, handoff)?,
     };

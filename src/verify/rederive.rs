@@ -393,7 +393,13 @@ pub(super) fn check(
                 MemberOutcome::Read { shape, rows } => ("read", Some(shape.as_str()), *rows as i64),
                 MemberOutcome::Quarantined { .. } => ("quarantined", None, 0),
             };
-            if status != m.status || shape != m.shape.as_deref() || rows != m.rows {
+            // An export's description, quarantined by a convault that did
+            // not know it yet: the same bytes, read better now.
+            let described_now =
+                m.status == "quarantined" && shape == Some(crate::source::description::SHAPE);
+            if !described_now
+                && (status != m.status || shape != m.shape.as_deref() || rows != m.rows)
+            {
                 f.fail(
                     "rederive-member",
                     &mitem,

@@ -559,3 +559,75 @@ fn fetch_refuses_what_it_cannot_do_with_the_reason() {
         .stderr(predicates::str::contains("CONVAULT_TEST_SECRET is not set"));
     assert_eq!(org.seen.lock().unwrap().requests.len(), 0);
 }
+
+/// Conversations archived complete (ended, and read after they ended) are
+/// not read again: each read of an ended conversation is an activation of
+/// the org's budget (issue 30, item 6). `--refresh` reads them again.
+#[test]
+fn conversations_archived_after_they_ended_are_skipped_unless_refresh() {
+    let c = ids(3, 6);
+    let old = "2026-11-20T10:00:00.000+0000".to_owned();
+    let (org, _tmp, archive) = org_and_archive(Behaviour {
+        ended: c.iter().map(|id| (id.clone(), old.clone())).collect(),
+        ..Behaviour::default()
+    });
+    let fetch = |extra: &[&str]| {
+        json(
+            &convault(&archive)
+                .env("CONVAULT_TEST_SECRET", SECRET)
+                .args(["fetch", "--json", "--ended-since", "2026-11-19"])
+                .args(extra)
+                .assert()
+                .success(),
+        )
+    };
+    let first = fetch(&[]);
+    assert_eq!(first["activations"], 3, "{first}");
+    assert_eq!(first["already_complete"].as_array().unwrap().len(), 0);
+    let reads = org.seen.lock().unwrap().reads;
+    assert_eq!(reads, 3);
+
+    // Again: nothing read, nothing spent, and said so.
+    let again = fetch(&[]);
+    let mut skipped: Vec<&str> = again["already_complete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped, [&c[0], &c[1], &c[2]]);
+    assert_eq!(again["activations"], 0, "{again}");
+    assert_eq!(
+        org.seen.lock().unwrap().reads,
+        reads,
+        "no conversation read"
+    );
+    let text = convault(&archive)
+        .env("CONVAULT_TEST_SECRET", SECRET)
+        .args(["fetch", "--ended-since", "2026-11-19"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&text.get_output().stderr).into_owned();
+    assert!(
+        err.contains("skipped 3 conversations: already archived complete")
+            && err.contains("--refresh"),
+        "{err}"
+    );
+    let plan = convault(&archive)
+        .env("CONVAULT_TEST_SECRET", SECRET)
+        .args(["fetch", "--plan", "--json", "--ended-since", "2026-11-19"])
+        .assert()
+        .success();
+    let plan: Value = serde_json::from_slice(&plan.get_output().stdout).unwrap();
+    assert_eq!(
+        plan["already_complete"].as_array().unwrap().len(),
+        3,
+        "{plan}"
+    );
+
+    // --refresh reads them all again.
+    let refreshed = fetch(&["--refresh"]);
+    assert_eq!(refreshed["already_complete"].as_array().unwrap().len(), 0);
+    assert_eq!(org.seen.lock().unwrap().reads, reads + 3);
+}

@@ -31,12 +31,18 @@ fn ingest_json(archive: &Path, args: &[&Path]) -> Value {
 fn a_profile_maps_an_unfamiliar_layout() {
     let (tmp, csv, profile) = setup();
     let archive = tmp.path().join("a");
-    // Without it, the file is kept aside, and the reason says what to do.
-    let r = ingest_json(&archive, &[Path::new("--dry-run"), &csv]);
-    assert_eq!(r["entries_read"], 0);
-    let reason = r["quarantined"][0]["reason"].as_str().unwrap();
+    // Without it, nothing is recognised: refused (exit 6), and the reason
+    // says what to do.
+    let a = convault(&archive)
+        .args(["ingest", "--dry-run"])
+        .arg(&csv)
+        .assert()
+        .code(6);
+    let reason = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(
-        reason.contains("\"MsgRef\", \"Thread\"") && reason.contains("--profile"),
+        reason.contains("nothing was ingested")
+            && reason.contains("\"MsgRef\", \"Thread\"")
+            && reason.contains("--profile"),
         "{reason}"
     );
     // With it, every row is an entry with its sender and time.

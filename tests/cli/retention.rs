@@ -487,10 +487,11 @@ fn an_erasure_request_reaches_an_end_users_conversations_exactly_and_holds_refus
     let plan =
         json_of(&erase(&["--enduser", "0PAKj0000000002AAA", "--reason", "r", "--json"]).success());
     assert_eq!(plan["erase"][0]["conversation"], CONV_C);
+    // Found nothing: said, with what was searched, and exit 1 (issue 30).
     erase(&["--enduser", "5551230000", "--reason", "r"])
-        .success()
+        .code(1)
         .stderr(predicate::str::contains("no conversation of an end user"))
-        .stderr(predicate::str::contains("would erase 0 conversations"));
+        .stderr(predicate::str::contains("Nothing was erased"));
     // Named conversations, one not in the archive.
     let a = erase(&["--conversation", CONV_A, "nope", "--reason", "r"]).success();
     assert!(String::from_utf8_lossy(&a.get_output().stdout).starts_with(CONV_A));
