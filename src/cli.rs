@@ -19,8 +19,9 @@ use crate::search::Sort;
     version,
     about,
     long_about = None,
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule (fetch: stopped by the budget), \
-                  5 archive locked, 6 input rejected (nothing was ingested)."
+    after_help = "Exit codes: 0 ok, 1 error (or nothing found where something was asked for), 2 usage, 3 integrity failure, \
+                  4 refused by a rule (the export cadence, a legal hold, the retention minimum, two exports of one generation time; \
+                  fetch: stopped by the budget), 5 archive locked, 6 input rejected (nothing was ingested)."
 )]
 pub struct Cli {
     /// The archive directory [default: ./convault-archive]
@@ -393,6 +394,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script on stdout
+    ///
+    /// bash: `convault completions bash > ~/.local/share/bash-completion/completions/convault`;
+    /// zsh: into a directory of your $fpath as `_convault`; fish:
+    /// `convault completions fish > ~/.config/fish/completions/convault.fish`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `convault man > convault.1`,
+    /// then `man ./convault.1`
+    Man,
     /// Read conversations through Salesforce's APIs within the activation budget
     ///
     /// Each read is reserved first in the archive's shared budget

@@ -20,6 +20,7 @@
 //! - [`receipt`]: what an auditor needs to check one export by hand.
 //! - [`retention`]: the retention policy, legal holds and what is due for
 //!   disposition, derived from the ledger.
+//! - [`writer`]: the writer session every writing command begins with.
 //! - [`cmd`]: one file per subcommand, printing results.
 
 pub mod archive;
@@ -51,6 +52,7 @@ pub mod text;
 pub mod timestamp;
 pub mod transcript;
 pub mod verify;
+pub mod writer;
 
 pub use error::{Error, Result};
 pub use exit::ExitCode;

@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
                 return ExitCode::Ok.into();
             }
             // Line by line: a message may quote a command's output.
-            let message = format!("{err:#}");
+            let message = chain_text(&err);
             let lines: Vec<_> = message.lines().map(for_terminal).collect();
             eprintln!("convault: error: {}", lines.join("\n"));
             err.chain()
@@ -30,6 +30,24 @@ fn main() -> std::process::ExitCode {
                 .into()
         }
     }
+}
+
+/// The error and its causes, each once: a typed error that names its
+/// cause in its own message (a file and its OS error) is not followed by
+/// that cause again.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 /// mimalloc: the ingest allocates many small strings on one thread and

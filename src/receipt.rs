@@ -249,7 +249,8 @@ fn commands(r: &Receipt) -> Vec<Command> {
         if f.container == "zip" {
             out.push(Command {
                 run: format!("unzip -v {name}"),
-                expect: "every member listed below, with the same Length and CRC-32".into(),
+                expect: "every member listed above under members:, with the same Length and CRC-32"
+                    .into(),
             });
             for m in &f.members {
                 if let Some(sha) = &m.sha256 {

@@ -17,7 +17,6 @@ use crate::cadence::{self, ExportKind, Refusal};
 use crate::config::{Config, TriggerRun};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Record, kind};
-use crate::lock::WriterLock;
 
 /// What to request.
 #[derive(Debug, Clone)]
@@ -45,18 +44,21 @@ pub struct Outcome {
     pub next_allowed: String,
     /// For a Data Export: until when its files can be downloaded (UTC).
     pub download_until: Option<String>,
-    /// A stale lock cleared on the way, described.
-    pub stale_lock: Option<String>,
+    /// What the writer session did on the way in (a stale lock cleared,
+    /// an interrupted run finished, conversations removed again).
+    pub warnings: Vec<String>,
 }
 
 /// Checks the cadence rule and records the request (see the module doc).
 pub fn request(archive: &Archive, req: &Request) -> Result<Outcome> {
     let root = archive.root();
-    crate::archive::create_dir(root)?;
-    let lock = WriterLock::acquire(root, "request", &req.who)?;
-    let stale_lock = lock.stale.clone();
+    // A request is recorded in an archive's ledger: it never creates one
+    // (a mistyped --archive would start a new, empty record).
+    let mut warnings = Vec::new();
+    let session =
+        crate::writer::Session::begin(archive, "request", &req.who, req.now, &mut warnings)?;
     let config = Config::load(root)?;
-    let mut conn = archive.open_for_write()?;
+    let mut conn = session.conn;
     let records = ledger::read_all(&conn)?;
     let refusals = cadence::refusals(&records, req.kind, req.monthly, req.now);
     if !refusals.is_empty() && req.override_reason.is_none() {
@@ -107,7 +109,6 @@ pub fn request(archive: &Archive, req: &Request) -> Result<Outcome> {
         }),
     )?;
     tx.commit()?;
-    drop(lock);
 
     let interval = req.kind.interval(req.monthly);
     let plus = |d| req.now.checked_add(d).ok().map(crate::clock::rfc3339_ms);
@@ -120,7 +121,7 @@ pub fn request(archive: &Archive, req: &Request) -> Result<Outcome> {
         record,
         override_record,
         trigger,
-        stale_lock,
+        warnings,
     })
 }
 

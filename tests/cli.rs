@@ -1672,7 +1672,7 @@ fn version_and_help_work() {
         .assert()
         .success()
         .stdout(predicate::str::contains("ingest").and(predicate::str::contains(
-            "0 ok, 1 error, 2 usage, 3 integrity failure, 4 refused by the cadence rule (fetch: stopped by the budget), 5 archive locked, 6 input rejected",
+            "4 refused by a rule (the export cadence, a legal hold, the retention minimum, two exports of one generation time; fetch: stopped by the budget), 5 archive locked, 6 input rejected",
         )));
     // The README documents the same codes.
     let readme =

@@ -46,6 +46,7 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
                     .into());
                 }
             };
+            let mut warnings = Vec::new();
             let h = hold::place(
                 archive,
                 &name,
@@ -53,8 +54,10 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
                 basis,
                 &by.unwrap_or_else(clock::default_actor),
                 clock::now()?,
-            )
-            .with_context(context)?;
+                &mut warnings,
+            );
+            super::print_warnings(&warnings);
+            let h = h.with_context(context)?;
             if json {
                 print_json(&h)?;
             }
@@ -137,14 +140,17 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
             by,
             json,
         } => {
+            let mut warnings = Vec::new();
             let h = hold::release(
                 archive,
                 &name,
                 &reason,
                 &by.unwrap_or_else(clock::default_actor),
                 clock::now()?,
-            )
-            .with_context(context)?;
+                &mut warnings,
+            );
+            super::print_warnings(&warnings);
+            let h = h.with_context(context)?;
             if json {
                 print_json(&h)?;
             }

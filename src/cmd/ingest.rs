@@ -84,6 +84,19 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
         ));
         return s;
     }
+    if r.created_archive {
+        let root = archive.root().display().to_string();
+        let default = archive.root() == std::path::Path::new(crate::archive::DEFAULT_DIR);
+        s.push_str(&format!(
+            "created a new archive at {}{}\n",
+            for_terminal(&root),
+            if default {
+                " (the default: neither --archive nor CONVAULT_ARCHIVE was given)"
+            } else {
+                ""
+            }
+        ));
+    }
     match (r.dry_run, r.export_id) {
         (true, _) => s.push_str("dry run, nothing written: this export would add\n"),
         (false, Some(id)) => s.push_str(&format!(

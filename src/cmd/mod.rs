@@ -3,6 +3,7 @@
 //! errors with anyhow.
 
 pub mod certificate;
+pub mod completions;
 pub mod dispose;
 pub mod erase;
 pub mod fetch;
@@ -159,6 +160,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Profiles { json } => profiles::run(json),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Man => completions::man(),
         Command::Produce(args) => produce::run(&archive, args),
         Command::Fetch {
             json,
@@ -195,6 +198,15 @@ pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
 }
 
 /// Groups digits in threes for people (`1,234,567`).
+/// Prints what a writer session did on the way in (`writer::Session`),
+/// one `warning:` line each on stderr, before the command's own output or
+/// error.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {}", crate::sanitize::for_terminal(w));
+    }
+}
+
 /// `n` with thousands separators and the word that goes with it: "1
 /// conversation", "2 conversations".
 pub fn plural(n: u64, one: &str, many: &str) -> String {

@@ -33,8 +33,10 @@ pub fn run(archive: &Archive, args: ProduceArgs) -> Result<ExitCode> {
         organization: config.produce.and_then(|p| p.source_organization),
         progress: true,
     };
-    let p = produce::produce(archive, &opts)
-        .with_context(|| format!("produce from {}", archive.root().display()))?;
+    let mut warnings = Vec::new();
+    let p = produce::produce(archive, &opts, &mut warnings);
+    super::print_warnings(&warnings);
+    let p = p.with_context(|| format!("produce from {}", archive.root().display()))?;
     if args.json {
         print_json(&p)?;
     }

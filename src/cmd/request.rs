@@ -44,11 +44,8 @@ pub fn run(archive: &Archive, args: &Args) -> Result<ExitCode> {
 /// What was recorded and what the user does next.
 pub fn summary(o: &Outcome) -> String {
     let mut s = String::new();
-    if let Some(stale) = &o.stale_lock {
-        s.push_str(&format!(
-            "warning: cleared a stale lock left by {}\n",
-            for_terminal(stale)
-        ));
+    for w in &o.warnings {
+        s.push_str(&format!("warning: {}\n", for_terminal(w)));
     }
     if let Some(ov) = &o.override_record {
         s.push_str(&format!(

@@ -31,7 +31,10 @@ pub fn run(archive: &Archive, cmd: RetentionCommand) -> Result<ExitCode> {
                 who: by.unwrap_or_else(clock::default_actor),
                 now: clock::now()?,
             };
-            let p = policy::set(archive, &change).with_context(|| {
+            let mut warnings = Vec::new();
+            let p = policy::set(archive, &change, &mut warnings);
+            super::print_warnings(&warnings);
+            let p = p.with_context(|| {
                 format!("set the retention policy of {}", archive.root().display())
             })?;
             if json {

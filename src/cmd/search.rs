@@ -104,9 +104,10 @@ pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCod
         }
         return Ok(ExitCode::Ok);
     }
-    if opts.conversations {
+    let shown = if opts.conversations {
         let list = search::conversations(&conn, &query, opts.page).context("search")?;
         write_conversations(&mut out, &list, opts.format)?;
+        list.len()
     } else {
         let hits = search::search(&conn, &query, opts.page).context("search")?;
         match opts.format {
@@ -125,8 +126,28 @@ pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCod
             Format::Ndjson => write_ndjson(&mut out, &hits)?,
             Format::Csv => write_csv(&mut out, &hits)?,
         }
-    }
+        hits.len()
+    };
     out.flush()?;
+    // A full page may not be all: say how many there are (counted only
+    // then), so a page is never taken for the whole answer.
+    if shown > 0 && shown as u64 == u64::from(opts.page.limit) {
+        let total = if opts.conversations {
+            search::count_conversations(&conn, &query)
+        } else {
+            search::count(&conn, &query)
+        }
+        .context("search: count the hits")?;
+        let through = opts.page.offset + shown as u64;
+        if total > through {
+            let range = if opts.page.offset == 0 {
+                shown.to_string()
+            } else {
+                format!("{}-{through}", opts.page.offset + 1)
+            };
+            eprintln!("{range} of {total} shown; --limit/--offset for more");
+        }
+    }
     Ok(ExitCode::Ok)
 }
 

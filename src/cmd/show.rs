@@ -63,7 +63,23 @@ pub fn run(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitC
             s
         }
         ShowFormat::Text => render(&t, zone.as_ref()),
-        ShowFormat::Html => html::render(&t, &html::Options { zone, marked }),
+        ShowFormat::Html => {
+            // The page says when it was made, and from which archive state.
+            let made = html::Made {
+                at: crate::clock::now()?,
+                ledger_head: crate::ledger::head_hash(&conn)?
+                    .unwrap_or_else(|| crate::ledger::GENESIS.to_owned()),
+                production: None,
+            };
+            html::render(
+                &t,
+                &html::Options {
+                    zone,
+                    marked,
+                    made: Some(made),
+                },
+            )
+        }
     };
     match &opts.out {
         None => {

@@ -18,6 +18,11 @@ pub fn run(archive: &Archive, json: bool, due: bool, kind: Option<ExportKind>) -
     let mut status = cadence::status(&records, clock::now()?);
     if let Some(k) = kind {
         status.kinds.retain(|s| s.kind == k);
+        // A kind named explicitly counts even if it was never used: what
+        // is printed says the same as the exit code of `--due`.
+        for s in &mut status.kinds {
+            s.due = s.due_if_used;
+        }
     }
     if json {
         print_json(&status)?;
@@ -25,11 +30,7 @@ pub fn run(archive: &Archive, json: bool, due: bool, kind: Option<ExportKind>) -
         print!("{}", render(&status));
     }
     if due {
-        // An explicitly named kind counts even if it was never used.
-        let any_due = status
-            .kinds
-            .iter()
-            .any(|s| if kind.is_some() { s.due_if_used } else { s.due });
+        let any_due = status.kinds.iter().any(|s| s.due);
         return Ok(if any_due {
             ExitCode::Ok
         } else {

@@ -27,7 +27,6 @@ use serde::Serialize;
 use crate::archive::{Archive, db, objects::Staged, timeline};
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
-use crate::lock::WriterLock;
 use crate::profile::{LoadedFile, Profiles};
 use crate::progress::{ProgressReader, bytes_bar};
 use crate::source::{self, Container};
@@ -93,6 +92,8 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// Every input file was already in the archive: nothing changed.
     pub already_ingested: bool,
+    /// This ingest created the archive (its directory and database).
+    pub created_archive: bool,
     pub members_read: u64,
     pub entries_read: u64,
     pub entries_new: u64,
@@ -161,24 +162,15 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
     }
     let (inputs, containers) = inspect(paths)?;
     let fresh = !archive.root().exists();
+    let new_archive = !archive.exists();
     let result = (|| {
-        crate::archive::create_dir(archive.root())?;
-        let lock = WriterLock::acquire(archive.root(), "ingest", &opts.who)?;
+        // The writer session: the lock, and whatever a killed run left
+        // finished or undone before this export is read (writer::Session).
         let mut warnings = Vec::new();
-        if let Some(stale) = &lock.stale {
-            warnings.push(format!(
-                "cleared a stale lock left by {stale}, which ended without finishing"
-            ));
-        }
-        // Under the lock no other ingest is running: staged copies still
-        // in the store were left by an interrupted one.
-        let removed = archive.objects().clear_staging()?;
-        if removed > 0 {
-            warnings.push(format!(
-                "removed {removed} partial object copies left by an interrupted ingest"
-            ));
-        }
+        let lock =
+            crate::writer::Session::begin_ingest(archive, &opts.who, opts.now, &mut warnings)?;
         let mut report = ingest_into(archive, &inputs, &containers, opts, warnings)?;
+        report.created_archive = new_archive && archive.exists();
         // What a removal took must not come back with a later export. The
         // export is committed by now: a failure here is not the ingest's
         // (and must never remove a new archive), it is left to the next
@@ -337,13 +329,6 @@ fn ingest_into(
         (false, false) => archive.open_for_build()?,
         (false, true) => archive.open_for_write()?,
     };
-    let mut warnings = warnings;
-    if !opts.dry_run
-        && exists
-        && let Some(done) = crate::retention::journal::recover(archive, &conn)?
-    {
-        warnings.push(done);
-    }
     let staged = stage(archive, inputs, containers, opts)?;
     let mut report = Report {
         dry_run: opts.dry_run,
@@ -623,14 +608,17 @@ fn record(tx: &Transaction<'_>, export_id: i64, report: &mut Report, opts: &Opti
         "compared_with_export": report.compared_with_export,
         "entries_missing": report.entries_missing,
         "conversations_missing": report.conversations_missing,
-        "generated_before_export": report.generated_before_export,
-        "recompared": report.recompared,
-        "versions_reordered": report.versions_reordered,
         "quarantined": report.quarantined_total,
         "warnings": report.warnings,
     });
     if let Some(fetch) = &opts.fetch {
         details["fetch"] = fetch.clone();
+    }
+    // Only an export older than one archived says where it went.
+    if let Some(next) = report.generated_before_export {
+        details["generated_before_export"] = next.into();
+        details["recompared"] = serde_json::to_value(report.recompared).unwrap_or_default();
+        details["versions_reordered"] = report.versions_reordered.into();
     }
     let rec = ledger::append(
         tx,

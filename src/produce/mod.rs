@@ -38,7 +38,6 @@ use serde_json::json;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::hashing::hex;
-use crate::lock::WriterLock;
 use crate::search::{self, Query};
 use crate::{clock, ledger, transcript};
 use bag::BagWriter;
@@ -172,7 +171,11 @@ pub fn file_name(identifier: &str) -> String {
 type Selection = BTreeMap<i64, HashSet<(String, i64)>>;
 
 /// Produces a bag of what `opts` asks for from `archive`.
-pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
+pub fn produce(
+    archive: &Archive,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<Production> {
     if opts.terms.is_empty() && opts.conversations.is_empty() {
         return Err(Error::Usage(
             "nothing to produce: give a query, or --conversation ID".into(),
@@ -225,13 +228,15 @@ pub fn produce(archive: &Archive, opts: &Options) -> Result<Production> {
     } else {
         Some(Query::parse(&opts.terms)?)
     };
-    let _lock = WriterLock::acquire(archive.root(), "produce", &opts.who)?;
+    // The session finishes what a killed run left, so a conversation an
+    // erasure removed is never packed (writer::Session).
+    let session = crate::writer::Session::begin(archive, "produce", &opts.who, opts.now, warnings)?;
     // Under the lock no other production runs: a partial bag for this
     // path was left by one that was killed.
     remove_stale_partials(&parent, &out_name);
     // This connection counts rows and appends the ledger record; the
     // renderers read the conversations, each on its own connection.
-    let mut conn = archive.open_for_write()?;
+    let mut conn = session.conn;
     tune(&conn)?;
     let selection = select(&conn, parsed.as_ref(), &opts.conversations)?;
     let mut production = Production {
@@ -580,8 +585,15 @@ fn write_payload(
                                     .map_err(|_| Error::Internal("a poisoned lock"))?;
                             }
                         }
-                        let r =
-                            render(&conn, &opener, id, w.conversation_id, w.hits, w.first, opts);
+                        let r = render(
+                            &conn,
+                            &opener,
+                            (id, head),
+                            w.conversation_id,
+                            w.hits,
+                            w.first,
+                            opts,
+                        );
                         let failed = r.is_err();
                         if sender.send((i, r)).is_err() || failed {
                             return Ok(());
@@ -687,7 +699,7 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 fn render(
     conn: &Connection,
     bag: &BagWriter,
-    id: &str,
+    (id, head): (&str, &str),
     conversation_id: i64,
     hits: &HashSet<(String, i64)>,
     first: u64,
@@ -709,6 +721,11 @@ fn render(
         &transcript::html::Options {
             zone: None,
             marked: hit_entries.iter().map(|e| (*e).to_owned()).collect(),
+            made: Some(transcript::html::Made {
+                at: opts.now,
+                ledger_head: head.to_owned(),
+                production: Some(id.to_owned()),
+            }),
         },
     );
     let mut f = bag.payload_file(&format!("conversations/{name}.html"))?;

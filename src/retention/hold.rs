@@ -17,7 +17,6 @@ use super::kind;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Record};
-use crate::lock::WriterLock;
 use crate::search::{self, Query};
 
 /// What a hold holds.
@@ -213,6 +212,7 @@ pub fn place(
     basis: Basis,
     who: &str,
     now: Timestamp,
+    warnings: &mut Vec<String>,
 ) -> Result<Hold> {
     check_name(name)?;
     if reason.trim().is_empty() {
@@ -224,11 +224,8 @@ pub fn place(
         // Refuse a query that does not parse before taking the lock.
         Query::parse(std::slice::from_ref(q))?;
     }
-    if !archive.exists() {
-        return Err(Error::NoArchive(archive.root().to_owned()));
-    }
-    let _lock = WriterLock::acquire(archive.root(), "hold place", who)?;
-    let mut conn = archive.open_for_write()?;
+    let session = crate::writer::Session::begin(archive, "hold place", who, now, warnings)?;
+    let mut conn = session.conn;
     let records = ledger::read_all(&conn)?;
     if let Some(h) = active(&records)?.into_iter().find(|h| h.name == name) {
         return Err(Error::Usage(format!(
@@ -275,17 +272,15 @@ pub fn release(
     reason: &str,
     who: &str,
     now: Timestamp,
+    warnings: &mut Vec<String>,
 ) -> Result<Hold> {
     if reason.trim().is_empty() {
         return Err(Error::Usage(
             "give the reason for the release with --reason TEXT: it goes in the ledger".into(),
         ));
     }
-    if !archive.exists() {
-        return Err(Error::NoArchive(archive.root().to_owned()));
-    }
-    let _lock = WriterLock::acquire(archive.root(), "hold release", who)?;
-    let mut conn = archive.open_for_write()?;
+    let session = crate::writer::Session::begin(archive, "hold release", who, now, warnings)?;
+    let mut conn = session.conn;
     let records = ledger::read_all(&conn)?;
     let mut hold = find_active(&records, name)?;
     let details = serde_json::to_value(Released {

@@ -69,7 +69,13 @@ impl FromStr for Period {
             'y' => Unit::Years,
             'm' => Unit::Months,
             'd' => Unit::Days,
-            _ => return Err(bad("no unit")),
+            c if c.is_ascii_digit() => return Err(bad("no unit")),
+            'w' => {
+                return Err(bad(
+                    "w is not a unit here: give weeks as days, e.g. 14d for 2w",
+                ));
+            }
+            _ => return Err(bad(&format!("{last:?} is not a unit"))),
         };
         let digits = &t[..t.len() - last.len_utf8()];
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

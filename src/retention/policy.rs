@@ -13,7 +13,6 @@ use super::{Period, kind};
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Record};
-use crate::lock::WriterLock;
 
 /// What a `retention-set` record holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +130,7 @@ pub fn below_minimum(current: Option<&Policy>, change: &Change) -> Result<Vec<St
 
 /// Sets the policy: checks the change against the minimum in force and
 /// appends its `retention-set` record. The record, and the policy.
-pub fn set(archive: &Archive, change: &Change) -> Result<Policy> {
+pub fn set(archive: &Archive, change: &Change, warnings: &mut Vec<String>) -> Result<Policy> {
     if change.reason.trim().is_empty() {
         return Err(Error::Usage(
             "give the reason for the policy with --reason TEXT: it goes in the ledger".into(),
@@ -145,11 +144,9 @@ pub fn set(archive: &Archive, change: &Change) -> Result<Policy> {
             change.period
         )));
     }
-    if !archive.exists() {
-        return Err(Error::NoArchive(archive.root().to_owned()));
-    }
-    let _lock = WriterLock::acquire(archive.root(), "retention set", &change.who)?;
-    let mut conn = archive.open_for_write()?;
+    let session =
+        crate::writer::Session::begin(archive, "retention set", &change.who, change.now, warnings)?;
+    let mut conn = session.conn;
     let records = ledger::read_all(&conn)?;
     let current = current(&records)?;
     let why = below_minimum(current.as_ref(), change)?;

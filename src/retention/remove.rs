@@ -1046,9 +1046,10 @@ pub fn rebuild(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f` under the archive's writer lock (taken for `command`), with a
-/// write connection, after finishing or undoing what a killed removal
-/// left and removing again what an interrupted ingest brought back.
+/// Runs `f` in a writer session (`writer::Session`) of `command`: under
+/// the lock, with a write connection, after finishing or undoing what a
+/// killed run left and removing again what an interrupted ingest brought
+/// back.
 /// Returns `f`'s result and warnings for the user, which are returned
 /// even when `f` (or what ran before it) fails: what was done before the
 /// failure (a removal carried out again) must still be told.
@@ -1060,26 +1061,9 @@ pub fn under_lock<T>(
 ) -> (Result<T>, Vec<String>) {
     let mut warnings = Vec::new();
     let result = (|| {
-        if !archive.exists() {
-            return Err(Error::NoArchive(archive.root().to_owned()));
-        }
-        let lock = crate::lock::WriterLock::acquire(archive.root(), command, who)?;
-        if let Some(stale) = &lock.stale {
-            warnings.push(format!(
-                "cleared a stale lock left by {stale}, which ended without finishing"
-            ));
-        }
-        let mut conn = archive.open_for_write()?;
-        if let Some(done) = journal::recover(archive, &conn)? {
-            warnings.push(done);
-        }
-        // An ingest killed before it removed again what its export
-        // brought back leaves that to the next writer.
-        let (_, messages) = reapply(archive, &mut conn, who, crate::clock::now()?, false)?;
-        warnings.extend(messages);
-        let out = f(&mut conn)?;
-        drop(lock);
-        Ok(out)
+        let now = crate::clock::now()?;
+        let mut session = crate::writer::Session::begin(archive, command, who, now, &mut warnings)?;
+        f(&mut session.conn)
     })();
     (result, warnings)
 }

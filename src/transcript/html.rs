@@ -7,6 +7,7 @@
 //! ([`for_terminal`]); URLs are shown as text, never as `href`s, since an
 //! export's URL may be `javascript:`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
@@ -17,10 +18,26 @@ use crate::sanitize::for_terminal;
 /// How the page is made.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Times are given in this zone too (always in UTC).
+    /// Times are shown in this zone (UTC always in their `datetime`).
     pub zone: Option<TimeZone>,
     /// Entries to mark as hits (entry ids).
     pub marked: Vec<String>,
+    /// When the page was made and from which state of the archive, for
+    /// its footer.
+    pub made: Option<Made>,
+}
+
+/// What the footer says of the page's making: a page handed over must say
+/// when it was made, from which archive state (the ledger's head: a later
+/// checkpoint or record proves the archive then), and for a production,
+/// which.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub at: jiff::Timestamp,
+    /// The hash of the ledger's newest record when the page was made.
+    pub ledger_head: String,
+    /// The production (`PROD-0003`) the page belongs to.
+    pub production: Option<String>,
 }
 
 /// `s` safe as HTML text or an attribute value.
@@ -55,7 +72,7 @@ li.entry { margin: 0 0 .9rem; padding: .5rem .75rem; border-radius: 8px; backgro
 li.entry.role-enduser { background: #e8f0fe; margin-right: 4rem; }
 li.entry.role-agent, li.entry.role-chatbot { background: #eef7ee; margin-left: 4rem; }
 li.entry.hit { outline: 3px solid #d93025; }
-.who { font-weight: 600; } .role { font-weight: 400; color: #555; font-size: .85rem; }
+.who { font-weight: 600; } .who code.id { font-weight: 400; font-size: .75rem; color: #666; } .role { font-weight: 400; color: #555; font-size: .85rem; }
 .when { color: #555; font-size: .8rem; float: right; }
 .text { margin-top: .25rem; white-space: normal; overflow-wrap: anywhere; }
 ul.carried { margin: .35rem 0 0; padding-left: 1.2rem; font-size: .85rem; } ul.carried code { overflow-wrap: anywhere; }
@@ -89,23 +106,47 @@ pub fn render(t: &Transcript, opts: &Options) -> String {
     s.push_str(&header(t, opts));
     s.push_str("</header>\n<main>\n<ol class=\"transcript\">\n");
     for l in &t.entries {
-        s.push_str(&entry(l, opts, t.absent.is_none()));
+        s.push_str(&entry(l, opts, &t.participants, t.absent.is_none()));
     }
     let _ = write!(
         s,
-        "</ol>\n</main>\n<footer>Transcript from a convault archive (convault {}). \
-         Every entry's latest version is shown, earlier versions under it; times are UTC",
-        env!("CARGO_PKG_VERSION")
+        "</ol>\n</main>\n<footer>\n<p>Transcript from a convault archive (convault {}). \
+         Every entry's latest version is shown, earlier versions under it; senders are named as \
+         the conversation's participant events name them, their ids beside. Times are {}.</p>\n",
+        env!("CARGO_PKG_VERSION"),
+        match &opts.zone {
+            Some(z) => format!(
+                "in {} (UTC in each time's title)",
+                esc(z.iana_name().unwrap_or("the zone asked for"))
+            ),
+            None => "UTC".to_owned(),
+        }
     );
-    if let Some(z) = &opts.zone {
-        let _ = write!(
+    if let Some(m) = &opts.made {
+        let _ = writeln!(
             s,
-            " and {}",
-            esc(z.iana_name().unwrap_or("the zone asked for"))
+            "<p>{}Made {} from the archive whose ledger head was <code>{}</code>.</p>",
+            m.production
+                .as_deref()
+                .map(|p| format!("Production <strong>{}</strong>. ", esc(p)))
+                .unwrap_or_default(),
+            esc(&crate::clock::rfc3339_ms(m.at)),
+            esc(&m.ledger_head)
         );
     }
-    s.push_str(".</footer>\n</body>\n</html>\n");
+    s.push_str("</footer>\n</body>\n</html>\n");
     s
+}
+
+/// An entry type in words: `PARTICIPANT_CHANGED` as "Participant changed";
+/// an unknown type, kept verbatim in the archive, likewise.
+fn type_in_words(t: &str) -> String {
+    let words = t.replace('_', " ").to_lowercase();
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
 }
 
 /// The conversation's description list: size, span, and what the Data
@@ -136,23 +177,26 @@ fn header(t: &Transcript, opts: &Options) -> String {
     s
 }
 
-/// A time: UTC, and in the zone asked for.
+/// A time as a person reads it, in the zone asked for (else UTC); the
+/// exact UTC instant in its `datetime` and title.
 fn when(ms: i64, opts: &Options) -> String {
     let utc = crate::timestamp::rfc3339(ms);
-    let mut s = format!("<time datetime=\"{utc}\">{utc}</time>");
-    if let (Some(z), Ok(ts)) = (&opts.zone, jiff::Timestamp::from_millisecond(ms)) {
-        let local = ts.to_zoned_datetime(z.clone());
-        let _ = write!(
-            s,
-            " <span class=\"local\">({})</span>",
-            esc(&local.strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
-        );
-    }
-    s
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return format!("<time>{}</time>", esc(&utc));
+    };
+    let zone = opts.zone.clone().unwrap_or(TimeZone::UTC);
+    let shown = ts
+        .to_zoned_datetime(zone)
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    format!(
+        "<time datetime=\"{utc}\" title=\"{utc}\">{}</time>",
+        esc(&shown)
+    )
 }
 
 /// One entry: a message as a bubble, anything else as a separator.
-fn entry(l: &Line, opts: &Options, mark_absent: bool) -> String {
+fn entry(l: &Line, opts: &Options, names: &BTreeMap<String, String>, mark_absent: bool) -> String {
     let hit = opts.marked.contains(&l.entry);
     let role = l.role.as_deref().unwrap_or("");
     let class_role: String = role
@@ -173,16 +217,21 @@ fn entry(l: &Line, opts: &Options, mark_absent: bool) -> String {
             .unwrap_or(&l.entry_type);
         return format!(
             "<li class=\"event{hit_class}\" id=\"e-{anchor}\"><span>{} · {} · {time}</span></li>\n",
-            esc(&l.entry_type),
+            esc(&type_in_words(&l.entry_type)),
             esc_lines(text),
         );
     }
     let mut s = format!("<li class=\"entry role-{class_role}{hit_class}\" id=\"e-{anchor}\">\n");
-    let sender = l.subject.as_deref().unwrap_or("(unknown sender)");
+    let sender = match l.subject.as_deref() {
+        None => "(unknown sender)".to_owned(),
+        Some(id) => match names.get(id) {
+            Some(name) => format!("{} <code class=\"id\">{}</code>", esc(name), esc(id)),
+            None => esc(id),
+        },
+    };
     let _ = writeln!(
         s,
-        "<div class=\"when\">{time}</div>\n<div class=\"who\">{} <span class=\"role\">{}{}</span></div>",
-        esc(sender),
+        "<div class=\"when\">{time}</div>\n<div class=\"who\">{sender} <span class=\"role\">{}{}</span></div>",
         esc(if role.is_empty() { "-" } else { role }),
         l.app_type
             .as_deref()

@@ -100,6 +100,11 @@ pub struct Transcript {
     /// (deleted at the source); its entries are kept. Omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub absent: Option<Absence>,
+    /// The participants' names by sender subject, as the conversation's
+    /// own participant events give them (`displayName`): `005Kj…` is
+    /// "Dana Whitfield". Omitted when there are none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub participants: std::collections::BTreeMap<String, String>,
     pub entries: Vec<Line>,
 }
 
@@ -476,11 +481,44 @@ fn assemble(
         conversation: identifier.to_owned(),
         context: context(conn, identifier, conversation_id)?,
         absent: None,
+        participants: participants(stored),
         entries: lines(stored),
     };
     mark_absent(conn, conversation_id, &mut t)?;
     mark_exports(conn, conversation_id, &mut t)?;
     Ok(t)
+}
+
+/// Each participant's name by sender subject, from the participant events'
+/// payloads (`entries[].displayName` and `.participant.subject`), later
+/// events winning. A payload that does not parse gives none.
+fn participants(stored: &[Stored]) -> std::collections::BTreeMap<String, String> {
+    let mut names = std::collections::BTreeMap::new();
+    let mut events: Vec<&Stored> = stored
+        .iter()
+        .filter(|s| s.entry_type == "PARTICIPANT_CHANGED")
+        .collect();
+    events.sort_by_key(|s| (s.time_ms(), s.version));
+    for s in events {
+        let Some(payload) = s
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        else {
+            continue;
+        };
+        for change in payload["entries"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(subject)) = (
+                change["displayName"]
+                    .as_str()
+                    .filter(|n| !n.trim().is_empty()),
+                change["participant"]["subject"].as_str(),
+            ) {
+                names.insert(subject.to_owned(), name.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// One line per entry: its latest version, the earlier ones oldest first;

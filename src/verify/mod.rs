@@ -37,7 +37,6 @@ use serde_json::json;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger;
-use crate::lock::WriterLock;
 
 pub(crate) use rederive::{MemberRow, export_profiles, member_rows};
 pub use sample::Selection;
@@ -162,12 +161,14 @@ impl Findings {
 
 /// Verifies `archive` (see the module doc) and records the run.
 pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
-    if !archive.exists() {
-        return Err(Error::NoArchive(archive.root().to_owned()));
-    }
     let started = Instant::now();
-    let lock = WriterLock::acquire(archive.root(), "verify", &opts.who)?;
-    let mut conn = archive.open_for_write()?;
+    // What a killed run left would read as damage; it is not: the session
+    // finishes or undoes it first, and removes again what an interrupted
+    // ingest brought back (writer::Session). Told as warnings.
+    let mut warned = Vec::new();
+    let session =
+        crate::writer::Session::begin(archive, "verify", &opts.who, opts.now, &mut warned)?;
+    let mut conn = session.conn;
     // The index check builds a temporary index as large as the real one:
     // on disk, not in memory, so memory stays flat whatever the archive.
     conn.pragma_update(None, "temp_store", "FILE")?;
@@ -180,24 +181,8 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
         }
     }
     let mut f = Findings::default();
-    if let Some(stale) = &lock.stale {
-        f.warn(format!("cleared a stale lock left by {stale}"));
-    }
-    // What a killed removal left would read as damage; it is not.
-    if let Some(done) = crate::retention::journal::recover(archive, &conn)? {
-        f.warn(done);
-    }
-    let returned: i64 = conn.query_row(
-        // Driven by the removed conversations (far fewer), as at ingest.
-        "SELECT count(DISTINCT c.id) FROM disposed_conversations d
-         CROSS JOIN conversations c ON c.identifier = d.identifier",
-        [],
-        |r| r.get(0),
-    )?;
-    if returned > 0 {
-        f.warn(format!(
-            "{returned} conversations removed earlier are in the archive again (an export brought them back, and its ingest did not finish removing them): the next ingest, `dispose --execute` or `erase --execute` removes them again"
-        ));
+    for w in warned {
+        f.warn(w);
     }
     // One snapshot for every check; rolled back, then the record is
     // written in a transaction of its own.
@@ -243,7 +228,6 @@ pub fn verify(archive: &Archive, opts: &Options) -> Result<Report> {
             .warnings
             .push(format!("this run could not be recorded in the ledger: {e}")),
     }
-    drop(lock);
     Ok(report)
 }
 

@@ -151,10 +151,16 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
         .iter()
         .find(|f| f.extension().unwrap() == "html")
         .unwrap();
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(page.contains("class=\"entry"));
+    // Each page carries its production's number and the ledger head the
+    // production was made from (issue 30).
     assert!(
-        std::fs::read_to_string(html)
-            .unwrap()
-            .contains("class=\"entry")
+        page.contains(&format!(
+            "Production <strong>{}</strong>",
+            p["production"].as_str().unwrap()
+        )) && page.contains(p["ledger_head"].as_str().unwrap()),
+        "{page}"
     );
     let json = files
         .iter()

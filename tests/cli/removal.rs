@@ -763,35 +763,86 @@ fn conversations_an_interrupted_ingest_brought_back_are_named_by_verify_and_remo
     let tmp = tempfile::tempdir().unwrap();
     let archive = week1_archive(&tmp);
     erase_a(&archive);
-    at(&archive, NOW)
-        .env("CONVAULT_FAILPOINT", "ingest-committed")
-        .arg("ingest")
-        .arg(fixture(WEEK2))
-        .assert()
-        .failure();
-    assert!(a_is_present(&archive), "the ingest died before removing A");
-    // The report (warnings included) is verify's output.
+    killed_after_commit(&archive);
+    // Verify is a writer: its session removes A again first, and says so
+    // in its report (issue 30, item 5: one writer session for all).
     let report = |a: assert_cmd::assert::Assert| {
         String::from_utf8_lossy(&a.get_output().stdout).into_owned()
     };
     let out = report(convault(&archive).arg("verify").assert().success());
     assert!(
-        out.contains("1 conversations removed earlier are in the archive again")
-            && out.contains("`dispose --execute`"),
+        out.contains("came back in an export and were removed again"),
         "{out}"
-    );
-    let refused = run(&archive, NOW, &["dispose", "--execute", "--reason", "r"]).code(2);
-    let err = stderr_of(&refused);
-    assert!(
-        err.contains("came back in an export and were removed again")
-            && err.contains("no retention policy is set"),
-        "{err}"
     );
     assert!(!a_is_present(&archive));
     assert!(found_under(&archive, TEXT_A).is_empty());
     let out = report(convault(&archive).arg("verify").assert().success());
-    assert!(!out.contains("in the archive again"), "{out}");
+    assert!(!out.contains("removed again"), "{out}");
     verify_rederive(&archive);
     let erasures = super::ledger_records(&archive, "erasure");
     assert_eq!(erasures.len(), 2, "the second erasure reapplies the first");
+}
+
+/// Ingests week 2, which brings erased A back, killed between its commit
+/// and its removing A again.
+fn killed_after_commit(archive: &Path) {
+    at(archive, NOW)
+        .env("CONVAULT_FAILPOINT", "ingest-committed")
+        .arg("ingest")
+        .arg(fixture(WEEK2))
+        .assert()
+        .failure();
+    assert!(a_is_present(archive), "the ingest died before removing A");
+}
+
+/// Every writer begins with the same session: whichever runs first after
+/// such a kill removes A again before it does anything, so a production
+/// can never pack an erased conversation (issue 30, item 5).
+#[test]
+fn every_writer_removes_again_what_a_killed_ingest_brought_back_before_acting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bag = tmp.path().join("bag");
+    let bag_arg = bag.display().to_string();
+    let writers: [(&str, Vec<&str>); 6] = [
+        ("produce", vec!["produce", "--out", &bag_arg, "refund"]),
+        (
+            "hold",
+            vec!["hold", "place", "h", "--reason", "r", "refund"],
+        ),
+        ("retention", vec!["retention", "set", "7y", "--reason", "r"]),
+        (
+            "request",
+            vec!["request", "transcripts", "--override", "--reason", "r"],
+        ),
+        ("dispose", vec!["dispose", "--execute", "--reason", "r"]),
+        ("ingest", vec!["ingest", "--by", "x"]),
+    ];
+    for (name, args) in writers {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = week1_archive(&dir);
+        erase_a(&archive);
+        killed_after_commit(&archive);
+        let mut c = at(&archive, LATER);
+        c.args(&args);
+        if name == "ingest" {
+            // Nothing new to ingest: the session still runs first.
+            c.arg(fixture(WEEK2));
+        }
+        let a = c.assert();
+        let err = stderr_of(&a);
+        assert!(
+            err.contains("came back in an export and were removed again"),
+            "{name}: {err}"
+        );
+        assert!(!a_is_present(&archive), "{name}: A is gone");
+        if name == "produce" {
+            a.success();
+            let packed = found_under(&bag, TEXT_A);
+            assert!(
+                packed.is_empty(),
+                "the production holds erased A: {packed:?}"
+            );
+            let _ = std::fs::remove_dir_all(&bag);
+        }
+    }
 }

@@ -368,7 +368,7 @@ fn show_formats_a_window_and_a_file() {
         &archive,
         &["show", "--format", "html", "--tz", "Europe/Paris", CONV_A],
     );
-    assert!(paris.contains("CET)"), "local times");
+    assert!(paris.contains("10:15:00 CET"), "local times");
     let text = stdout(&archive, &["show", "--tz", "Europe/Paris", CONV_A]);
     assert!(text.contains("+01:00"), "{text}");
     convault(&archive)
@@ -454,5 +454,38 @@ fn show_html_of_an_edited_conversation_is_stable() {
     let html = stdout(&archive, &["show", "--format", "html", CONV_A])
         .replace(env!("CARGO_PKG_VERSION"), "[version]");
     assert!(html.contains("Earlier versions"));
+    // Senders by name, their ids beside; events in words (issue 30).
+    assert!(
+        html.contains("Dana Whitfield <code class=\"id\">005Kj000001DanaWAA</code>"),
+        "{html}"
+    );
+    assert!(html.contains("Participant changed · "), "{html}");
+    // The footer names the archive's ledger head and when the page was
+    // made: both vary from run to run, so they are checked, then masked.
+    let head = {
+        let out = convault(&archive)
+            .args(["ledger", "show", "--json"])
+            .assert()
+            .success();
+        let all: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        all.as_array().unwrap().last().unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let made_at = html
+        .find("<p>Made ")
+        .expect("a footer saying when it was made");
+    let made_end = made_at + html[made_at..].find("</p>").unwrap() + "</p>".len();
+    assert!(
+        html[made_at..made_end].contains(&head),
+        "{}",
+        &html[made_at..made_end]
+    );
+    let html = format!(
+        "{}<p>Made [time] from the archive whose ledger head was [head].</p>{}",
+        &html[..made_at],
+        &html[made_end..]
+    );
     insta::assert_snapshot!("show_html_conversation_a", html);
 }

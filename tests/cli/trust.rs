@@ -278,3 +278,251 @@ fn an_export_generated_after_the_clock_is_reported_on_ingest_and_in_status() {
         "{status}"
     );
 }
+
+/// Shell completions and the manual page come from the command line's own
+/// definition: every command and the new flags are in them, and bash
+/// accepts the script.
+#[test]
+fn completions_and_the_manual_page_are_generated_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let a = convault(&tmp.path().join("none"))
+            .args(args)
+            .assert()
+            .success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    for word in [
+        "ingest",
+        "erase",
+        "produce",
+        "--generated",
+        "--refresh",
+        "completions",
+    ] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    let script = tmp.path().join("convault.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("bash is on every machine this runs on");
+    assert!(
+        checked.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(run(&["completions", "zsh"]).starts_with("#compdef convault"));
+    assert!(run(&["completions", "fish"]).contains("complete -c convault"));
+    let man = run(&["man"]);
+    assert!(man.contains(".TH convault 1"), "{man}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(man.contains(section), "the man page lacks {section}");
+    }
+    assert!(
+        man.contains("ingest") && man.contains("Exit codes"),
+        "{man}"
+    );
+    // Not a shell it knows: a usage error.
+    convault(&tmp.path().join("none"))
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2);
+}
+
+/// The README's first command and its Quick start run as written, from a
+/// copy of the repository's fixtures, with the binary under test standing
+/// for the one `cargo build`/`cargo install` would make (those two steps
+/// alone are left out: they build what this test already has).
+#[test]
+fn the_readme_first_command_and_quick_start_run_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let first = blocks[0].trim();
+    assert!(first.starts_with("cargo build --release && "), "{first}");
+    let first = first
+        .trim_start_matches("cargo build --release && ")
+        .replace("target/release/convault", "convault");
+    let quick_at = readme.find("## Quick start").expect("a Quick start");
+    let quick = readme[quick_at..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the Quick start's commands");
+    assert!(
+        quick.starts_with("cargo install --locked --path ."),
+        "{quick}"
+    );
+    assert!(
+        quick.contains("export CONVAULT_ARCHIVE=demo-archive"),
+        "{quick}"
+    );
+    let quick: String = quick
+        .lines()
+        .filter(|l| !l.starts_with("cargo install"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("repo");
+    std::fs::create_dir_all(work.join("fixtures")).unwrap();
+    for week in [WEEK1, WEEK2] {
+        std::fs::copy(fixture(week), work.join("fixtures").join(week)).unwrap();
+    }
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_convault"), bin.join("convault")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c"])
+        .arg(format!("{first}\n{quick}"))
+        .current_dir(&work)
+        .env("PATH", path)
+        .env_remove("CONVAULT_ARCHIVE")
+        .env_remove("CONVAULT_NOW")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README's commands failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("refund"),
+        "the first command's search: {stdout}"
+    );
+    for made in [
+        "hits.csv",
+        "conversation.html",
+        "receipt-2.txt",
+        "builtin-profiles.toml",
+        "convault.bash",
+        "convault.1",
+    ] {
+        assert!(work.join(made).is_file(), "the Quick start made no {made}");
+    }
+    assert!(
+        !work.join("convault-archive").exists(),
+        "no stray default archive"
+    );
+}
+
+/// The slips a first-time user met (issue 30, item 7), each checked.
+#[test]
+fn what_a_first_time_user_meets_is_said_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+
+    // `request` never creates an archive.
+    convault(&archive)
+        .args(["request", "transcripts"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no archive at"));
+    assert!(!archive.exists(), "request created {}", archive.display());
+
+    // The ingest that creates the archive says so; the default one too.
+    convault(&archive)
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "created a new archive at {}",
+            archive.display()
+        )));
+    let cwd = tmp.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_convault"));
+    c.current_dir(&cwd)
+        .env_remove("CONVAULT_ARCHIVE")
+        .arg("ingest")
+        .arg(fixture(WEEK1))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "created a new archive at convault-archive (the default: neither --archive nor CONVAULT_ARCHIVE was given)",
+        ));
+    // A second ingest into it says nothing of creating.
+    let again = convault(&archive)
+        .arg("ingest")
+        .arg(fixture(WEEK2))
+        .assert()
+        .success();
+    assert!(!stderr_of(&again).contains("created a new archive"));
+
+    // `status --due --kind` and its JSON agree.
+    for kind in ["data-export", "transcripts"] {
+        let due = convault(&archive)
+            .env("CONVAULT_NOW", "2026-12-01T00:00:00Z")
+            .args(["status", "--due", "--kind", kind])
+            .output()
+            .unwrap()
+            .status
+            .code();
+        let out = convault(&archive)
+            .env("CONVAULT_NOW", "2026-12-01T00:00:00Z")
+            .args(["status", "--json", "--kind", kind])
+            .assert()
+            .success();
+        let status: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let said = status["kinds"][0]["due"].as_bool().unwrap();
+        assert_eq!(
+            due == Some(0),
+            said,
+            "{kind}: --due exit {due:?}, JSON due {said}"
+        );
+    }
+
+    // A unit convault does not take is named as such.
+    convault(&archive)
+        .args(["retention", "set", "2w", "--reason", "r"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("w is not a unit here"))
+        .stderr(predicate::str::contains("14d"))
+        .stderr(predicate::str::contains("no unit").not());
+
+    // An error is said once, not with its cause repeated.
+    let missing = convault(&archive)
+        .args(["certificate", "verify", "MISSING"])
+        .assert()
+        .failure();
+    let err = stderr_of(&missing);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+
+    // One conversation is "1 conversation".
+    let one = convault(&archive)
+        .args([
+            "erase",
+            "--enduser",
+            "v2/iamessage/UNAUTH/NA/uid:7f3e21",
+            "--reason",
+            "r",
+        ])
+        .assert()
+        .success();
+    let err = stderr_of(&one);
+    assert!(err.contains("would erase 1 conversation ("), "{err}");
+
+    // The receipt's zip check points at the members listed above it.
+    let receipt = convault(&archive).args(["receipt", "1"]).assert().success();
+    let text = String::from_utf8_lossy(&receipt.get_output().stdout).into_owned();
+    let members = text.find("members:").unwrap();
+    let pointer = text.find("every member listed above").unwrap();
+    assert!(members < pointer, "{text}");
+}
