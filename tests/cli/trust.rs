@@ -161,34 +161,22 @@ fn erasure_holds_and_search_find_an_end_user_by_their_sender_subject() {
     let held = String::from_utf8_lossy(&held.get_output().stdout).into_owned();
     assert!(held.contains(CONV_A), "{held}");
     assert!(!held.contains(CONV_B) && !held.contains(CONV_C), "{held}");
-    // Held: the erasure is refused (exit 4), naming the hold.
-    convault(&archive)
-        .args([
-            "erase",
-            "--enduser",
-            SUBJECT_A,
-            "--reason",
-            "DSAR 17",
-            "--execute",
-        ])
-        .assert()
+    // Held: the erasure is refused (exit 4), naming the hold; released,
+    // it is carried out.
+    let execute = || {
+        convault(&archive)
+            .args(["erase", "--enduser", SUBJECT_A])
+            .args(["--reason", "DSAR 17", "--execute"])
+            .assert()
+    };
+    execute()
         .code(4)
         .stderr(predicate::str::contains("dsar-hold"));
     convault(&archive)
         .args(["hold", "release", "dsar-hold", "--reason", "settled"])
         .assert()
         .success();
-    convault(&archive)
-        .args([
-            "erase",
-            "--enduser",
-            SUBJECT_A,
-            "--reason",
-            "DSAR 17",
-            "--execute",
-        ])
-        .assert()
-        .success();
+    execute().success();
     assert_eq!(
         count(
             &db(&archive),
