@@ -88,15 +88,23 @@ pub fn has_later(conn: &Connection, export_id: i64) -> Result<bool> {
     )?)
 }
 
-/// Another export of the same kind as `export_id` generated at the very
-/// same millisecond: the two cannot be put in order.
+/// Another export of the same cadence kind (`transcripts`,
+/// `data-export`) as `export_id` generated at the very same millisecond:
+/// the two cannot be put in order. Pages `fetch` read (`api`), which two
+/// runs may finish in one millisecond, are ordered by id instead: each is
+/// what the org answered when read, and neither is complete.
 pub fn same_time(conn: &Connection, export_id: i64) -> Result<Option<i64>> {
+    let kinds: Vec<&str> = crate::export::ExportKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
     Ok(conn
         .query_row(
             "SELECT o.id FROM exports x JOIN exports o
                ON o.kind = x.kind AND o.generated_ms = x.generated_ms AND o.id != x.id
-             WHERE x.id = ?1 ORDER BY o.id LIMIT 1",
-            [export_id],
+             WHERE x.id = ?1 AND x.kind IN (SELECT value FROM json_each(?2))
+             ORDER BY o.id LIMIT 1",
+            rusqlite::params![export_id, serde_json::to_string(&kinds).unwrap_or_default()],
             |r| r.get(0),
         )
         .optional()?)

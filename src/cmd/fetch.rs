@@ -150,6 +150,20 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         }
         None => None,
     };
+    // Ends the org told an earlier run are kept: a run naming the
+    // conversations itself knows them too. (Only the org's answer counts:
+    // a session's end in the transcript does not end the conversation.)
+    if !ended.is_empty() {
+        let found: Vec<(String, Timestamp)> = ended.iter().map(|(c, t)| (c.clone(), *t)).collect();
+        activations.remember_ended(&found)?;
+    }
+    for c in &conversations {
+        if !ended.contains_key(c)
+            && let Some(t) = activations.ended(c)?
+        {
+            ended.insert(c.clone(), t);
+        }
+    }
     let ended_at = |c: &str| ended.get(c).copied();
     // A run of the same request that stopped for the budget: what it
     // archived is not fetched again.

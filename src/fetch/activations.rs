@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS resume (
     conversation TEXT NOT NULL,
     PRIMARY KEY (key, conversation)
 ) STRICT;
+-- When a conversation ended, as the org's SOQL answered: kept so that a
+-- later run naming the conversation itself knows it too.
+CREATE TABLE IF NOT EXISTS ended (
+    conversation TEXT PRIMARY KEY,
+    at_ms        INTEGER NOT NULL
+) STRICT;
 ";
 
 /// The conversations convault made active that are active still: for
@@ -139,6 +145,32 @@ impl Activations {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         Ok(conn)
+    }
+
+    /// Keeps when each of `ended` ended, as the org's query answered.
+    pub fn remember_ended(&mut self, ended: &[(String, Timestamp)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare(
+                "INSERT INTO ended (conversation, at_ms) VALUES (?1, ?2)
+                 ON CONFLICT (conversation) DO UPDATE SET at_ms = excluded.at_ms",
+            )?;
+            for (c, at) in ended {
+                put.execute(rusqlite::params![c, at.as_millisecond()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When `conversation` ended, as an earlier query answered.
+    pub fn ended(&self, conversation: &str) -> Result<Option<Timestamp>> {
+        let ms: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT at_ms FROM ended WHERE conversation = ?1")?
+            .query_row([conversation], |r| r.get(0))
+            .optional()?;
+        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
     pub fn path(&self) -> &Path {

@@ -714,12 +714,18 @@ fn place_in_time(
     opts: &Options,
 ) -> Result<()> {
     if let Some(other) = timeline::same_time(tx, export_id)? {
+        // The first file names an export; more are counted.
         let files = |id: i64| -> Result<String> {
             let paths: Vec<String> = tx
                 .prepare("SELECT path FROM files WHERE export_id = ?1 ORDER BY id")?
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            Ok(crate::sanitize::for_terminal(&paths.join(", ")).into_owned())
+            let more = match paths.len() {
+                0 | 1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            let first = paths.first().map_or("", String::as_str);
+            Ok(format!("{}{more}", crate::sanitize::for_terminal(first)))
         };
         return Err(Error::Indistinct(format!(
             "{} was generated at {}, the same time as export {other} ({}), by {}: the two cannot be put in order, so nothing was ingested. If it is a different export, say when it was generated with --generated TIME (RFC 3339)",

@@ -625,6 +625,26 @@ fn conversations_archived_after_they_ended_are_skipped_unless_refresh() {
         3,
         "{plan}"
     );
+    // Named one by one, the same: their ends, as the org's query gave
+    // them, are kept beside the budget.
+    let named = json(
+        &convault(&archive)
+            .env("CONVAULT_TEST_SECRET", SECRET)
+            .args(["fetch", "--json"])
+            .args(&c)
+            .assert()
+            .success(),
+    );
+    assert_eq!(
+        named["already_complete"].as_array().unwrap().len(),
+        3,
+        "{named}"
+    );
+    assert_eq!(
+        org.seen.lock().unwrap().reads,
+        reads,
+        "no conversation read"
+    );
 
     // --refresh reads them all again.
     let refreshed = fetch(&["--refresh"]);
