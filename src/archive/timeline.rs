@@ -110,8 +110,10 @@ pub fn same_time(conn: &Connection, export_id: i64) -> Result<Option<i64>> {
         .optional()?)
 }
 
-/// One stored version: `(id, seq, version, time ms, text)`.
-type Version = (i64, i64, i64, Option<i64>, Option<String>);
+/// One stored version: `(id, seq, version, time ms)`. Its text is read
+/// only when the entry is renumbered: `verify` asks of every entry with
+/// later versions, and holds none of their texts.
+type Version = (i64, i64, i64, Option<i64>);
 
 /// An entry, `(conversation_id, identifier)`, and its versions in version
 /// order.
@@ -130,14 +132,14 @@ fn multi_version_entries(
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut versions = conn.prepare_cached(
-        "SELECT id, seq, version, coalesce(server_ms, client_ms), text FROM entries
+        "SELECT id, seq, version, coalesce(server_ms, client_ms) FROM entries
          WHERE conversation_id = ?1 AND identifier = ?2 ORDER BY version",
     )?;
     let mut out = Vec::new();
     for key in keys {
         let vs: Vec<Version> = versions
             .query_map(params![key.0, key.1], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let touched = only.is_none_or(|seen| {
@@ -268,6 +270,11 @@ fn renumber(conn: &Connection, stored: &[Version], sorted: &[Version]) -> Result
     let same_time = stored.windows(2).all(|w| w[0].3 == w[1].3);
     let mut ids: Vec<i64> = stored.iter().map(|v| v.0).collect();
     ids.sort_unstable();
+    let mut text_of = conn.prepare_cached("SELECT text FROM entries WHERE id = ?1")?;
+    let mut texts = Vec::with_capacity(sorted.len());
+    for v in sorted {
+        texts.push(text_of.query_row([v.0], |r| r.get::<_, Option<String>>(0))?);
+    }
     // (old id, new id, new version, text)
     let moves: Vec<(i64, i64, i64, &Option<String>)> = sorted
         .iter()
@@ -278,7 +285,7 @@ fn renumber(conn: &Connection, stored: &[Version], sorted: &[Version]) -> Result
             } else {
                 v.0
             };
-            (v.0, id, version, &v.4)
+            (v.0, id, version, &texts[version as usize - 1])
         })
         .collect();
     let mut park = conn.prepare_cached("UPDATE entries SET version = ?2 + ?3 WHERE id = ?1")?;
