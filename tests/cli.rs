@@ -9,6 +9,8 @@ mod crash;
 mod faults;
 #[path = "cli/fetch.rs"]
 mod fetch;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/ledger.rs"]
 mod ledger;
 #[path = "cli/order.rs"]

@@ -230,6 +230,64 @@ impl Archive {
         self.root.join("archive.sqlite.building")
     }
 
+    /// Checks a path a command was asked to write (`--out`): it must not
+    /// exist at all, not even as a symbolic link, which a write would
+    /// follow (convault never overwrites, nor writes through a link), and
+    /// it must lie outside the archive's directory, whose every file is
+    /// the archive's own (a receipt written over `archive.sqlite` would
+    /// destroy it; a file under `objects/` would read as damage). A usage
+    /// error (exit 2) names the path and what is wrong.
+    pub fn check_out(&self, path: &Path) -> Result<()> {
+        let shown = crate::sanitize::for_terminal(&path.display().to_string()).into_owned();
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "a file"
+            };
+            return Err(Error::Usage(format!(
+                "--out {shown}: the path exists ({what}); give a new path: convault never overwrites a file or writes through a link"
+            )));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        // Both resolved: a path spelled through a link or `..` is judged
+        // by where it lands. An archive not created yet holds nothing.
+        if let (Ok(root), Ok(parent)) = (self.root.canonicalize(), parent.canonicalize())
+            && parent.starts_with(&root)
+        {
+            return Err(Error::Usage(format!(
+                "--out {shown}: that is inside the archive directory {}, whose files are the archive's own; write it outside",
+                crate::sanitize::for_terminal(&self.root.display().to_string())
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to the new file `path` (checked by
+    /// [`Archive::check_out`]): created exclusively, so that a path that
+    /// appeared since, or a link, is never written through; synced; and
+    /// removed again if the write fails, leaving no partial file.
+    pub fn write_out(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.check_out(path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let written = f.write_all(bytes).and_then(|()| f.sync_all());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(path);
+            return Err(Error::io(path, e));
+        }
+        Ok(())
+    }
+
     /// Whether the archive has been created (its database exists).
     pub fn exists(&self) -> bool {
         self.db_path().is_file()

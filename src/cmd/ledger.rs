@@ -54,8 +54,9 @@ pub fn run(archive: &Archive, cmd: LedgerCommand) -> Result<ExitCode> {
             let cp = Checkpoint::of(&records, clock::rfc3339_ms(clock::now()?));
             let text = serde_json::to_string(&cp)? + "\n";
             if let Some(path) = out {
-                std::fs::write(&path, &text)
-                    .with_context(|| format!("write the checkpoint to {}", path.display()))?;
+                archive
+                    .write_out(&path, text.as_bytes())
+                    .context("write the checkpoint")?;
                 eprintln!(
                     "checkpoint of {} records written to {}; keep it outside the archive",
                     cp.records,

@@ -10,6 +10,9 @@ use crate::receipt;
 use crate::sanitize::for_terminal;
 
 pub fn run(archive: &Archive, export: i64, out: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    if let Some(path) = &out {
+        archive.check_out(path)?;
+    }
     let conn = archive
         .open_read_only()
         .with_context(|| format!("open {}", archive.root().display()))?;
@@ -21,8 +24,9 @@ pub fn run(archive: &Archive, export: i64, out: Option<PathBuf>, json: bool) -> 
     };
     match out {
         Some(path) => {
-            std::fs::write(&path, &text)
-                .with_context(|| format!("write the receipt to {}", path.display()))?;
+            archive
+                .write_out(&path, text.as_bytes())
+                .context("write the receipt")?;
             eprintln!(
                 "receipt for export {export} written to {}",
                 for_terminal(&path.display().to_string())

@@ -37,15 +37,10 @@ pub struct Options {
 
 pub fn run(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitCode> {
     let zone = opts.tz.as_deref().map(super::search::zone).transpose()?;
-    // Refused before any work: the file asked for must be new.
-    if let Some(path) = &opts.out
-        && path.exists()
-    {
-        return Err(crate::Error::Usage(format!(
-            "--out {}: the file exists; give a new path (convault does not overwrite files)",
-            path.display()
-        ))
-        .into());
+    // Refused before any work: the file asked for must be new, and
+    // outside the archive.
+    if let Some(path) = &opts.out {
+        archive.check_out(path)?;
     }
     let conn = archive
         .open_read_only()
@@ -87,24 +82,9 @@ pub fn run(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitC
             out.write_all(text.as_bytes())?;
             out.flush()?;
         }
-        Some(path) => write_new(path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => archive.write_out(path, text.as_bytes())?,
     }
     Ok(ExitCode::Ok)
-}
-
-/// Writes `bytes` to `path`, which must not exist; a failed write leaves
-/// no partial file behind.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    let written = f.write_all(bytes).and_then(|()| f.sync_all());
-    if written.is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    written
 }
 
 /// The transcript as text: one line per entry, continuation lines indented;

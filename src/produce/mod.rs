@@ -219,6 +219,8 @@ pub fn produce(
             parent.display()
         )));
     }
+    // Not inside the archive: a bag under objects/ would read as damage.
+    archive.check_out(&opts.out)?;
     if !archive.exists() {
         return Err(Error::NoArchive(archive.root().to_owned()));
     }

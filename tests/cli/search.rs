@@ -361,7 +361,7 @@ fn show_formats_a_window_and_a_file() {
         .arg(CONV_A)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("the file exists"));
+        .stderr(predicate::str::contains("the path exists (a file)"));
     assert_eq!(std::fs::read_to_string(&page).unwrap(), html);
     // --tz gives local times beside UTC in HTML, with the offset in text.
     let paris = stdout(
