@@ -58,6 +58,17 @@ pub fn extract(entry_type: &str, payload: Option<&Value>, message_text: Option<&
     } else {
         event_description(entry_type, payload)
     };
+    // U+0000 (JSON's `\u0000`) ends a C string: SQLite's FTS5 indexed the
+    // whole text but `highlight()` gave it back cut at the NUL, so every
+    // search reaching such a text failed. The searchable text shows it as
+    // U+FFFD; the payload keeps it, byte for byte.
+    let text = text.map(|t| {
+        if t.contains('\0') {
+            t.replace('\0', "\u{FFFD}")
+        } else {
+            t
+        }
+    });
     Extracted { text, is_message }
 }
 

@@ -111,3 +111,78 @@ fn every_out_creates_a_new_file_outside_the_archive_and_follows_no_link() {
     assert!(!Path::new(&archive.join("config.toml")).exists());
     assert!(!archive.join("objects").join("x").exists());
 }
+
+/// Every control character in a message (U+0000 as JSON's `\u0000`
+/// above all) leaves search working for the whole archive, in every
+/// output and order, with the match at its place (issue 31, item 4).
+#[test]
+fn control_characters_in_messages_never_break_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("controls.csv");
+    let controls: Vec<char> = (0u32..0x20)
+        .chain(0x7f..0xa0)
+        .filter_map(char::from_u32)
+        .collect();
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    w.write_record([
+        "identifier",
+        "conversation_identifier",
+        "entry_type",
+        "entry_payload",
+        "sender",
+        "transcripted_timestamp",
+        "related_records",
+    ])
+    .unwrap();
+    for (i, c) in controls.iter().enumerate() {
+        let text = format!("before{c}refund {c} after card{c}");
+        let payload = serde_json::json!({
+            "entryType": "Message",
+            "abstractMessage": {"messageType": "StaticContentMessage",
+                "staticContent": {"formatType": "Text", "text": text}}
+        });
+        w.write_record([
+            format!("0c{i:06x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c").as_str(),
+            "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
+            "Message",
+            &payload.to_string(),
+            r#"{"role":"Agent","appType":"agent","subject":"005x"}"#,
+            &(1_794_218_400_000i64 + i as i64 * 1000).to_string(),
+            "[]",
+        ])
+        .unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&csv_path]);
+    for args in [
+        vec!["search", "refund", "--limit", "100"],
+        vec!["search", "--json", "refund", "--limit", "100"],
+        vec!["search", "--ndjson", "card", "--limit", "100"],
+        vec!["search", "--csv", "card", "--limit", "100"],
+        vec!["search", "--show", "refund", "--limit", "100"],
+        vec!["search", "--sort", "oldest", "refund", "--limit", "100"],
+        vec!["search", "--sort", "relevance", "refund", "--limit", "100"],
+    ] {
+        convault(&archive).args(&args).assert().success();
+    }
+    let out = convault(&archive)
+        .args(["search", "--json", "refund", "--limit", "100"])
+        .assert()
+        .success();
+    let hits: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), controls.len());
+    for h in hits {
+        let text: Vec<char> = h["text"].as_str().unwrap().chars().collect();
+        let m = &h["matches"][0];
+        let (s, e) = (
+            m["start"].as_u64().unwrap() as usize,
+            m["end"].as_u64().unwrap() as usize,
+        );
+        let found: String = text[s..e].iter().collect();
+        assert_eq!(found.to_lowercase(), "refund", "{h}");
+    }
+    convault(&archive).arg("verify").assert().success();
+}
