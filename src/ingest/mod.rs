@@ -157,16 +157,16 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
     profiles_of(&opts.profiles)?;
     if opts.dry_run {
         // A dry run writes nothing, so it is a reader: no lock.
-        let (inputs, containers) = inspect(paths)?;
-        return ingest_into(archive, &inputs, &containers, opts, Vec::new());
+        let (inputs, containers, skipped) = inspect(paths)?;
+        return ingest_into(archive, &inputs, &containers, opts, skipped);
     }
-    let (inputs, containers) = inspect(paths)?;
+    let (inputs, containers, skipped) = inspect(paths)?;
     let fresh = !archive.root().exists();
     let new_archive = !archive.exists();
     let result = (|| {
         // The writer session: the lock, and whatever a killed run left
         // finished or undone before this export is read (writer::Session).
-        let mut warnings = Vec::new();
+        let mut warnings = skipped;
         let lock =
             crate::writer::Session::begin_ingest(archive, &opts.who, opts.now, &mut warnings)?;
         let mut report = ingest_into(archive, &inputs, &containers, opts, warnings)?;
@@ -234,7 +234,7 @@ fn exports_of(paths: &[PathBuf], opts: &Options) -> Result<Vec<Vec<PathBuf>>> {
     let mut untimed: Vec<usize> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let mut newest = None;
-        for file in source::collect_inputs(std::slice::from_ref(path))? {
+        for file in source::collect_inputs(std::slice::from_ref(path))?.files {
             let container = source::sniff_container(&file)?;
             newest = newest.max(source::file_time(&file, container)?);
         }
@@ -299,13 +299,21 @@ fn profiles_of(files: &[LoadedFile]) -> Result<Profiles> {
 
 /// The input files `paths` name, and what each is: checked before anything
 /// is created, so a bad path leaves no trace.
-fn inspect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Container>)> {
+fn inspect(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Container>, Vec<String>)> {
     let inputs = source::collect_inputs(paths)?;
     let containers = inputs
+        .files
         .iter()
         .map(|path| source::sniff_container(path))
         .collect::<Result<_>>()?;
-    Ok((inputs, containers))
+    // What a directory walk passed over is told, with the export's other
+    // warnings.
+    let skipped = inputs
+        .skipped
+        .into_iter()
+        .map(|s| format!("skipped {s}"))
+        .collect();
+    Ok((inputs.files, containers, skipped))
 }
 
 fn ingest_into(

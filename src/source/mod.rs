@@ -161,10 +161,25 @@ pub fn file_time(path: &Path, container: Container) -> Result<Option<i64>> {
     }
 }
 
+/// The input files `paths` name, and what was passed over.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Regular files: as given, or found in a directory given.
+    pub files: Vec<PathBuf>,
+    /// What a directory walk did not take, each with why: symbolic links
+    /// (never followed: a link in an untrusted directory could point at a
+    /// key file, which the append-only archive would keep for good) and
+    /// anything that is not a regular file (a FIFO, a device, a socket).
+    pub skipped: Vec<String>,
+}
+
 /// The files named by `paths`: files as given, directories walked
-/// recursively in name order. Errors name the path that cannot be used.
-pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// recursively in name order, following no symbolic link. A path given
+/// must be a regular file (a link given by name is followed to one) or a
+/// directory; anything else (`/dev/zero`, a FIFO) is refused before
+/// anything is read. Errors name the path that cannot be used.
+pub fn collect_inputs(paths: &[PathBuf]) -> Result<Inputs> {
+    let mut out = Inputs::default();
     for path in paths {
         let meta = fs::metadata(path).map_err(|e| Error::Input {
             path: path.clone(),
@@ -174,22 +189,48 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             },
         })?;
         if meta.is_dir() {
-            let before = out.len();
+            let before = out.files.len();
             walk(path, &mut out)?;
-            if out.len() == before {
+            if out.files.len() == before {
                 return Err(Error::Input {
                     path: path.clone(),
                     reason: "the directory holds no files".into(),
                 });
             }
+        } else if meta.is_file() {
+            out.files.push(path.clone());
         } else {
-            out.push(path.clone());
+            return Err(Error::Input {
+                path: path.clone(),
+                reason: format!(
+                    "not a regular file ({}): give export files or directories of them",
+                    kind_of(&meta.file_type())
+                ),
+            });
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// What a file that is not a regular file is, in words.
+fn kind_of(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn walk(dir: &Path, out: &mut Inputs) -> Result<()> {
     let mut children: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .map(|d| d.map(|d| d.path()))
@@ -197,11 +238,26 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         .map_err(|e| Error::io(dir, e))?;
     children.sort();
     for child in children {
-        let meta = fs::metadata(&child).map_err(|e| Error::io(&child, e))?;
-        if meta.is_dir() {
+        // The entry itself, never what a link points at.
+        let meta = fs::symlink_metadata(&child).map_err(|e| Error::io(&child, e))?;
+        let t = meta.file_type();
+        if t.is_dir() {
             walk(&child, out)?;
+        } else if t.is_file() {
+            out.files.push(child);
         } else {
-            out.push(child);
+            let what = kind_of(&t);
+            let to = if t.is_symlink() {
+                fs::read_link(&child)
+                    .map(|to| format!(" to {}", to.display()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            out.skipped.push(format!(
+                "{}: {what}{to}, not followed or read",
+                child.display()
+            ));
         }
     }
     Ok(())

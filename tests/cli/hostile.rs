@@ -186,3 +186,96 @@ fn control_characters_in_messages_never_break_search() {
     }
     convault(&archive).arg("verify").assert().success();
 }
+
+/// A directory from an untrusted tarball: its links (to files and
+/// directories, inside and outside it, a loop, a dangling one) are never
+/// followed and are named; a FIFO inside is skipped, not waited on; a
+/// device or FIFO given by name is refused before anything is written
+/// (issue 31, item 2).
+#[test]
+fn ingesting_a_directory_follows_no_link_and_reads_only_regular_files() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret-key.pem");
+    std::fs::write(&secret, "-----BEGIN PRIVATE KEY----- do not archive me").unwrap();
+    let outside_dir = tmp.path().join("home");
+    std::fs::create_dir(&outside_dir).unwrap();
+    std::fs::write(outside_dir.join("notes.csv"), "private,notes\n1,2\n").unwrap();
+    let dir = tmp.path().join("export");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(fixture(WEEK1), dir.join("week1.zip")).unwrap();
+    symlink(&secret, dir.join("key.csv")).unwrap();
+    symlink("/etc/passwd", dir.join("passwd.csv")).unwrap();
+    symlink(&outside_dir, dir.join("home")).unwrap();
+    symlink(dir.join("week1.zip"), dir.join("inside-link.zip")).unwrap();
+    symlink(&dir, dir.join("sub").join("loop")).unwrap();
+    symlink(tmp.path().join("nowhere"), dir.join("dangling.csv")).unwrap();
+    let fifo = dir.join("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo is on every machine this runs on");
+
+    let archive = tmp.path().join("a");
+    let out = convault(&archive)
+        .args(["ingest", "--json"])
+        .arg(&dir)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        r["files"].as_array().unwrap().len(),
+        1,
+        "only week1.zip: {r}"
+    );
+    let warnings = r["warnings"].to_string();
+    for skipped in [
+        "key.csv",
+        "passwd.csv",
+        "home",
+        "inside-link.zip",
+        "loop",
+        "dangling.csv",
+    ] {
+        assert!(
+            warnings.contains(&format!("{skipped}: a symbolic link")),
+            "{skipped} not named: {warnings}"
+        );
+    }
+    assert!(warnings.contains("pipe.csv: a FIFO"), "{warnings}");
+    // Not a byte of what the links point at is in the archive.
+    let mut stack = vec![archive.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                for needle in [&b"PRIVATE KEY"[..], b"private,notes", b"root:x:0:0"] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "{} holds {:?}",
+                        p.display(),
+                        String::from_utf8_lossy(needle)
+                    );
+                }
+            }
+        }
+    }
+
+    // A device or a FIFO given by name: refused at once, nothing created.
+    for path in [Path::new("/dev/zero"), fifo.as_path()] {
+        let fresh = tmp.path().join("fresh");
+        convault(&fresh)
+            .arg("ingest")
+            .arg(path)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(6)
+            .stderr(predicate::str::contains("not a regular file"));
+        assert!(!fresh.exists(), "{} created an archive", path.display());
+    }
+}
