@@ -227,7 +227,9 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         now.strftime("%Y%m%dT%H%M%SZ"),
         std::process::id()
     ));
-    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    // Owner-only, as every directory of an archive (docs/reliability.md):
+    // the pages hold conversations.
+    crate::archive::create_dir(&staging)?;
     let bar = progress::labelled_bar(conversations.len() as u64, "fetch", true);
     let show = |p: Progress| match p {
         Progress::Done { done, left, .. } => {
