@@ -158,6 +158,11 @@ pub struct ProduceArgs {
     /// Write a bag even when nothing matches
     #[arg(long)]
     pub allow_empty: bool,
+    /// Make the load file safe to open in a spreadsheet: a cell starting
+    /// with = + - @ (a formula to Excel) gets a leading '. Off by default,
+    /// so the load file holds every text exactly (docs/produce.md)
+    #[arg(long)]
+    pub excel_safe: bool,
     /// A name for the production (Internal-Sender-Description)
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
@@ -287,6 +292,11 @@ pub enum Command {
         /// no fields, FTS5's operators and column filters)
         #[arg(long, conflicts_with = "tz")]
         raw: bool,
+        /// With --csv: a cell starting with = + - @ (a formula to Excel)
+        /// gets a leading ', so the file is safe to open in a spreadsheet.
+        /// Off by default: the CSV holds every text exactly
+        #[arg(long, requires = "csv")]
+        excel_safe: bool,
         /// The query: words, operators and fields (key:value); a word may
         /// start with '-' (refund -card)
         #[arg(required = true, value_name = "QUERY")]

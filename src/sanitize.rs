@@ -51,3 +51,37 @@ mod tests {
         assert_eq!(for_terminal("a\tb"), "a b");
     }
 }
+
+/// `cell` made safe to open in a spreadsheet (`--excel-safe`): a cell that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula
+/// to Excel, LibreOffice and Google Sheets, which a hostile message could
+/// use (CSV injection); such a cell gets a leading `'`, which the
+/// spreadsheet shows as text. Off by default: the CSV then holds every
+/// text exactly as archived.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod spreadsheet_tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_become_text_and_the_rest_is_untouched() {
+        for (given, shown) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1 555", "'+1 555"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("refund = 2", "refund = 2"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(given), shown);
+        }
+    }
+}

@@ -113,6 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             color,
             tz,
             raw,
+            excel_safe,
             words,
         } => search::run(
             &archive,
@@ -134,6 +135,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 show: show.then_some(context),
                 tz,
                 raw,
+                excel_safe,
                 color,
             },
         ),

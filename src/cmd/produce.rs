@@ -29,6 +29,7 @@ pub fn run(archive: &Archive, args: ProduceArgs) -> Result<ExitCode> {
         hits_only: args.hits_only,
         zip: args.zip,
         allow_empty: args.allow_empty,
+        excel_safe: args.excel_safe,
         now: clock::now()?,
         organization: config.produce.and_then(|p| p.source_organization),
         progress: true,

@@ -66,6 +66,9 @@ pub struct Options {
     pub tz: Option<String>,
     /// `--raw`: FTS5's own syntax.
     pub raw: bool,
+    /// `--excel-safe`: CSV cells that a spreadsheet would take for a
+    /// formula are prefixed with `'`.
+    pub excel_safe: bool,
     pub color: Color,
 }
 
@@ -124,7 +127,7 @@ pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCod
                 writeln!(out)?;
             }
             Format::Ndjson => write_ndjson(&mut out, &hits)?,
-            Format::Csv => write_csv(&mut out, &hits)?,
+            Format::Csv => write_csv(&mut out, &hits, opts.excel_safe)?,
         }
         hits.len()
     };
@@ -322,7 +325,7 @@ pub const CSV_HEADER: [&str; 17] = [
 
 /// Hits as RFC 4180 CSV. A missing value is an empty field; `matches` is
 /// `start-end` pairs separated by spaces (`3-9 20-26`).
-fn write_csv(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
+fn write_csv(out: &mut impl Write, hits: &[Hit], excel_safe: bool) -> Result<()> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
@@ -336,7 +339,7 @@ fn write_csv(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
             .map(|m| format!("{}-{}", m.start, m.end))
             .collect::<Vec<_>>()
             .join(" ");
-        w.write_record([
+        let row = [
             h.conversation.clone(),
             h.entry.clone(),
             h.version.to_string(),
@@ -354,7 +357,15 @@ fn write_csv(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
             h.text.clone(),
             matches,
             h.snippet.clone(),
-        ])?;
+        ];
+        if excel_safe {
+            w.write_record(
+                row.iter()
+                    .map(|c| crate::sanitize::spreadsheet_safe(c).into_owned()),
+            )?;
+        } else {
+            w.write_record(&row)?;
+        }
     }
     w.flush()?;
     Ok(())

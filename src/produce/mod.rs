@@ -80,6 +80,9 @@ pub struct Options {
     pub zip: bool,
     /// Write a bag even when nothing matches.
     pub allow_empty: bool,
+    /// Load file cells a spreadsheet would take for a formula get a
+    /// leading `'` (`--excel-safe`).
+    pub excel_safe: bool,
     pub now: Timestamp,
     /// `Source-Organization` (from `config.toml`).
     pub organization: Option<String>,
@@ -330,6 +333,7 @@ pub fn produce(
         json!({
             "production": id,
             "name": opts.name,
+            "excel_safe": opts.excel_safe,
             "query": query,
             "conversations_asked": opts.conversations,
             "hits_only": opts.hits_only,
@@ -766,8 +770,14 @@ fn render(
         }
         serde_json::to_writer(&mut f, &Produced::new(row, &production_number, matched))
             .map_err(|e| Error::io(&json_path, e.into()))?;
-        loadfile_row(&mut csv, row, &production_number, &identifier)
-            .map_err(|e| csv_error(&loadfile_path, e))?;
+        loadfile_row(
+            &mut csv,
+            row,
+            &production_number,
+            &identifier,
+            opts.excel_safe,
+        )
+        .map_err(|e| csv_error(&loadfile_path, e))?;
         hashes.push(hash_bytes(&row.content_hash)?);
     }
     f.write_all(b"]}\n").map_err(io)?;
@@ -848,6 +858,7 @@ fn loadfile_row(
     s: &transcript::Stored,
     production_number: &str,
     conversation: &str,
+    excel_safe: bool,
 ) -> csv::Result<()> {
     fn opt(s: &Option<String>) -> &[u8] {
         s.as_deref().unwrap_or_default().as_bytes()
@@ -873,7 +884,12 @@ fn loadfile_row(
         opt(&s.member),
         line.as_bytes(),
     ] {
-        csv.write_field(field)?;
+        match std::str::from_utf8(field) {
+            Ok(text) if excel_safe => {
+                csv.write_field(crate::sanitize::spreadsheet_safe(text).as_bytes())?
+            }
+            _ => csv.write_field(field)?,
+        }
     }
     csv.write_record(None::<&[u8]>)
 }

@@ -279,3 +279,93 @@ fn ingesting_a_directory_follows_no_link_and_reads_only_regular_files() {
         assert!(!fresh.exists(), "{} created an archive", path.display());
     }
 }
+
+/// A message that is a spreadsheet formula stays exact in CSV by default;
+/// `--excel-safe` makes it text in `search --csv` and in a production's
+/// load file, whose bag still validates (issue 31, item 12).
+#[test]
+fn excel_safe_makes_formula_cells_text_and_is_off_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("formula.csv");
+    let formula = "=HYPERLINK(\"http://evil.example\",\"refund\")";
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    w.write_record([
+        "identifier",
+        "conversation_identifier",
+        "entry_type",
+        "entry_payload",
+        "sender",
+        "transcripted_timestamp",
+        "related_records",
+    ])
+    .unwrap();
+    let payload = serde_json::json!({
+        "entryType": "Message",
+        "abstractMessage": {"messageType": "StaticContentMessage",
+            "staticContent": {"formatType": "Text", "text": formula}}
+    });
+    w.write_record([
+        "0d000001-1d2e-4f3a-8b4c-5d6e7f8a9b0c",
+        "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
+        "Message",
+        &payload.to_string(),
+        r#"{"role":"EndUser","appType":"iamessage","subject":"=cmd|' /C calc'!A0"}"#,
+        "1794218400000",
+        "[]",
+    ])
+    .unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&csv_path]);
+    let cells = |args: &[&str]| -> Vec<String> {
+        let out = convault(&archive).args(args).assert().success();
+        let mut r = csv::Reader::from_reader(&out.get_output().stdout[..]);
+        r.records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let exact = cells(&["search", "--csv", "refund"]);
+    assert!(exact.contains(&formula.to_owned()), "{exact:?}");
+    let safe = cells(&["search", "--csv", "--excel-safe", "refund"]);
+    assert!(safe.contains(&format!("'{formula}")), "{safe:?}");
+    assert!(
+        safe.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])),
+        "{safe:?}"
+    );
+    // Only with --csv.
+    convault(&archive)
+        .args(["search", "--excel-safe", "refund"])
+        .assert()
+        .code(2);
+
+    let bag = tmp.path().join("bag");
+    convault(&archive)
+        .args(["produce", "refund", "--excel-safe", "--out"])
+        .arg(&bag)
+        .assert()
+        .success();
+    let mut r = csv::Reader::from_path(bag.join("data/loadfile.csv")).unwrap();
+    let row: Vec<String> = r
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert!(row.contains(&format!("'{formula}")), "{row:?}");
+    assert!(
+        row.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])),
+        "{row:?}"
+    );
+    convault(&archive)
+        .args(["produce", "verify"])
+        .arg(&bag)
+        .assert()
+        .success();
+}
