@@ -179,6 +179,12 @@ pub enum Error {
         reasons: Vec<String>,
     },
 
+    /// What a removal took is still in the database file or its WAL
+    /// because another program holds the database open; the message says
+    /// what to do. The removal stays unfinished for the next writer.
+    #[error("{0}")]
+    StillOnDisk(String),
+
     /// Two exports of one kind cannot be put in order in time; the
     /// message names both and what to do.
     #[error("{0}")]

@@ -846,3 +846,54 @@ fn every_writer_removes_again_what_a_killed_ingest_brought_back_before_acting() 
         }
     }
 }
+
+/// Another program holding the database open in a read transaction keeps
+/// the old pages in the file and its WAL: the erasure waits for it, then
+/// says the text is still on disk and exits non-zero, the removal left
+/// unfinished; once the reader is gone, the next writer (`verify`)
+/// finishes it and no byte of the conversation is left (issue 31, item 3).
+#[test]
+fn an_erasure_never_claims_success_while_a_reader_keeps_the_text_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = week1_archive(&tmp);
+    let reader = rusqlite::Connection::open(archive.join("archive.sqlite")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert!(n > 0);
+    let a = at(&archive, NOW)
+        .env("CONVAULT_CHECKPOINT_PATIENCE_MS", "1500")
+        .args([
+            "erase",
+            "--conversation",
+            CONV_A,
+            "--reason",
+            "r",
+            "--execute",
+        ])
+        .assert()
+        .code(1);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("could not be finished") && err.contains("read transaction"),
+        "{err}"
+    );
+    assert!(
+        a_is_present_in_files(&archive),
+        "the text is still on disk, as said"
+    );
+    // The reader lets go: the next writer finishes the removal.
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let v = convault(&archive).arg("verify").assert().success();
+    let out = String::from_utf8_lossy(&v.get_output().stdout).into_owned();
+    assert!(out.contains("finished an interrupted removal"), "{out}");
+    let hits = found_under(&archive, TEXT_A);
+    assert!(hits.is_empty(), "{TEXT_A:?} still in {hits:?}");
+}
+
+/// Whether conversation A's text is in any file under the archive.
+fn a_is_present_in_files(archive: &Path) -> bool {
+    !found_under(archive, TEXT_A).is_empty()
+}
