@@ -4,7 +4,12 @@ use std::path::Path;
 
 use predicates::prelude::*;
 
+use super::support::synth::{Message, write_messages_in};
 use super::{WEEK1, convault, fixture, ingest};
+
+/// The conversation of the messages these tests write, and their sender.
+const CONVERSATION: &str = "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13";
+const AGENT: &str = r#"{"role":"Agent","appType":"agent","subject":"005x"}"#;
 
 /// Every command that writes a file it is given (`--out`) creates it new:
 /// it never overwrites one, never writes through a symbolic link (to a
@@ -123,37 +128,32 @@ fn control_characters_in_messages_never_break_search() {
         .chain(0x7f..0xa0)
         .filter_map(char::from_u32)
         .collect();
-    let mut w = csv::Writer::from_path(&csv_path).unwrap();
-    w.write_record([
-        "identifier",
-        "conversation_identifier",
-        "entry_type",
-        "entry_payload",
-        "sender",
-        "transcripted_timestamp",
-        "related_records",
-    ])
+    let rows: Vec<(String, String, String)> = controls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("0c{i:06x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c"),
+                format!("before{c}refund {c} after card{c}"),
+                (1_794_218_400_000i64 + i as i64 * 1000).to_string(),
+            )
+        })
+        .collect();
+    write_messages_in(
+        &csv_path,
+        rows.iter().map(|(id, text, ms)| {
+            (
+                CONVERSATION,
+                Message {
+                    id,
+                    ms,
+                    text,
+                    sender: AGENT,
+                },
+            )
+        }),
+    )
     .unwrap();
-    for (i, c) in controls.iter().enumerate() {
-        let text = format!("before{c}refund {c} after card{c}");
-        let payload = serde_json::json!({
-            "entryType": "Message",
-            "abstractMessage": {"messageType": "StaticContentMessage",
-                "staticContent": {"formatType": "Text", "text": text}}
-        });
-        w.write_record([
-            format!("0c{i:06x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c").as_str(),
-            "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
-            "Message",
-            &payload.to_string(),
-            r#"{"role":"Agent","appType":"agent","subject":"005x"}"#,
-            &(1_794_218_400_000i64 + i as i64 * 1000).to_string(),
-            "[]",
-        ])
-        .unwrap();
-    }
-    w.flush().unwrap();
-    drop(w);
     let archive = tmp.path().join("a");
     ingest(&archive, &[&csv_path]);
     for args in [
@@ -288,34 +288,19 @@ fn excel_safe_makes_formula_cells_text_and_is_off_by_default() {
     let tmp = tempfile::tempdir().unwrap();
     let csv_path = tmp.path().join("formula.csv");
     let formula = "=HYPERLINK(\"http://evil.example\",\"refund\")";
-    let mut w = csv::Writer::from_path(&csv_path).unwrap();
-    w.write_record([
-        "identifier",
-        "conversation_identifier",
-        "entry_type",
-        "entry_payload",
-        "sender",
-        "transcripted_timestamp",
-        "related_records",
-    ])
+    write_messages_in(
+        &csv_path,
+        [(
+            CONVERSATION,
+            Message {
+                id: "0d000001-1d2e-4f3a-8b4c-5d6e7f8a9b0c",
+                ms: "1794218400000",
+                text: formula,
+                sender: r#"{"role":"EndUser","appType":"iamessage","subject":"=cmd|' /C calc'!A0"}"#,
+            },
+        )],
+    )
     .unwrap();
-    let payload = serde_json::json!({
-        "entryType": "Message",
-        "abstractMessage": {"messageType": "StaticContentMessage",
-            "staticContent": {"formatType": "Text", "text": formula}}
-    });
-    w.write_record([
-        "0d000001-1d2e-4f3a-8b4c-5d6e7f8a9b0c",
-        "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
-        "Message",
-        &payload.to_string(),
-        r#"{"role":"EndUser","appType":"iamessage","subject":"=cmd|' /C calc'!A0"}"#,
-        "1794218400000",
-        "[]",
-    ])
-    .unwrap();
-    w.flush().unwrap();
-    drop(w);
     let archive = tmp.path().join("a");
     ingest(&archive, &[&csv_path]);
     let cells = |args: &[&str]| -> Vec<String> {

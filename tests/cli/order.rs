@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::support::fixture_data::{self, CONV_A, CONV_B, CONV_C, REDACTED_ENTRY};
+use super::support::synth::{Message, write_messages_in};
 use super::{WEEK1, WEEK2, convault, db, fixture, ingest, write_zip};
 
 /// Runs `convault ARGS` on `archive`, which must succeed, and returns its
@@ -409,65 +410,56 @@ const PROP_TEXTS: [&str; 3] = [
 /// them, so no two weeks are the same bytes.
 fn write_prop_week(dir: &Path, week: usize, slots: &[Option<u8>]) -> std::path::PathBuf {
     let path = dir.join(format!("week-{week}.csv"));
-    let mut w = csv::Writer::from_path(&path).unwrap();
-    w.write_record([
-        "identifier",
-        "conversation_identifier",
-        "entry_type",
-        "entry_payload",
-        "sender",
-        "transcripted_timestamp",
-        "related_records",
-    ])
-    .unwrap();
     let base_ms: i64 = 1_793_000_000_000;
-    let mut row = |id: String, conversation: &str, text: &str, role: &str, ms: i64| {
-        let payload = serde_json::json!({
-            "entryType": "Message",
-            "abstractMessage": {"messageType": "StaticContentMessage",
-                "staticContent": {"formatType": "Text", "text": text}}
-        });
-        let sender =
-            format!(r#"{{"role":"{role}","appType":"iamessage","subject":"u-{conversation}"}}"#);
-        w.write_record([
-            id.as_str(),
-            conversation,
-            "Message",
-            &payload.to_string(),
-            &sender,
-            &ms.to_string(),
-            "[]",
-        ])
-        .unwrap();
+    let sender = |role: &str, c: usize| {
+        format!(
+            r#"{{"role":"{role}","appType":"iamessage","subject":"u-{}"}}"#,
+            PROP_CONVERSATIONS[c]
+        )
     };
+    // (conversation, identifier, text, sender, time)
+    let mut rows: Vec<(usize, String, &str, String, String)> = Vec::new();
     for c in 0..2 {
         for e in 0..3 {
             if let Some(t) = slots[(week * 2 + c) * 3 + e] {
                 let role = if e == 0 { "EndUser" } else { "Agent" };
                 let ms = base_ms + (c as i64) * 3_600_000 + (e as i64) * 60_000;
-                row(
+                rows.push((
+                    c,
                     format!("{c}{e}000000-0000-4000-8000-000000000000"),
-                    PROP_CONVERSATIONS[c],
                     PROP_TEXTS[t as usize],
-                    role,
-                    ms,
-                );
+                    sender(role, c),
+                    ms.to_string(),
+                ));
             }
         }
     }
     for k in 0..=week {
-        row(
+        rows.push((
+            2,
             format!("f{k}000000-0000-4000-8000-000000000000"),
-            PROP_CONVERSATIONS[2],
             "refund on its way",
-            "Agent",
+            sender("Agent", 2),
             // Apart from the other entries' times: hits of one millisecond
             // are listed in the order they were stored (docs/search.md).
-            base_ms + 30_000 + 86_400_000 * 7 * k as i64,
-        );
+            (base_ms + 30_000 + 86_400_000 * 7 * k as i64).to_string(),
+        ));
     }
-    w.flush().unwrap();
-    drop(w);
+    write_messages_in(
+        &path,
+        rows.iter().map(|(c, id, text, sender, ms)| {
+            (
+                PROP_CONVERSATIONS[*c],
+                Message {
+                    id,
+                    ms,
+                    text,
+                    sender,
+                },
+            )
+        }),
+    )
+    .unwrap();
     let at = std::time::UNIX_EPOCH
         + std::time::Duration::from_secs(1_793_833_200 + 7 * 86_400 * week as u64);
     std::fs::File::options()

@@ -653,6 +653,15 @@ pub fn write_messages<'a>(
     conversation: &str,
     messages: impl IntoIterator<Item = Message<'a>>,
 ) -> io::Result<()> {
+    write_messages_in(path, messages.into_iter().map(|m| (conversation, m)))
+}
+
+/// A plain CSV transcript export of text messages, each in the
+/// conversation beside it.
+pub fn write_messages_in<'a, 'c>(
+    path: &Path,
+    messages: impl IntoIterator<Item = (&'c str, Message<'a>)>,
+) -> io::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record([
         "identifier",
@@ -663,7 +672,7 @@ pub fn write_messages<'a>(
         "transcripted_timestamp",
         "related_records",
     ])?;
-    for m in messages {
+    for (conversation, m) in messages {
         let payload = serde_json::json!({
             "entryType": "Message",
             "abstractMessage": {"messageType": "StaticContentMessage",
