@@ -228,15 +228,25 @@ fn manifest(files: &[Written], algorithm: &str) -> String {
         .collect()
 }
 
-/// One `bag-info.txt` line: the value on one line (line breaks in it
-/// become spaces; BagIt allows folded lines, but one line reads the same
-/// in every tool).
+/// One `bag-info.txt` line: the value on one line. Every character a
+/// tool may take for a line break ([`breaks_a_tag_line`]: bagit-python
+/// splits with Python's `splitlines`, which also breaks at a form feed,
+/// a vertical tab, U+2028 and more) and every other control character
+/// becomes a space; BagIt allows folded lines, but one line reads the
+/// same in every tool.
 fn info_line(label: &str, value: &str) -> String {
     let value: String = value
         .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .map(|c| if breaks_a_tag_line(c) { ' ' } else { c })
         .collect();
     format!("{label}: {value}\n")
+}
+
+/// Whether `c` may not stand inside a tag line: a control character
+/// (C0, DEL, C1, which include every line break Python's `splitlines`
+/// knows but two) or U+2028/U+2029, the other two.
+pub fn breaks_a_tag_line(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
 /// A manifest path as RFC 8493 §2.1.3 writes it.

@@ -180,9 +180,24 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         }
         Err(_) => failures.push(fail("missing", "bagit.txt", Some("a file".into()), None)),
     }
-    let info = std::fs::read_to_string(root.join("bag-info.txt"))
-        .map(|t| parse_info(&t))
-        .unwrap_or_default();
+    let info_text = std::fs::read_to_string(root.join("bag-info.txt")).unwrap_or_default();
+    // bagit-python's rule: it splits tag files with Python's
+    // `splitlines`, so a form feed, a vertical tab, U+2028 and the like
+    // inside a value break the bag for it; a tab is allowed.
+    for (i, line) in info_text.lines().enumerate() {
+        if let Some(c) = line
+            .chars()
+            .find(|&c| c != '\t' && super::bag::breaks_a_tag_line(c))
+        {
+            failures.push(fail(
+                "tag-line-break",
+                "bag-info.txt",
+                Some("one tag per line, as bagit-python reads them".into()),
+                Some(format!("line {} holds U+{:04X}", i + 1, c as u32)),
+            ));
+        }
+    }
+    let info = parse_info(&info_text);
     let production = info
         .get("External-Identifier")
         .and_then(|v| v.first())

@@ -629,3 +629,71 @@ fn a_killed_production_leaves_no_bag_and_the_next_one_cleans_up() {
     assert!(left.is_empty(), "{left:?}");
     convault(&archive).arg("verify").assert().success();
 }
+
+/// A form feed, a vertical tab, U+2028 or a NUL in a production's name,
+/// its query or the organisation broke `bag-info.txt` for bagit-python
+/// (which splits lines as Python does) while `produce verify` accepted
+/// the bag. Every such character becomes a space in a tag value, and
+/// `produce verify` applies bagit-python's rule (issue 31, item 10).
+#[test]
+fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = fixture_archive(tmp.path());
+    std::fs::write(
+        archive.join("config.toml"),
+        "[produce]\nsource_organization = \"Acme\\u0000 Bank\\u000c Ltd\"\n",
+    )
+    .unwrap();
+    let bag = tmp.path().join("bag");
+    produce(
+        &archive,
+        &[
+            "--out",
+            bag.to_str().unwrap(),
+            "--name",
+            "case\u{c}12\u{b}a\u{2028}b\u{1c}c\u{85}d",
+            "refund\u{2029}",
+        ],
+    );
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    for line in info.lines() {
+        assert!(
+            !line
+                .chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "{line:?}"
+        );
+    }
+    assert!(
+        info.contains("Internal-Sender-Description: case 12 a b c d\n"),
+        "{info}"
+    );
+    assert!(
+        info.contains("Source-Organization: Acme  Bank  Ltd\n"),
+        "{info}"
+    );
+    verifies(&archive, &bag);
+    if let Some(valid) = bagit_py(&bag) {
+        assert!(valid, "bagit.py rejects the bag");
+    }
+    // A bag-info.txt whose value holds a form feed: named, as bagit-python
+    // would fail on it.
+    let path = bag.join("bag-info.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace("case 12", "case\u{c}12");
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, text).unwrap();
+    let a = convault(&archive)
+        .args(["produce", "verify", "--json"])
+        .arg(&bag)
+        .assert()
+        .code(3);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        out.contains("tag-line-break") && out.contains("U+000C"),
+        "{out}"
+    );
+}
