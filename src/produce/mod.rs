@@ -150,24 +150,44 @@ fn hash_bytes(text: &str) -> Result<[u8; 32]> {
 }
 
 /// The file name (without extension) of a conversation's files: its
-/// identifier when that is a plain name (letters, digits, `-`, `_`, `.`,
-/// at most 128, not starting with `.`), else `conversation-` and the first
-/// 32 hex digits of its SHA-256. Never text from the conversation itself.
+/// identifier when that is a plain name (lower-case letters, digits, `-`,
+/// `_`, `.`, at most 128, not starting with `.` or `conversation-`, not a
+/// Windows device name), else `conversation-` and the first 32 hex digits
+/// of its SHA-256. Never text from the conversation itself.
 pub fn file_name(identifier: &str) -> String {
+    // Collision-free by construction, case-insensitively (a bag unpacked
+    // on macOS or Windows): a name kept as given is lower case and never
+    // starts as a hashed name does; every other name is its hash, in
+    // lower case too. So "AbC" and "abc", or an id spelled
+    // "conversation-<hash>" and the id of that hash, never meet.
     let plain = !identifier.is_empty()
         && identifier.len() <= 128
         && !identifier.starts_with('.')
-        && identifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && !identifier.starts_with(HASHED)
+        && !windows_reserved(identifier)
+        && identifier.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
     if plain {
         identifier.to_owned()
     } else {
         format!(
-            "conversation-{}",
+            "{HASHED}{}",
             &crate::hashing::sha256_hex(identifier.as_bytes())[..32]
         )
     }
+}
+
+/// How a hashed file name starts.
+const HASHED: &str = "conversation-";
+
+/// Names Windows keeps for devices, whatever follows the first dot.
+fn windows_reserved(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name);
+    matches!(stem, "con" | "prn" | "aux" | "nul")
+        || (stem.len() == 4
+            && (stem.starts_with("com") || stem.starts_with("lpt"))
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// The matched entry versions of each conversation (by its row id).
@@ -1007,6 +1027,38 @@ mod tests {
             );
         }
         assert_ne!(file_name("a/b"), file_name("a/c"));
+    }
+
+    /// No two identifiers give names that a case-insensitive file system
+    /// takes for one: upper case is hashed, and so is an id spelled like a
+    /// hashed name, or a Windows device name.
+    #[test]
+    fn file_names_never_collide_even_ignoring_case() {
+        let hashed = file_name("a/b");
+        let ids = [
+            "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13",
+            "5B0D3C1E-8A47-4F2E-9C61-2D7E4A9B0F13",
+            "abc",
+            "ABC",
+            "AbC",
+            "a/b",
+            hashed.as_str(),
+            "con",
+            "CON",
+            "lpt1.x",
+            "com10",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for id in ids {
+            let n = file_name(id).to_lowercase();
+            if let Some(other) = seen.insert(n.clone(), id) {
+                panic!("{id:?} and {other:?} both give {n}");
+            }
+        }
+        assert_eq!(file_name("abc"), "abc");
+        assert!(file_name(&hashed).starts_with(HASHED) && file_name(&hashed) != hashed);
+        assert!(file_name("con").starts_with(HASHED));
+        assert_eq!(file_name("com10"), "com10");
     }
 
     #[test]

@@ -697,3 +697,48 @@ fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule(
         "{out}"
     );
 }
+
+/// Conversation ids that differ only in case, and an id spelled as
+/// another id's hashed name, give files that never collide, even on a
+/// case-insensitive file system (issue 31, item 9).
+#[test]
+fn file_names_in_a_bag_never_collide_even_ignoring_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let hostile = "x/../y";
+    let hashed = convault::produce::file_name(hostile);
+    let ids = ["Thread-A", "thread-a", hostile, hashed.as_str()];
+    for (i, id) in ids.iter().enumerate() {
+        let page = tmp.path().join(format!("page-{i}.json"));
+        let body = serde_json::json!({
+            "conversationIdentifier": id,
+            "conversationEntries": [{
+                "identifier": format!("0b6c{i:04x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c"),
+                "messageText": "refund please",
+                "serverReceivedTimestamp": 1_794_218_400_000i64 + i as i64,
+                "sender": {"role": "EndUser", "appType": "iamessage", "subject": "u"},
+                "relatedRecords": []
+            }]
+        });
+        std::fs::write(&page, body.to_string()).unwrap();
+        ingest(&archive, &[&page]);
+    }
+    let bag = tmp.path().join("bag");
+    let p = produce(&archive, &["--out", bag.to_str().unwrap(), "refund"]);
+    assert_eq!(p["conversations"], 4);
+    let names: Vec<String> = std::fs::read_dir(bag.join("data/conversations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(
+        distinct.len(),
+        8,
+        "two names are one ignoring case: {names:?}"
+    );
+    verifies(&archive, &bag);
+    if let Some(valid) = bagit_py(&bag) {
+        assert!(valid);
+    }
+}
