@@ -489,3 +489,34 @@ fn show_html_of_an_edited_conversation_is_stable() {
     );
     insta::assert_snapshot!("show_html_conversation_a", html);
 }
+
+/// A full page that is not all the hits says so, with the total, in every
+/// format; the last page and a page holding everything say nothing
+/// (issue 30, item 7).
+#[test]
+fn a_page_that_is_not_all_says_how_many_there_are() {
+    let (_tmp, archive) = both_weeks();
+    let total: u64 = stdout(&archive, &["search", "--count", "refund"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(total > 6, "the fixtures hold more than two pages of 3");
+    let stderr = |args: &[&str]| {
+        let a = convault(&archive).args(args).assert().success();
+        String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    };
+    assert!(
+        stderr(&["search", "refund", "--limit", "3"])
+            .contains(&format!("3 of {total} shown; --limit/--offset for more")),
+    );
+    assert!(
+        stderr(&[
+            "search", "--json", "refund", "--limit", "3", "--offset", "3"
+        ])
+        .contains(&format!("4-6 of {total} shown; --limit/--offset for more")),
+    );
+    let all = total.to_string();
+    assert!(!stderr(&["search", "refund", "--limit", &all]).contains("shown"));
+    let last = (total - 1).to_string();
+    assert!(!stderr(&["search", "refund", "--limit", "1", "--offset", &last]).contains("shown"));
+}
