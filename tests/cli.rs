@@ -11,6 +11,8 @@ mod faults;
 mod fetch;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/hostile_org.rs"]
+mod hostile_org;
 #[path = "cli/ledger.rs"]
 mod ledger;
 #[path = "cli/order.rs"]

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::fetch::activations::Activations;
 use crate::fetch::config::{Api, secret_source};
-use crate::fetch::http::{Client, RealSleep, Retry};
+use crate::fetch::http::{Client, RealSleep};
 use crate::fetch::plan::{self, Plan};
 use crate::fetch::query::{self, Deferred};
 use crate::fetch::run::{self, Job, Outcome, Progress, WhenSpent};
@@ -115,9 +115,11 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
         &api.client_id,
         secret,
         run::interval(&api, api.entries_api),
-        Retry::default(),
+        api.retry,
         RealSleep,
     );
+    // Every retry is told: a run waiting on a broken org is never silent.
+    client.on_retry(|what| eprintln!("fetch: {what}"));
     let mut activations = Activations::open(root)?;
     let key = request_key(&conversations, since);
 
@@ -231,6 +233,8 @@ pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
     // the pages hold conversations.
     crate::archive::create_dir(&staging)?;
     let bar = progress::labelled_bar(conversations.len() as u64, "fetch", true);
+    let told = bar.clone();
+    client.on_retry(move |what| told.suspend(|| eprintln!("fetch: {what}")));
     let show = |p: Progress| match p {
         Progress::Done { done, left, .. } => {
             bar.set_position(done);

@@ -8,6 +8,7 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::budget::{Budget, BusyHours};
+use super::http::Retry;
 use super::secret::Source;
 
 /// Which API gives a conversation's entries.
@@ -57,6 +58,20 @@ pub struct ApiConfig {
     /// The Connect API's rate.
     #[serde(default = "default_per_hour")]
     pub requests_per_hour: u32,
+    /// The longest a response may go without a byte before it is tried
+    /// again, e.g. `60s`.
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: String,
+    /// The longest `Retry-After` waited; past it the run stops and says
+    /// when to run again.
+    #[serde(default = "default_retry_after_limit")]
+    pub retry_after_limit: String,
+    /// Tries of a failed request after the first.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The most pages read of one conversation.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
 }
 
 fn default_api_host() -> String {
@@ -77,6 +92,18 @@ fn default_per_minute() -> u32 {
 fn default_per_hour() -> u32 {
     1_000
 }
+fn default_read_timeout() -> String {
+    "60s".into()
+}
+fn default_retry_after_limit() -> String {
+    "15m".into()
+}
+fn default_retries() -> u32 {
+    5
+}
+fn default_max_pages() -> u32 {
+    1_000
+}
 
 /// `[api]` checked: every value usable.
 #[derive(Debug, Clone)]
@@ -90,6 +117,10 @@ pub struct Api {
     pub budget: Budget,
     pub requests_per_minute: u32,
     pub requests_per_hour: u32,
+    /// How failed requests are tried again, and how long a stalled one is
+    /// waited for.
+    pub retry: Retry,
+    pub max_pages: u32,
 }
 
 impl ApiConfig {
@@ -159,6 +190,24 @@ impl ApiConfig {
                 "[api] requests_per_minute and requests_per_hour must be at least 1".into(),
             );
         }
+        let positive = |key: &str, v: &str| -> Result<std::time::Duration, String> {
+            let d: SignedDuration = v
+                .parse()
+                .map_err(|e| format!("[api] {key} = {v:?}: not a duration such as 60s ({e})"))?;
+            std::time::Duration::try_from(d)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("[api] {key} = {v:?}: must be longer than zero"))
+        };
+        if self.max_pages == 0 {
+            return Err("[api] max_pages must be at least 1".into());
+        }
+        let retry = Retry {
+            attempts: self.retries.saturating_add(1),
+            read_timeout: positive("read_timeout", &self.read_timeout)?,
+            longest_wait: positive("retry_after_limit", &self.retry_after_limit)?,
+            ..Retry::default()
+        };
         Ok(Api {
             instance_url: url("instance_url", &self.instance_url)?,
             api_host: url("api_host", &self.api_host)?,
@@ -176,6 +225,8 @@ impl ApiConfig {
             },
             requests_per_minute: self.requests_per_minute,
             requests_per_hour: self.requests_per_hour,
+            retry,
+            max_pages: self.max_pages,
         })
     }
 }

@@ -30,9 +30,6 @@ use crate::error::{Error, Result};
 /// Entries asked for per page.
 pub const RECORD_LIMIT: u32 = 1_000;
 
-/// The most pages read of one conversation (a million entries).
-pub const MAX_PAGES: u32 = 1_000;
-
 /// Fetches every entry of `conversation` into `dir` as pages, adding the
 /// files written to `files` in order (also those written before an
 /// error).
@@ -75,23 +72,29 @@ fn conversation_data<S: Sleeper>(
         encode(conversation)
     );
     let mut token: Option<String> = None;
-    for n in 1..=MAX_PAGES {
+    // Every token given: one given again would page forever.
+    let mut tokens = std::collections::HashSet::new();
+    for n in 1..=api.max_pages {
         let url = match &token {
             None => base.clone(),
             Some(t) => format!("{base}&pageToken={}", encode(t)),
         };
-        let body = client.get(&url)?;
-        files.push(save(dir, conversation, n, &body)?);
-        let page = parse(&body, &url)?;
-        token = page["nextPageToken"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
-        if token.is_none() {
+        let page = read_page(client, &url, dir, conversation, n, files)?;
+        token = page.next.filter(|t| !t.is_empty());
+        let Some(t) = &token else {
             return Ok(());
+        };
+        if !tokens.insert(t.clone()) {
+            return Err(Error::Api {
+                what: format!("conversation {conversation}"),
+                reason: format!(
+                    "page {n} names as the next page one the org gave before: paging would never end; stopped (the pages read are archived)"
+                ),
+                status: None,
+            });
         }
     }
-    Err(too_many(conversation))
+    Err(too_many(conversation, api.max_pages))
 }
 
 fn connect<S: Sleeper>(
@@ -108,26 +111,13 @@ fn connect<S: Sleeper>(
         encode(conversation)
     );
     let mut start: i64 = 0;
-    for n in 1..=MAX_PAGES {
+    for n in 1..=api.max_pages {
         let url = format!("{base}&startTimestamp={start}");
-        let body = client.get(&url)?;
-        files.push(save(dir, conversation, n, &body)?);
-        let page = parse(&body, &url)?;
-        let entries = page["conversationEntries"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice);
-        if entries.len() < RECORD_LIMIT as usize {
+        let page = read_page(client, &url, dir, conversation, n, files)?;
+        if page.entries.count < u64::from(RECORD_LIMIT) {
             return Ok(());
         }
-        let latest = entries
-            .iter()
-            .filter_map(|e| {
-                e["serverReceivedTimestamp"]
-                    .as_i64()
-                    .or(e["clientTimestamp"].as_i64())
-            })
-            .max()
-            .unwrap_or(start);
+        let latest = page.entries.latest.unwrap_or(start);
         if latest <= start {
             return Err(Error::Api {
                 what: format!("conversation {conversation}"),
@@ -139,41 +129,157 @@ fn connect<S: Sleeper>(
         }
         start = latest;
     }
-    Err(too_many(conversation))
+    Err(too_many(conversation, api.max_pages))
 }
 
-fn too_many(conversation: &str) -> Error {
+fn too_many(conversation: &str, max_pages: u32) -> Error {
     Error::Api {
         what: format!("conversation {conversation}"),
-        reason: format!("more than {MAX_PAGES} pages; stopped"),
+        reason: format!(
+            "more than {max_pages} pages ([api] max_pages); stopped (the pages read are archived)"
+        ),
         status: None,
     }
 }
 
-/// The page as JSON, or an error naming it (the page is saved already:
-/// the ingest quarantines it).
-fn parse(body: &[u8], url: &str) -> Result<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Api {
-        what: url.split('?').next().unwrap_or(url).to_owned(),
-        reason: format!("the page is not JSON ({e}); it is kept in quarantine"),
-        status: None,
-    })?;
-    if !v["conversationEntries"].is_array() {
+/// Reads page `n` of `conversation` from `url` into its file in `dir`
+/// (byte for byte, streamed), then what fetch needs of it. A page that
+/// is not an entries page, or that names another conversation, is an
+/// error naming it; it is kept, and the ingest quarantines it.
+fn read_page<S: Sleeper>(
+    client: &mut Client<S>,
+    url: &str,
+    dir: &Path,
+    conversation: &str,
+    n: u32,
+    files: &mut Vec<PathBuf>,
+) -> Result<Page> {
+    // The name comes from a checked identifier, never from the page:
+    // `source::api_json` holds the page's entries to it.
+    let path = dir.join(page_name(conversation, n));
+    client.get_to_file(url, &path)?;
+    files.push(path.clone());
+    let what = url.split('?').next().unwrap_or(url).to_owned();
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let page: Page =
+        serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| Error::Api {
+            what: what.clone(),
+            reason: if e.is_io() {
+                format!("the saved page could not be read again ({e})")
+            } else {
+                format!("the page is not JSON ({e}); it is kept in quarantine")
+            },
+            status: None,
+        })?;
+    if !page.entries.present {
         return Err(Error::Api {
-            what: url.split('?').next().unwrap_or(url).to_owned(),
+            what,
             reason: "the page has no conversationEntries; it is kept in quarantine".into(),
             status: None,
         });
     }
-    Ok(v)
+    let other = page
+        .conversation
+        .iter()
+        .chain(page.entries.first.iter())
+        .chain(page.entries.other.iter())
+        .find(|c| !c.eq_ignore_ascii_case(conversation));
+    if let Some(other) = other {
+        return Err(Error::Api {
+            what,
+            reason: format!(
+                "the org answered with entries of conversation {}, not of {conversation}: they are kept in quarantine, not filed under either",
+                crate::sanitize::for_terminal(other)
+            ),
+            status: None,
+        });
+    }
+    Ok(page)
 }
 
-/// Writes page `n` of `conversation` into `dir`, byte for byte.
-fn save(dir: &Path, conversation: &str, n: u32, body: &[u8]) -> Result<PathBuf> {
-    // The name comes from a checked identifier, never from the page.
-    let path = dir.join(format!("{conversation}-{n:04}.json"));
-    std::fs::write(&path, body).map_err(|e| Error::io(&path, e))?;
-    Ok(path)
+/// The file name of page `n` of `conversation`: what `source::api_json`
+/// recognises as a fetched page ([`crate::source::api_json::fetched_page`]).
+pub fn page_name(conversation: &str, n: u32) -> String {
+    format!("{conversation}-{n:04}.json")
+}
+
+/// What fetch reads of a page: its conversation, its next page, and of
+/// its entries only a count, the latest time and any other conversation
+/// named (memory does not grow with the page).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Page {
+    #[serde(rename = "conversationIdentifier")]
+    conversation: Option<String>,
+    #[serde(rename = "nextPageToken")]
+    next: Option<String>,
+    #[serde(rename = "conversationEntries", deserialize_with = "entries_seen")]
+    entries: Seen,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// Whether the page has `conversationEntries` at all.
+    present: bool,
+    count: u64,
+    latest: Option<i64>,
+    /// The conversation the first entry names, and the first entry naming
+    /// another: with the page's own, all must be the one asked for.
+    first: Option<String>,
+    other: Option<String>,
+}
+
+/// One entry, as far as fetch looks (any JSON type is accepted: the
+/// ingest judges the entry).
+#[derive(serde::Deserialize)]
+struct EntryHead {
+    #[serde(rename = "serverReceivedTimestamp")]
+    server: Option<serde_json::Value>,
+    #[serde(rename = "clientTimestamp")]
+    client: Option<serde_json::Value>,
+    #[serde(rename = "conversationIdentifier")]
+    conversation: Option<serde_json::Value>,
+}
+
+fn entries_seen<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Seen, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Seen;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of conversation entries")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Seen, A::Error> {
+            let mut seen = Seen {
+                present: true,
+                ..Seen::default()
+            };
+            while let Some(e) = seq.next_element::<Option<EntryHead>>()? {
+                seen.count += 1;
+                let Some(e) = e else { continue };
+                let at = [e.server, e.client]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|n| n.as_i64());
+                seen.latest = seen.latest.max(at);
+                let named = e.conversation.filter(|c| !c.is_null()).map(|c| match c {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                });
+                match (&seen.first, named) {
+                    (None, named) => seen.first = named,
+                    (Some(first), Some(c)) if seen.other.is_none() && &c != first => {
+                        seen.other = Some(c);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(seen)
+        }
+    }
+    d.deserialize_seq(V)
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters kept).

@@ -48,13 +48,36 @@ impl Checkpoint {
         }
     }
 
+    /// The largest file read as a checkpoint (one is about 200 bytes): a
+    /// larger one, or one that is not a regular file, is refused unread.
+    pub const MAX_BYTES: u64 = 64 * 1024;
+
     /// Reads a checkpoint file.
     pub fn read(path: &Path) -> Result<Checkpoint> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        use std::io::Read;
         let bad = |why: String| Error::Input {
             path: path.to_owned(),
             reason: format!("not a convault ledger checkpoint ({why})"),
         };
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(bad("not a regular file".into()));
+        }
+        if meta.len() > Self::MAX_BYTES {
+            return Err(bad(format!(
+                "{} bytes, where a checkpoint is a few hundred",
+                meta.len()
+            )));
+        }
+        let mut bytes = Vec::new();
+        file.take(Self::MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(path, e))?;
+        if bytes.len() as u64 > Self::MAX_BYTES {
+            return Err(bad("it grew while read".into()));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
         let cp: Checkpoint = serde_json::from_str(text.trim()).map_err(|e| bad(e.to_string()))?;
         if cp.format != Self::FORMAT {
             return Err(bad(format!("format {:?}", cp.format)));

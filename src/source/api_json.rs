@@ -16,6 +16,11 @@
 //! `Message`. When a page names its conversation only after its entries,
 //! they wait in a temporary file (not in memory) until it does.
 //!
+//! A page `fetch` saved is named `<conversation>-<n>.json`
+//! ([`fetched_page`]): every entry in it must be of that conversation, the
+//! one asked for. An entry the org sent for another (named by the entry or
+//! the page) is quarantined, never filed under either.
+//!
 //! `line` is the line of the file on which the entry starts; reasons for
 //! quarantine also give the entry's position in `conversationEntries`.
 //! A `null` element of an array is skipped (keeping its position): it is
@@ -60,6 +65,7 @@ pub fn read(
         sink,
         position,
         file_conversation: uuid_in(name),
+        requested: fetched_page(name),
         rows: 0,
         pages: 0,
         objects: 0,
@@ -230,6 +236,8 @@ struct State<'s> {
     position: Rc<Position>,
     /// A conversation identifier in the file's name.
     file_conversation: Option<String>,
+    /// The conversation a fetched page was asked for (its name).
+    requested: Option<String>,
     rows: u64,
     pages: u64,
     /// Top-level entry objects (NDJSON lines).
@@ -253,10 +261,11 @@ impl State<'_> {
         let at = position.map_or_else(String::new, |p| {
             format!("entry {p} of conversationEntries: ")
         });
-        let outcome = match to_entry(
-            fields,
-            page_conversation.or(self.file_conversation.as_deref()),
-        ) {
+        let named = page_conversation.or(self.file_conversation.as_deref());
+        let outcome = match self
+            .foreign(fields, named)
+            .map_or_else(|| to_entry(fields, named), Err)
+        {
             Ok(entry) => self.sink.entry(Some(line), entry),
             Err(why) => self.sink.quarantine_row(
                 Some(line),
@@ -268,6 +277,40 @@ impl State<'_> {
             self.failed.get_or_insert(MemberError::Sink(e));
         }
     }
+}
+
+impl State<'_> {
+    /// Why an entry of a fetched page is not the conversation asked for,
+    /// if it is not: named by the entry, else by `named` (the page).
+    fn foreign(&self, fields: &Fields, named: Option<&str>) -> Option<String> {
+        let requested = self.requested.as_deref()?;
+        // As `to_entry` reads it: the entry's identifier, else the page's.
+        let own = fields
+            .iter()
+            .find(|(k, _)| {
+                matches!(
+                    normalise_header(k).as_str(),
+                    "conversationidentifier" | "conversationidentifer"
+                )
+            })
+            .and_then(|(_, v)| text_of(v));
+        let theirs = own.as_deref().or(named)?;
+        (!theirs.eq_ignore_ascii_case(requested)).then(|| {
+            format!(
+                "the entry is of conversation {}, but the page was fetched for {requested} (its file name): kept here, not filed under either",
+                crate::sanitize::for_terminal(theirs)
+            )
+        })
+    }
+}
+
+/// The conversation a page `fetch` saved was asked for: its name is
+/// `<uuid>-<n>.json` (`fetch::entries::page_name`), in any directory.
+pub fn fetched_page(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = base.strip_suffix(".json")?;
+    let (id, n) = stem.rsplit_once('-')?;
+    (is_uuid(id) && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_owned())
 }
 
 /// A field's text: a JSON string's contents, anything else as its JSON
@@ -579,6 +622,40 @@ mod tests {
     }
 
     const CONV: &str = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c";
+
+    #[test]
+    fn a_fetched_page_holds_only_the_conversation_it_was_asked_for() {
+        assert_eq!(fetched_page(&format!("run/{CONV}-0001.json")), Some(CONV.into()));
+        assert_eq!(fetched_page(&format!("{CONV}-12.json")), None);
+        assert_eq!(fetched_page(&format!("export-{CONV}.json")), None);
+        const OTHER: &str = "0b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f14";
+        let entry = |id: &str, conv: Option<&str>| {
+            let conv = conv
+                .map(|c| format!(r#""conversationIdentifier":"{c}","#))
+                .unwrap_or_default();
+            format!(r#"{{"identifier":"{id}",{conv}"entryType":"Message","messageText":"hi"}}"#)
+        };
+        // The page names another conversation: all its entries are held.
+        let json = format!(
+            r#"{{"conversationIdentifier":"{OTHER}","conversationEntries":[{},{}]}}"#,
+            entry("e1", None),
+            entry("e2", Some(&CONV.to_uppercase()))
+        );
+        let (_, c) = run(&json, &format!("{CONV}-0001.json"));
+        // e2 names the one asked for (in capitals): kept.
+        assert_eq!(c.entries.len(), 1, "{:?}", c.quarantined);
+        assert_eq!(c.quarantined.len(), 1);
+        assert!(
+            c.quarantined[0].1.contains(&format!(
+                "the entry is of conversation {OTHER}, but the page was fetched for {CONV}"
+            )),
+            "{:?}",
+            c.quarantined
+        );
+        // Under another name the same page is read as it says.
+        let (_, c) = run(&json, "saved.json");
+        assert_eq!((c.entries.len(), c.quarantined.len()), (2, 0));
+    }
 
     #[test]
     fn a_data_api_page_with_object_and_text_payloads() {

@@ -13,10 +13,10 @@ use serde_json::Value;
 use super::convault;
 use super::support::fake_org::{self, Behaviour};
 
-const SECRET: &str = "fake-secret-8d41c7";
+pub(super) const SECRET: &str = "fake-secret-8d41c7";
 
 /// An archive directory configured for the fake org at `url`.
-fn configured(dir: &Path, url: &str, limit: u32, window: &str) {
+pub(super) fn configured(dir: &Path, url: &str, limit: u32, window: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("config.toml"),
@@ -27,7 +27,7 @@ fn configured(dir: &Path, url: &str, limit: u32, window: &str) {
     .unwrap();
 }
 
-fn ids(n: usize, tag: u16) -> Vec<String> {
+pub(super) fn ids(n: usize, tag: u16) -> Vec<String> {
     (0..n)
         .map(|i| format!("7c0d{tag:04x}-1d2e-4f3a-8b4c-{i:012x}"))
         .collect()
@@ -47,11 +47,11 @@ fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     out
 }
 
-fn json(out: &assert_cmd::assert::Assert) -> Value {
+pub(super) fn json(out: &assert_cmd::assert::Assert) -> Value {
     serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
 
-fn count(archive: &Path, word: &str) -> u64 {
+pub(super) fn count(archive: &Path, word: &str) -> u64 {
     let out = convault(archive)
         .args(["search", "--count", word])
         .assert()
@@ -64,7 +64,7 @@ fn count(archive: &Path, word: &str) -> u64 {
 
 /// A fake org behaving as `b` (window 60 s) and an archive configured for
 /// it with a budget of 10.
-fn org_and_archive(b: Behaviour) -> (fake_org::FakeOrg, tempfile::TempDir, std::path::PathBuf) {
+pub(super) fn org_and_archive(b: Behaviour) -> (fake_org::FakeOrg, tempfile::TempDir, std::path::PathBuf) {
     let org = fake_org::start_with(Behaviour {
         window: Duration::from_secs(60),
         ..b

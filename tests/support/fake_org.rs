@@ -44,7 +44,29 @@ pub struct Behaviour {
     /// requests get 401 and the token endpoint refuses (`Some(0)`: bad
     /// credentials from the start).
     pub revoked_after: Option<usize>,
+    /// Conversations answered `429` with `Retry-After: 999999` (11.5 days).
+    pub long_retry_after: Vec<String>,
+    /// Conversations whose every page names the same next page.
+    pub repeating_token: Vec<String>,
+    /// Conversations whose every page names a new next page, forever.
+    pub endless: Vec<String>,
+    /// Conversations whose body stalls: headers and a few bytes, then
+    /// nothing for 30 s.
+    pub stalled: Vec<String>,
+    /// (asked, given): the entries of `given` are the answer for `asked`.
+    pub foreign: Vec<(String, String)>,
+    /// Conversations whose page is padded with whitespace to this many
+    /// bytes (a valid page near the 256 MiB cap).
+    pub huge: Option<(String, usize)>,
+    /// Entries requests are redirected (`302`) elsewhere.
+    pub redirect: bool,
+    /// A directory whose tree's permission bits the org notes at each
+    /// entries request (`Seen::modes`): what a run leaves meanwhile.
+    pub watch: Option<std::path::PathBuf>,
 }
+
+/// The status that tells `serve_one` to stall the body.
+const STALL: u16 = 0;
 
 /// What the org saw.
 #[derive(Debug, Default)]
@@ -58,6 +80,8 @@ pub struct Seen {
     pub status_500: usize,
     /// Every request's raw text (request line, headers, body).
     pub requests: Vec<String>,
+    /// Paths under `Behaviour::watch` with their permission bits.
+    pub modes: Vec<(std::path::PathBuf, u32)>,
     last_read: HashMap<String, Instant>,
     answered_once: Vec<String>,
 }
@@ -122,6 +146,15 @@ fn serve_one(stream: std::net::TcpStream, log: &Mutex<Seen>, b: &Behaviour) {
         answer(&mut s, b, &path)
     };
     let mut w = stream;
+    if status == STALL {
+        let _ = write!(
+            w,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{text}"
+        );
+        let _ = w.flush();
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
     let _ = write!(
         w,
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
@@ -187,6 +220,52 @@ fn answer(s: &mut Seen, b: &Behaviour, path: &str) -> (u16, String, String) {
             r#"[{"errorCode":"FORBIDDEN","message":"The Conversation Data API is not enabled for this org."}]"#.into(),
         );
     }
+    if let Some(dir) = &b.watch {
+        note_modes(dir, &mut s.modes);
+    }
+    if b.redirect {
+        return (
+            302,
+            "Location: https://login.example.invalid/elsewhere?x=1\r\n".into(),
+            String::new(),
+        );
+    }
+    if b.long_retry_after.contains(&conversation) {
+        s.status_429 += 1;
+        return (
+            429,
+            "Retry-After: 999999\r\n".into(),
+            r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#.into(),
+        );
+    }
+    if b.stalled.contains(&conversation) {
+        return (STALL, String::new(), r#"{"conversationEntries":["#.into());
+    }
+    if let Some((_, given)) = b.foreign.iter().find(|(asked, _)| *asked == conversation) {
+        return (200, String::new(), page(given, &[1, 2], false, None));
+    }
+    if b.repeating_token.contains(&conversation) {
+        return (
+            200,
+            String::new(),
+            page(&conversation, &[1], false, Some("again")),
+        );
+    }
+    if b.endless.contains(&conversation) {
+        let next = format!("p{}", s.reads);
+        return (200, String::new(), page(&conversation, &[1], false, Some(&next)));
+    }
+    if let Some((huge, size)) = &b.huge
+        && *huge == conversation
+    {
+        let mut body = page(&conversation, &[1, 2], false, None);
+        // Whitespace inside the array, before its closing bracket: a page
+        // as valid as any, as large as asked.
+        let at = body.rfind(']').unwrap_or(body.len());
+        let pad = size.saturating_sub(body.len());
+        body.insert_str(at, &" ".repeat(pad));
+        return (200, String::new(), body);
+    }
     if b.unknown.contains(&conversation) {
         return (
             404,
@@ -225,6 +304,22 @@ fn answer(s: &mut Seen, b: &Behaviour, path: &str) -> (u16, String, String) {
         page(&conversation, &[1], false, Some("next/page 2"))
     };
     (200, String::new(), body)
+}
+
+/// Notes the permission bits of `dir` and everything under it.
+fn note_modes(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    out.push((dir.to_path_buf(), meta.permissions().mode() & 0o777));
+    if meta.is_dir()
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        for e in entries.flatten() {
+            note_modes(&e.path(), out);
+        }
+    }
 }
 
 /// SOQL: conversations ended (two pages when there are more than one),
