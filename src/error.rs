@@ -216,6 +216,15 @@ pub enum Error {
     )]
     Damaged { what: String, detail: String },
 
+    /// A zipped bag is not what its own tag files declare (sizes beyond
+    /// its Payload-Oxum, a member larger than it says): refused before
+    /// anything is extracted, or while, never written out whole.
+    #[error(
+        "{}: {reason}. The zipped bag is not what it declares: verification failed, and nothing more of it was extracted",
+        path.display()
+    )]
+    BagNotAsDeclared { path: PathBuf, reason: String },
+
     /// A Salesforce API call failed for good (after its retries); `status`
     /// is the HTTP status that ended it, if one did.
     #[error("{what}: {reason}")]
@@ -256,7 +265,9 @@ impl Error {
             Error::Usage(_) | Error::Profile { .. } => ExitCode::Usage,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Refused { .. } | Error::Forbidden(_) | Error::Indistinct(_) => ExitCode::Cadence,
-            Error::Damaged { .. } | Error::UnsafePath { .. } => ExitCode::Integrity,
+            Error::Damaged { .. } | Error::UnsafePath { .. } | Error::BagNotAsDeclared { .. } => {
+                ExitCode::Integrity
+            }
             _ => ExitCode::Error,
         }
     }

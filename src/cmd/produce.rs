@@ -62,28 +62,20 @@ pub fn run(archive: &Archive, args: ProduceArgs) -> Result<ExitCode> {
 }
 
 fn run_verify(archive: &Archive, bag: &std::path::Path, json: bool) -> Result<ExitCode> {
-    // A zipped bag is checked in a private copy that is removed after.
-    let scratch;
-    let root = if bag.is_file() {
-        scratch = std::env::temp_dir().join(format!("convault-verify-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-        let _cleanup = Cleanup(scratch.clone());
-        let root = verify::unzip(bag, &scratch)?;
-        let report = check(archive, &root, bag, json);
-        return report;
-    } else {
-        bag.to_owned()
-    };
-    check(archive, &root, bag, json)
-}
-
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    if bag.is_file() {
+        // A zipped bag is checked in a private copy: an owner-only
+        // directory (the transcripts are readable by no one else), new,
+        // and removed after, whatever happens.
+        let tmp = std::env::temp_dir();
+        let scratch = tempfile::Builder::new()
+            .prefix("convault-verify-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| Error::io(&tmp, e))?;
+        let root = verify::unzip(bag, scratch.path())?;
+        return check(archive, &root, bag, json);
     }
+    check(archive, bag, bag, json)
 }
 
 fn check(

@@ -473,17 +473,32 @@ fn parse_info(text: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-/// A zipped bag extracted into a fresh directory under `into` (its one
-/// top directory is the bag); member names that would leave it refused.
+/// The most of the tag files (everything outside `data/`) extracted:
+/// this much, and a little per payload file for the manifest lines.
+const TAG_BYTES_BASE: u64 = 64 * 1024 * 1024;
+const TAG_BYTES_PER_FILE: u64 = 2048;
+
+/// A zipped bag extracted into `into` (a fresh, owner-only directory; its
+/// one top directory is the bag), member names that would leave it
+/// refused. Nothing is extracted unless the members' sizes agree with
+/// the bag's own `Payload-Oxum`, and no member is written past the size
+/// it declares: a zip bomb costs at most what the bag says it holds.
 pub fn unzip(zip_path: &Path, into: &Path) -> Result<PathBuf> {
+    use std::io::Read;
     let file = std::fs::File::open(zip_path).map_err(|e| Error::io(zip_path, e))?;
     let bad = |e: zip::result::ZipError| {
         Error::Usage(format!("{}: not a readable zip ({e})", zip_path.display()))
     };
+    let refuse = |reason: String| Error::BagNotAsDeclared {
+        path: zip_path.to_owned(),
+        reason,
+    };
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(bad)?;
+    // First the central directory: names, tops and declared sizes.
     let mut tops = BTreeSet::new();
+    let mut members = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let mut member = zip.by_index(i).map_err(bad)?;
+        let member = zip.by_index_raw(i).map_err(bad)?;
         let Some(rel) = member.enclosed_name() else {
             return Err(Error::Usage(format!(
                 "{}: member {} would leave the bag",
@@ -496,23 +511,90 @@ pub fn unzip(zip_path: &Path, into: &Path) -> Result<PathBuf> {
         if let Some(top) = rel.components().next() {
             tops.insert(top.as_os_str().to_owned());
         }
+        members.push((i, rel, member.is_dir(), member.size()));
+    }
+    let top = match tops.len() {
+        1 => tops.iter().next().map(PathBuf::from).unwrap_or_default(),
+        _ => {
+            return Err(Error::Usage(format!(
+                "{}: a zipped bag holds one top directory; this holds {}",
+                zip_path.display(),
+                tops.len()
+            )));
+        }
+    };
+    let data = top.join("data");
+    let (mut payload_bytes, mut payload_files, mut tag_bytes) = (0u64, 0u64, 0u64);
+    let mut info_member = None;
+    for (i, rel, dir, size) in &members {
+        if *dir {
+            continue;
+        }
+        if rel.starts_with(&data) {
+            payload_bytes = payload_bytes.saturating_add(*size);
+            payload_files += 1;
+        } else {
+            tag_bytes = tag_bytes.saturating_add(*size);
+            if *rel == top.join("bag-info.txt") {
+                info_member = Some(*i);
+            }
+        }
+    }
+    // The bag's own word for its payload.
+    let info = match info_member {
+        Some(i) => {
+            let mut text = String::new();
+            let member = zip.by_index(i).map_err(bad)?;
+            member
+                .take(1024 * 1024)
+                .read_to_string(&mut text)
+                .map_err(|e| refuse(format!("its bag-info.txt cannot be read ({e})")))?;
+            parse_info(&text)
+        }
+        None => BTreeMap::new(),
+    };
+    let oxum = info
+        .get("Payload-Oxum")
+        .and_then(|v| v.first())
+        .and_then(|o| o.split_once('.'))
+        .and_then(|(b, f)| Some((b.parse::<u64>().ok()?, f.parse::<u64>().ok()?)));
+    let Some((oxum_bytes, oxum_files)) = oxum else {
+        return Err(refuse(
+            "its bag-info.txt gives no Payload-Oxum, so its size cannot be checked before it is extracted; unzip it yourself and verify the directory".into(),
+        ));
+    };
+    if (payload_bytes, payload_files) != (oxum_bytes, oxum_files) {
+        return Err(refuse(format!(
+            "its data/ members declare {payload_bytes} bytes in {payload_files} files, where its Payload-Oxum says {oxum_bytes}.{oxum_files}"
+        )));
+    }
+    let tag_limit = TAG_BYTES_BASE.saturating_add(TAG_BYTES_PER_FILE.saturating_mul(payload_files));
+    if tag_bytes > tag_limit {
+        return Err(refuse(format!(
+            "its tag files declare {tag_bytes} bytes, more than the {tag_limit} a bag of {payload_files} payload files needs"
+        )));
+    }
+    for (i, rel, dir, size) in members {
         let out = into.join(&rel);
-        if member.is_dir() {
+        if dir {
             std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
             continue;
         }
         if let Some(p) = out.parent() {
             std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
         }
-        let mut w = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
-        std::io::copy(&mut member, &mut w).map_err(|e| Error::io(&out, e))?;
+        let member = zip.by_index(i).map_err(bad)?;
+        let mut w = std::fs::File::create_new(&out).map_err(|e| Error::io(&out, e))?;
+        // Never more than it declares: a member whose data runs on is
+        // stopped one byte past its size.
+        let copied = std::io::copy(&mut member.take(size.saturating_add(1)), &mut w)
+            .map_err(|e| Error::io(&out, e))?;
+        if copied > size {
+            return Err(refuse(format!(
+                "member {} holds more than the {size} bytes it declares",
+                crate::sanitize::for_terminal(&rel.to_string_lossy())
+            )));
+        }
     }
-    match tops.len() {
-        1 => Ok(into.join(tops.iter().next().map(PathBuf::from).unwrap_or_default())),
-        _ => Err(Error::Usage(format!(
-            "{}: a zipped bag holds one top directory; this holds {}",
-            zip_path.display(),
-            tops.len()
-        ))),
-    }
+    Ok(into.join(top))
 }

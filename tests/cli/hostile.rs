@@ -354,3 +354,85 @@ fn excel_safe_makes_formula_cells_text_and_is_off_by_default() {
         .assert()
         .success();
 }
+
+/// Copies the zipped bag `from` to `to`, changing members as `edit` says:
+/// `Some(bytes)` replaces a member's contents, `None` keeps it.
+fn rezip(from: &Path, to: &Path, edit: impl Fn(&str) -> Option<Vec<u8>>) {
+    let mut r = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let mut w = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for i in 0..r.len() {
+        let mut m = r.by_index(i).unwrap();
+        let name = m.name().unwrap().into_owned();
+        if m.is_dir() {
+            w.add_directory(name, deflated).unwrap();
+            continue;
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut m, &mut bytes).unwrap();
+        w.start_file(name.clone(), deflated).unwrap();
+        std::io::Write::write_all(&mut w, &edit(&name).unwrap_or(bytes)).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// `produce verify BAG.zip` checks the members' sizes against the bag's
+/// own Payload-Oxum before it extracts anything, and extracts no member
+/// past its declared size: a zip bomb is refused having written nothing.
+/// What it extracts is in an owner-only directory, removed after.
+#[test]
+fn a_zipped_bag_bomb_is_refused_before_anything_is_extracted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let bag = tmp.path().join("bag.zip");
+    convault(&archive)
+        .args(["produce", "--zip", "--out"])
+        .arg(&bag)
+        .arg("refund")
+        .assert()
+        .success();
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let verify = |zip: &Path| {
+        let mut c = convault(&archive);
+        c.env("TMPDIR", &scratch).args(["produce", "verify"]).arg(zip);
+        c
+    };
+    verify(&bag).assert().success();
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+
+    // 200 MB of zeros (about 200 KB deflated) in place of a transcript.
+    let bomb = tmp.path().join("bomb.zip");
+    rezip(&bag, &bomb, |name| {
+        (name.contains("/data/conversations/") && name.ends_with(".html"))
+            .then(|| vec![0u8; 200_000_000])
+    });
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 2_000_000);
+    verify(&bomb)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("its data/ members declare"))
+        .stderr(predicate::str::contains("where its Payload-Oxum says"))
+        .stderr(predicate::str::contains("nothing more of it was extracted"));
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "nothing left in TMPDIR"
+    );
+
+    // A bag-info.txt raised to match is caught by the manifests, as any
+    // changed bag; one with no Payload-Oxum is not extracted at all.
+    let no_oxum = tmp.path().join("no-oxum.zip");
+    rezip(&bag, &no_oxum, |name| {
+        name.ends_with("/bag-info.txt")
+            .then(|| b"BagIt-Profile-Identifier: x\n".to_vec())
+    });
+    verify(&no_oxum)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("gives no Payload-Oxum"));
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
