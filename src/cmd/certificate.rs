@@ -39,9 +39,9 @@ pub fn run(archive: &Archive, cmd: CertificateCommand) -> Result<ExitCode> {
         Ok(ExitCode::Ok)
     } else {
         eprintln!(
-            "certificate {} does NOT verify: {} problems",
+            "certificate {} does NOT verify: {}",
             for_terminal(&file.display().to_string()),
-            check.problems.len()
+            super::plural(check.problems.len() as u64, "problem", "problems")
         );
         Ok(ExitCode::Integrity)
     }

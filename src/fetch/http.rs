@@ -216,7 +216,10 @@ impl<S: Sleeper> Client<S> {
                 .checked_add(jiff::SignedDuration::from_secs(
                     i64::try_from(asked.as_secs()).unwrap_or(i64::MAX / 2),
                 ))
-                .map_or_else(|_| "a time too far to name".to_owned(), crate::clock::rfc3339_ms);
+                .map_or_else(
+                    |_| "a time too far to name".to_owned(),
+                    crate::clock::rfc3339_ms,
+                );
             return Err(unavailable(
                 url,
                 &format!(
@@ -789,7 +792,10 @@ mod tests {
         assert!(matches!(e, Error::ApiUnavailable { .. }), "{e}");
         assert!(e.to_string().contains("asks to wait 86400 s"), "{e}");
         let e = c.get(&format!("{url}/busy?pageToken=x")).unwrap_err();
-        assert!(e.to_string().contains("503 from the server, 2 times"), "{e}");
+        assert!(
+            e.to_string().contains("503 from the server, 2 times"),
+            "{e}"
+        );
         drop(c);
         // The day was never waited; the 503 was, once, and told.
         assert_eq!(waits.0.len(), 1, "{:?}", waits.0);

@@ -2,9 +2,12 @@
 //! numbers and hashes (never content), and their verification.
 //!
 //! Each removal writes `certificates/<kind>-<record>.json` and a readable
-//! `.txt` beside it. The ledger record the removal appends holds the JSON
-//! file's SHA-256, and the certificate names that record, so neither can
-//! be changed without the other showing it.
+//! `.txt` beside it. The ledger record the removal appends holds both
+//! files' SHA-256 (`certificate_sha256`, `certificate_text_sha256`), and
+//! the certificate names that record, so neither can be changed without
+//! the other showing it. Removals recorded before the text's hash was
+//! (convault 0.31) have their text checked against the text rendered
+//! again from the JSON, which is deterministic.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -77,8 +80,15 @@ pub fn file_names(kind: &str, record: i64) -> (String, String) {
     (format!("{stem}.json"), format!("{stem}.txt"))
 }
 
-/// Writes the certificate's JSON and text files (fsynced) and returns the
-/// JSON file's SHA-256. `head` holds everything but the conversations
+/// The two files' SHA-256.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub json_sha256: String,
+    pub text_sha256: String,
+}
+
+/// Writes the certificate's JSON and text files (fsynced) and returns
+/// their SHA-256. `head` holds everything but the conversations
 /// (its `conversations` is ignored); `next` gives them one at a time, so
 /// memory does not grow with a removal (a content hash per removed
 /// version). Files of that name left by a removal that did not commit are
@@ -88,7 +98,7 @@ pub fn write(
     head: &Certificate,
     conversations: usize,
     mut next: impl FnMut() -> Result<Option<Conversation>>,
-) -> Result<String> {
+) -> Result<Written> {
     let (json_name, text_name) = file_names(&head.kind, head.ledger_record);
     let (json_path, text_path) = (
         archive.root().join(&json_name),
@@ -107,7 +117,10 @@ pub fn write(
         inner: create(&json_path).map_err(|e| Error::io(&json_path, e))?,
         sha256: Sha256::new(),
     };
-    let mut text = create(&text_path).map_err(|e| Error::io(&text_path, e))?;
+    let mut text = Hashed {
+        inner: create(&text_path).map_err(|e| Error::io(&text_path, e))?,
+        sha256: Sha256::new(),
+    };
     let written = (|| -> std::io::Result<()> {
         // Every field of the head, then the conversations, one per line.
         let mut fields = match serde_json::to_value(head)? {
@@ -129,12 +142,7 @@ pub fn write(
             json.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
             serde_json::to_writer(&mut json, &c)?;
-            writeln!(
-                text,
-                "  {}  {}",
-                crate::sanitize::for_terminal(&c.identifier),
-                c.entries
-            )?;
+            text.write_all(text_line(&c).as_bytes())?;
         }
         json.write_all(b"\n]}\n")?;
         text.write_all(text_tail(head).as_bytes())?;
@@ -143,11 +151,76 @@ pub fn write(
     let synced = written
         .and_then(|()| json.inner.into_inner().map_err(|e| e.into_error()))
         .and_then(|f| f.sync_all())
-        .and_then(|()| text.into_inner().map_err(|e| e.into_error()))
+        .and_then(|()| text.inner.into_inner().map_err(|e| e.into_error()))
         .and_then(|f| f.sync_all());
     synced.map_err(|e| Error::io(&json_path, e))?;
     sync_dir(&dir)?;
-    Ok(crate::hashing::hex(&json.sha256.finalize()))
+    Ok(Written {
+        json_sha256: crate::hashing::hex(&json.sha256.finalize()),
+        text_sha256: crate::hashing::hex(&text.sha256.finalize()),
+    })
+}
+
+/// The readable form of `c`, as [`write`] writes it.
+pub fn render_text(c: &Certificate) -> String {
+    let mut s = text_head(c, c.conversations.len());
+    for conv in &c.conversations {
+        s.push_str(&text_line(conv));
+    }
+    s.push_str(&text_tail(c));
+    s
+}
+
+/// One conversation's line of the readable form.
+fn text_line(c: &Conversation) -> String {
+    format!(
+        "  {}  {}\n",
+        crate::sanitize::for_terminal(&c.identifier),
+        c.entries
+    )
+}
+
+/// What is wrong with the readable form beside a certificate, if
+/// anything: checked against `recorded` (its SHA-256 in the ledger
+/// record), or, for removals recorded before that, against the text
+/// rendered again from `cert`. `(kind, detail)`.
+pub fn text_problem(
+    text_path: &Path,
+    recorded: Option<&str>,
+    cert: Option<&Certificate>,
+) -> Option<(&'static str, String)> {
+    let file = match File::open(text_path) {
+        Ok(f) => f,
+        Err(e) => return Some(("certificate-text-missing", e.to_string())),
+    };
+    match (recorded, cert) {
+        (Some(sha), _) => {
+            let mut h = HashingReader::new(file);
+            let found = match std::io::copy(&mut h, &mut std::io::sink()).and_then(|_| h.finish()) {
+                Ok((_, found)) => found,
+                Err(e) => return Some(("certificate-text-missing", e.to_string())),
+            };
+            (found != sha).then(|| {
+                (
+                    "certificate-text-changed",
+                    format!("its SHA-256 is {found}; the ledger record holds {sha}"),
+                )
+            })
+        }
+        (None, Some(cert)) => {
+            let mut bytes = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut { file }, &mut bytes) {
+                return Some(("certificate-text-missing", e.to_string()));
+            }
+            (bytes != render_text(cert).as_bytes()).then(|| {
+                (
+                    "certificate-text-changed",
+                    "it differs from the certificate's JSON, rendered again".to_owned(),
+                )
+            })
+        }
+        (None, None) => None,
+    }
 }
 
 /// Hashes what passes to `inner`.
@@ -300,11 +373,32 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
         })
     };
     match record {
-        None => problem(
-            "certificate-unrecorded",
-            format!("ledger record {}", cert.ledger_record),
-            "no such record in the ledger".into(),
-        ),
+        None => {
+            // Nothing else of it can be of this archive: said once.
+            check.problems.push(Problem {
+                kind: "certificate-unrecorded".into(),
+                item: format!("ledger record {}", cert.ledger_record),
+                detail: format!(
+                    "this archive's ledger has {} records and no record {}: it is another archive's certificate (give that archive with --archive), or this ledger was cut short (run `convault ledger verify`)",
+                    records.len(),
+                    cert.ledger_record
+                ),
+            });
+            return Ok(check);
+        }
+        Some(r) if r.compute_hash() == r.hash && r.prev != cert.ledger_prev => {
+            // The record is intact but follows another: the certificate
+            // is not of this archive's ledger. Nothing else is compared.
+            check.problems.push(Problem {
+                kind: "certificate-other-archive".into(),
+                item: format!("ledger record {}", r.seq),
+                detail: format!(
+                    "the certificate names ledger record {} after {}, but this archive's record {} follows {}: it is another archive's certificate (give that archive with --archive), an edited one, or this ledger was rewritten (run `convault ledger verify`)",
+                    cert.ledger_record, cert.ledger_prev, r.seq, r.prev
+                ),
+            });
+            return Ok(check);
+        }
         Some(r) => {
             let recorded = r.details.get("certificate_sha256").and_then(Value::as_str);
             if r.kind != cert.kind || recorded != Some(sha256.as_str()) {
@@ -411,7 +505,93 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
             }
         }
     }
+    // The readable form beside it, when there is one (a copy of the
+    // JSON alone is checked as itself).
+    let text_path = file.with_extension("txt");
+    if text_path.exists() {
+        let recorded = record.and_then(|r| {
+            r.details
+                .get("certificate_text_sha256")
+                .and_then(Value::as_str)
+        });
+        if let Some((kind, detail)) = text_problem(&text_path, recorded, Some(&cert)) {
+            problem(kind, text_path.display().to_string(), detail);
+        }
+    }
     check.problems.extend(problems);
     check.ok = check.problems.is_empty();
     Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Removals recorded before the text's hash are checked against the
+    /// text rendered again: it must be byte for byte what `write` wrote,
+    /// hostile identifiers and paths included.
+    #[test]
+    fn the_text_rendered_again_is_the_text_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::new(dir.path());
+        let conversations = vec![
+            Conversation {
+                identifier: "a\u{1b}[31m\u{202e}b".into(),
+                entries: 2,
+                content_hashes: vec!["x".into(), "y".into()],
+            },
+            Conversation {
+                identifier: "c".into(),
+                entries: 1,
+                content_hashes: vec!["z".into()],
+            },
+        ];
+        let cert = Certificate {
+            format: FORMAT.into(),
+            kind: "erasure".into(),
+            ledger_record: 7,
+            ledger_prev: "0".repeat(64),
+            at: "2026-12-08T00:00:00Z".into(),
+            by: "dpo\nsecond line".into(),
+            reason: "GDPR art. 17".into(),
+            basis: serde_json::json!({"request": "R-1"}),
+            conversations: conversations.clone(),
+            entries: 3,
+            records: 0,
+            quarantined_rows: 1,
+            objects: vec![Object {
+                export_id: 1,
+                path: "dir/\u{7}x.csv".into(),
+                old_sha256: "1".repeat(64),
+                old_bytes: 10,
+                new_sha256: None,
+                new_bytes: None,
+            }],
+            convault_version: "test".into(),
+        };
+        let mut listed = conversations.into_iter();
+        let written = write(&archive, &cert, 2, || Ok(listed.next())).unwrap();
+        let (_, text_name) = file_names("erasure", 7);
+        let text_path = dir.path().join(text_name);
+        let on_disk = std::fs::read_to_string(&text_path).unwrap();
+        assert_eq!(on_disk, render_text(&cert));
+        assert_eq!(
+            written.text_sha256,
+            crate::hashing::sha256_hex(on_disk.as_bytes())
+        );
+        assert_eq!(text_problem(&text_path, None, Some(&cert)), None);
+        assert_eq!(
+            text_problem(&text_path, Some(&written.text_sha256), None),
+            None
+        );
+        std::fs::write(&text_path, on_disk.replace("GDPR", "CCPA")).unwrap();
+        assert_eq!(
+            text_problem(&text_path, None, Some(&cert)).map(|p| p.0),
+            Some("certificate-text-changed")
+        );
+        assert_eq!(
+            text_problem(&text_path, Some(&written.text_sha256), None).map(|p| p.0),
+            Some("certificate-text-changed")
+        );
+    }
 }

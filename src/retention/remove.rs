@@ -825,7 +825,7 @@ fn commit(
     let mut hashes =
         conn.prepare("SELECT content_hash FROM entries WHERE conversation_id = ?1 ORDER BY seq")?;
     let mut listed = removal.conversations.iter();
-    let cert_sha = certificate::write(archive, &cert, removal.conversations.len(), || {
+    let written = certificate::write(archive, &cert, removal.conversations.len(), || {
         let Some(d) = listed.next() else {
             return Ok(None);
         };
@@ -844,6 +844,7 @@ fn commit(
         }))
     })?;
     drop(hashes);
+    let cert_sha = written.json_sha256;
     crate::failpoint::hit("removal-certificate-written");
     let replaced = replacements.iter().filter(|r| r.new.is_some()).count() as u64;
     let deleted = replacements.len() as u64 - replaced;
@@ -960,6 +961,7 @@ fn commit(
     let details = json!({
         "certificate": cert_json,
         "certificate_sha256": cert_sha,
+        "certificate_text_sha256": written.text_sha256,
         "reason": removal.reason,
         "basis": removal.basis,
         "conversations": removal.conversations.len(),

@@ -625,7 +625,10 @@ mod tests {
 
     #[test]
     fn a_fetched_page_holds_only_the_conversation_it_was_asked_for() {
-        assert_eq!(fetched_page(&format!("run/{CONV}-0001.json")), Some(CONV.into()));
+        assert_eq!(
+            fetched_page(&format!("run/{CONV}-0001.json")),
+            Some(CONV.into())
+        );
         assert_eq!(fetched_page(&format!("{CONV}-12.json")), None);
         assert_eq!(fetched_page(&format!("export-{CONV}.json")), None);
         const OTHER: &str = "0b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f14";

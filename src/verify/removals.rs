@@ -61,6 +61,30 @@ pub(super) fn check(
             Ok((_, found)) => f.fail("certificate-changed", name, sha, found),
             Err(e) => f.fail("certificate-missing", name, "present", e.to_string()),
         }
+        // The readable form: its hash on record, or (removals recorded
+        // before there was one) the JSON rendered again.
+        let (_, text_name) = certificate::file_names(&kind, seq);
+        let recorded = by_seq.get(&seq).and_then(|r| {
+            r.details
+                .get("certificate_text_sha256")
+                .and_then(Value::as_str)
+        });
+        let cert = match recorded {
+            Some(_) => None,
+            None => std::fs::File::open(&path)
+                .ok()
+                .and_then(|file| serde_json::from_reader(std::io::BufReader::new(file)).ok()),
+        };
+        if let Some((kind, detail)) =
+            certificate::text_problem(&archive.root().join(&text_name), recorded, cert.as_ref())
+        {
+            let expected = if kind == "certificate-text-missing" {
+                "present"
+            } else {
+                "the text of its certificate"
+            };
+            f.fail(kind, text_name, expected, detail);
+        }
     }
     Ok(())
 }

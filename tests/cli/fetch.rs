@@ -64,7 +64,9 @@ pub(super) fn count(archive: &Path, word: &str) -> u64 {
 
 /// A fake org behaving as `b` (window 60 s) and an archive configured for
 /// it with a budget of 10.
-pub(super) fn org_and_archive(b: Behaviour) -> (fake_org::FakeOrg, tempfile::TempDir, std::path::PathBuf) {
+pub(super) fn org_and_archive(
+    b: Behaviour,
+) -> (fake_org::FakeOrg, tempfile::TempDir, std::path::PathBuf) {
     let org = fake_org::start_with(Behaviour {
         window: Duration::from_secs(60),
         ..b

@@ -398,7 +398,9 @@ fn a_zipped_bag_bomb_is_refused_before_anything_is_extracted() {
     std::fs::create_dir(&scratch).unwrap();
     let verify = |zip: &Path| {
         let mut c = convault(&archive);
-        c.env("TMPDIR", &scratch).args(["produce", "verify"]).arg(zip);
+        c.env("TMPDIR", &scratch)
+            .args(["produce", "verify"])
+            .arg(zip);
         c
     };
     verify(&bag).assert().success();

@@ -186,7 +186,11 @@ fn entries_of_another_conversation_are_quarantined_not_filed() {
         "{r}"
     );
     // Both entries in quarantine, neither under either conversation.
-    assert_eq!((r["entries_new"].as_u64(), r["quarantined"].as_u64()), (Some(0), Some(2)), "{r}");
+    assert_eq!(
+        (r["entries_new"].as_u64(), r["quarantined"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
     assert_eq!(count(&archive, "refund"), 0);
     let db = rusqlite::Connection::open(archive.join("archive.sqlite")).unwrap();
     let reasons: Vec<String> = db
@@ -219,7 +223,10 @@ fn peak_rss(cmd: &Command) -> (i32, i64, String) {
 r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
 print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
     let mut m = Command::new("python3");
-    m.arg("-c").arg(MEASURE).arg(cmd.get_program()).args(cmd.get_args());
+    m.arg("-c")
+        .arg(MEASURE)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => m.env(k, v),
@@ -231,7 +238,10 @@ print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
         .expect("python3 runs the measured command (installed with the tests' bagit venv)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut it = stdout.split_whitespace();
-    let code: i32 = it.next().and_then(|c| c.parse().ok()).expect("an exit code");
+    let code: i32 = it
+        .next()
+        .and_then(|c| c.parse().ok())
+        .expect("an exit code");
     let rss: i64 = it.next().and_then(|c| c.parse().ok()).expect("a peak RSS");
     (code, rss, String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -256,7 +266,10 @@ fn a_page_near_the_cap_and_a_huge_checkpoint_cost_little_memory() {
     let (code, rss, err) = peak_rss(&cmd);
     assert_eq!(code, 0, "{err}");
     eprintln!("fetch of a 250 MiB page: peak RSS {rss} KiB");
-    assert!(rss < 150 * 1024, "fetch of a 250 MiB page peaked at {rss} KiB");
+    assert!(
+        rss < 150 * 1024,
+        "fetch of a 250 MiB page peaked at {rss} KiB"
+    );
     assert_eq!(count(&archive, "refund"), 2);
 
     // A 300 MB file given as a checkpoint is refused unread.

@@ -608,8 +608,88 @@ fn verify_fails_when_a_removal_certificate_is_changed_or_missing() {
     std::fs::remove_file(&cert).unwrap();
     let a = convault(&archive).arg("verify").assert().code(3);
     assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("certificate-missing"));
-    std::fs::write(&cert, body).unwrap();
+    std::fs::write(&cert, &body).unwrap();
     convault(&archive).arg("verify").assert().success();
+
+    // The readable form is covered too (issue 31, item 11): its SHA-256
+    // is in the ledger record.
+    let text = cert.with_extension("txt");
+    let readable = std::fs::read_to_string(&text).unwrap();
+    let record = super::ledger_records(&archive, "disposition");
+    assert_eq!(
+        record[0]["details"]["certificate_text_sha256"].as_str(),
+        Some(super::sha256_file(&text).as_str())
+    );
+    std::fs::write(
+        &text,
+        readable.replace("Reason:          r", "Reason:          R"),
+    )
+    .unwrap();
+    for args in [
+        vec!["verify"],
+        vec!["certificate", "verify", cert.to_str().unwrap()],
+    ] {
+        let a = convault(&archive).args(&args).assert().code(3);
+        let o = a.get_output();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains("certificate-text-changed"), "{args:?}: {out}");
+    }
+    std::fs::remove_file(&text).unwrap();
+    let a = convault(&archive).arg("verify").assert().code(3);
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("certificate-text-missing"));
+    std::fs::write(&text, &readable).unwrap();
+    convault(&archive).arg("verify").assert().success();
+
+    // Another archive's certificate is named as such, not as a changed
+    // ledger record: whether that archive has a record of its number or
+    // not yet.
+    let other = tmp.path().join("b");
+    for week in [WEEK1, WEEK2] {
+        at(&other, NOW)
+            .arg("ingest")
+            .arg(fixture(week))
+            .assert()
+            .success();
+    }
+    run(
+        &other,
+        NOW,
+        &["retention", "set", "7d", "--reason", "another policy"],
+    )
+    .success();
+    run(
+        &other,
+        NOW,
+        &["hold", "place", "other", "--reason", "another hold", "8812"],
+    )
+    .success();
+    let other_says = |kind: &str| {
+        let a = convault(&other)
+            .args(["certificate", "verify"])
+            .arg(&cert)
+            .assert()
+            .code(3);
+        let out = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(
+            out.contains(kind)
+                && out.contains("another archive's certificate")
+                && !out.contains("ledger-record-changed")
+                && !out.contains("conversation-present"),
+            "{out}"
+        );
+    };
+    other_says("certificate-unrecorded");
+    run(
+        &other,
+        LATER,
+        &["dispose", "--execute", "--reason", "other", "--json"],
+    )
+    .success();
+    other_says("certificate-other-archive");
 }
 
 /// An archive of week 1, ingested at `NOW`.

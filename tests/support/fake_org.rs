@@ -253,7 +253,11 @@ fn answer(s: &mut Seen, b: &Behaviour, path: &str) -> (u16, String, String) {
     }
     if b.endless.contains(&conversation) {
         let next = format!("p{}", s.reads);
-        return (200, String::new(), page(&conversation, &[1], false, Some(&next)));
+        return (
+            200,
+            String::new(),
+            page(&conversation, &[1], false, Some(&next)),
+        );
     }
     if let Some((huge, size)) = &b.huge
         && *huge == conversation
