@@ -217,9 +217,31 @@ fn files(conn: &Connection, archive: &Archive, export_id: i64) -> Result<Vec<Fil
     Ok(out)
 }
 
-/// Quotes `s` for a POSIX shell.
+/// Quotes `s` for a shell: POSIX single quotes, or, when `s` holds a
+/// character a terminal would not show as itself (a control character,
+/// a bidi control, an invisible one), bash's `$'…'` with those bytes as
+/// `\xHH`. The command then names the exact bytes and prints as it runs:
+/// nothing in it is changed by `sanitize::for_terminal`.
 pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    if !s.chars().any(crate::sanitize::is_hidden) {
+        return format!("'{}'", s.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if crate::sanitize::is_hidden(c) || c == '\t' => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// `unzip` reads member names as patterns: escape the pattern characters.
@@ -348,7 +370,7 @@ pub fn render(r: &Receipt, archive: &Archive) -> String {
         }
         None => s.push_str("\nledger record  none found: run `convault verify` on this archive\n"),
     }
-    s.push_str("\nto check by hand, in the directory holding the export's files (or with the stored copy):\n");
+    s.push_str("\nto check by hand, in bash or zsh, in the directory holding the export's files (or with the stored copy):\n");
     for cmd in &r.commands {
         s.push_str(&format!(
             "  {}\n      must print: {}\n",

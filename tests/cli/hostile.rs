@@ -187,6 +187,83 @@ fn control_characters_in_messages_never_break_search() {
     convault(&archive).arg("verify").assert().success();
 }
 
+/// An archive in `dir/a` of one message of `CONVERSATION`: `text`, sent
+/// by `sender` (JSON).
+fn one_message(dir: &Path, text: &str, sender: &str) -> std::path::PathBuf {
+    let csv_path = dir.join("one.csv");
+    write_messages_in(
+        &csv_path,
+        [(
+            CONVERSATION,
+            Message {
+                id: "0d000001-1d2e-4f3a-8b4c-5d6e7f8a9b0c",
+                ms: "1794218400000",
+                text,
+                sender,
+            },
+        )],
+    )
+    .unwrap();
+    let archive = dir.join("a");
+    ingest(&archive, &[&csv_path]);
+    archive
+}
+
+/// Invisible characters in a message (zero-width, tag characters, the
+/// byte order mark, Hangul fillers, line separators, the Arabic letter
+/// mark) are shown escaped on the terminal and in HTML, as bidi controls
+/// are; emoji joined by a zero-width joiner stay whole. JSON keeps the
+/// text exactly.
+#[test]
+fn invisible_characters_are_shown_on_the_terminal_and_in_html() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "pay\u{200b}to\u{e0041}\u{e0042} acct\u{feff}9\u{3164}\u{2028}x\u{061c}y\u{00ad}z refund 👩\u{200d}💻";
+    let archive = one_message(tmp.path(), text, AGENT);
+    let escaped = [
+        "pay\\u{200b}to\\u{e0041}\\u{e0042}",
+        "acct\\u{feff}9\\u{3164}\\u{2028}x\\u{61c}y\\u{ad}z",
+        "👩\u{200d}💻",
+    ];
+    let page = tmp.path().join("t.html");
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["show", CONVERSATION],
+        vec!["search", "refund"],
+        vec!["search", "--show", "refund"],
+    ] {
+        let out = convault(&archive).args(&args).assert().success();
+        outputs.push(String::from_utf8_lossy(&out.get_output().stdout).into_owned());
+    }
+    convault(&archive)
+        .args(["show", CONVERSATION, "--format", "html", "--out"])
+        .arg(&page)
+        .assert()
+        .success();
+    outputs.push(std::fs::read_to_string(&page).unwrap());
+    for out in &outputs {
+        for e in escaped {
+            assert!(out.contains(e), "{e} not in\n{out}");
+        }
+        for hidden in [
+            '\u{200b}',
+            '\u{e0041}',
+            '\u{feff}',
+            '\u{3164}',
+            '\u{2028}',
+            '\u{61c}',
+            '\u{ad}',
+        ] {
+            assert!(!out.contains(hidden), "U+{:04X} in\n{out}", hidden as u32);
+        }
+    }
+    let out = convault(&archive)
+        .args(["search", "--json", "refund"])
+        .assert()
+        .success();
+    let hits: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(hits[0]["text"], text);
+}
+
 /// A directory from an untrusted tarball: its links (to files and
 /// directories, inside and outside it, a loop, a dangling one) are never
 /// followed and are named; a FIFO inside is skipped, not waited on; a
@@ -286,23 +363,12 @@ fn ingesting_a_directory_follows_no_link_and_reads_only_regular_files() {
 #[test]
 fn excel_safe_makes_formula_cells_text_and_is_off_by_default() {
     let tmp = tempfile::tempdir().unwrap();
-    let csv_path = tmp.path().join("formula.csv");
     let formula = "=HYPERLINK(\"http://evil.example\",\"refund\")";
-    write_messages_in(
-        &csv_path,
-        [(
-            CONVERSATION,
-            Message {
-                id: "0d000001-1d2e-4f3a-8b4c-5d6e7f8a9b0c",
-                ms: "1794218400000",
-                text: formula,
-                sender: r#"{"role":"EndUser","appType":"iamessage","subject":"=cmd|' /C calc'!A0"}"#,
-            },
-        )],
-    )
-    .unwrap();
-    let archive = tmp.path().join("a");
-    ingest(&archive, &[&csv_path]);
+    let archive = one_message(
+        tmp.path(),
+        formula,
+        r#"{"role":"EndUser","appType":"iamessage","subject":"=cmd|' /C calc'!A0"}"#,
+    );
     let cells = |args: &[&str]| -> Vec<String> {
         let out = convault(&archive).args(args).assert().success();
         let mut r = csv::Reader::from_reader(&out.get_output().stdout[..]);
