@@ -216,6 +216,12 @@ pub enum Error {
     )]
     Damaged { what: String, detail: String },
 
+    /// Ctrl-C or `SIGTERM` stopped the command before it committed.
+    #[error(
+        "interrupted (Ctrl-C or SIGTERM) before anything was committed: nothing was ingested, and a new archive directory was removed again"
+    )]
+    Interrupted,
+
     /// A zipped bag is not what its own tag files declare (sizes beyond
     /// its Payload-Oxum, a member larger than it says): refused before
     /// anything is extracted, or while, never written out whole.

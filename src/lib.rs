@@ -21,6 +21,7 @@
 //! - [`retention`]: the retention policy, legal holds and what is due for
 //!   disposition, derived from the ledger.
 //! - [`writer`]: the writer session every writing command begins with.
+//! - [`interrupt`]: Ctrl-C and SIGTERM during an ingest.
 //! - [`cmd`]: one file per subcommand, printing results.
 
 pub mod archive;
@@ -37,6 +38,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod hashing;
 pub mod ingest;
+pub mod interrupt;
 pub mod ledger;
 pub mod lock;
 pub mod produce;

@@ -90,6 +90,10 @@ impl<R> ProgressReader<R> {
 
 impl<R: Read> Read for ProgressReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // A long read (an ingest copying a large export) stops when asked.
+        if crate::interrupt::requested() {
+            return Err(io::Error::other("interrupted (Ctrl-C or SIGTERM)"));
+        }
         let n = self.inner.read(buf)?;
         self.pos += n as u64;
         self.bar.set_position(self.base + self.pos);

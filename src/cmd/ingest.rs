@@ -24,6 +24,11 @@ pub fn run(
     profiles: &[PathBuf],
     generated: Option<jiff::Timestamp>,
 ) -> Result<ExitCode> {
+    // Ctrl-C rolls the ingest back (and removes a new archive directory)
+    // rather than leave a half-built archive behind.
+    if !dry_run {
+        crate::interrupt::install();
+    }
     let opts = Options {
         profiles: profile::load(profiles)?,
         dry_run,

@@ -193,6 +193,12 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
         drop(lock);
         Ok(report)
     })();
+    // Stopped by a signal: whatever the read failed with, that is why
+    // (a committed ingest stays a success).
+    let result = match result {
+        Err(_) if crate::interrupt::requested() => Err(Error::Interrupted),
+        other => other,
+    };
     if result.is_err() && fresh {
         // Everything under a directory this run created is this run's own.
         let _ = std::fs::remove_dir_all(archive.root());

@@ -973,11 +973,13 @@ impl RowSink for BatchSink<'_> {
     }
 
     fn record(&mut self, line: Option<u64>, record: ObjectRecord) -> Result<()> {
+        crate::interrupt::check()?;
         self.rows.record(line, record)?;
         self.full()
     }
 
     fn entry(&mut self, line: Option<u64>, entry: Entry) -> Result<()> {
+        crate::interrupt::check()?;
         self.rows.entry(line, entry)?;
         self.full()
     }

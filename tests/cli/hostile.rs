@@ -504,3 +504,67 @@ fn a_zipped_bag_bomb_is_refused_before_anything_is_extracted() {
         .stderr(predicate::str::contains("gives no Payload-Oxum"));
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM during a first ingest stops it, and the
+/// archive directory it created is removed again, as the README says;
+/// nothing is left half-built (issue 31, item 2).
+#[test]
+fn an_interrupted_first_ingest_leaves_no_archive_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("big.csv");
+    let rows: Vec<(String, String)> = (0..400_000u64)
+        .map(|i| {
+            (
+                format!("0e{i:06x}-1d2e-4f3a-8b4c-5d6e7f8a9b0c"),
+                (1_794_218_400_000 + i).to_string(),
+            )
+        })
+        .collect();
+    write_messages_in(
+        &csv_path,
+        rows.iter().map(|(id, ms)| {
+            (
+                CONVERSATION,
+                Message {
+                    id,
+                    ms,
+                    text: "a refund for the order, please; it arrived broken",
+                    sender: AGENT,
+                },
+            )
+        }),
+    )
+    .unwrap();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let archive = tmp.path().join(format!("a{signal}"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
+            .env_remove("CONVAULT_ARCHIVE")
+            .arg("--archive")
+            .arg(&archive)
+            .arg("ingest")
+            .arg(&csv_path)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Rows are being read once the database is being built.
+        let started = std::time::Instant::now();
+        while !archive.join("archive.sqlite.building").exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the ingest never started building"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("interrupted (Ctrl-C or SIGTERM) before anything was committed"),
+            "{err}"
+        );
+        assert!(!archive.exists(), "{} left behind", archive.display());
+    }
+}
