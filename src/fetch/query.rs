@@ -138,6 +138,8 @@ fn query<S: Sleeper>(
         api.instance_url, api.api_version
     );
     let mut url = format!("{base}?q={}", super::entries::encode(soql));
+    // Every next page given: one given again would page forever.
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_PAGES {
         let body = client.get(&url)?;
         *pages += 1;
@@ -165,6 +167,13 @@ fn query<S: Sleeper>(
                     "the query is not done but its nextRecordsUrl {:?} is not a path on the org",
                     crate::sanitize::for_terminal(next)
                 ),
+                status: None,
+            });
+        }
+        if !seen.insert(next.to_owned()) {
+            return Err(Error::Api {
+                what: base,
+                reason: "the query names as its next page one it gave before: paging would never end; stopped".into(),
                 status: None,
             });
         }
@@ -330,5 +339,20 @@ mod tests {
         });
         let e = ended_since(&mut client, &api, Timestamp::UNIX_EPOCH).unwrap_err();
         assert!(e.to_string().contains("not a path on the org"), "{e}");
+
+        // A next page that leads back to itself: stopped at the second.
+        let (api, mut client, _dir) = setup(|_| {
+            (
+                200,
+                vec![],
+                r#"{"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01g-loop","records":[]}"#.into(),
+            )
+        });
+        let e = ended_since(&mut client, &api, Timestamp::UNIX_EPOCH).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("names as its next page one it gave before"),
+            "{e}"
+        );
     }
 }
