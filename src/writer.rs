@@ -109,7 +109,7 @@ fn recover(
     now: Timestamp,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    if let Some(done) = crate::retention::journal::recover(archive, conn)? {
+    if let Some(done) = crate::archive::journal::recover(archive, conn)? {
         warnings.push(done);
     }
     let (_, messages) = crate::retention::remove::reapply(archive, conn, who, now, false)?;

@@ -13,6 +13,7 @@
 
 pub mod db;
 pub mod in_place;
+pub mod journal;
 pub mod objects;
 pub mod rekey;
 mod schema;

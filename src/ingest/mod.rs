@@ -795,7 +795,7 @@ fn commit(
         .iter()
         .filter_map(|i| i.stage.as_ref().map(|s| s.sha256.clone()))
         .collect();
-    crate::retention::journal::write_ingest(archive, &listed)?;
+    crate::archive::journal::write_ingest(archive, &listed)?;
     let committed = (|| -> Result<()> {
         for input in new_inputs {
             if let Some(s) = &input.stage
@@ -811,11 +811,11 @@ fn commit(
         for sha in &added {
             objects.remove(sha);
         }
-        let _ = crate::retention::journal::remove_ingest(archive);
+        let _ = crate::archive::journal::remove_ingest(archive);
     }
     committed?;
     crate::failpoint::hit("ingest-committed");
-    crate::retention::journal::remove_ingest(archive)
+    crate::archive::journal::remove_ingest(archive)
 }
 
 /// One input file, copied (or for a dry run, only hashed).

@@ -21,7 +21,6 @@ pub mod derive;
 pub mod due;
 pub mod erase;
 pub mod hold;
-pub mod journal;
 pub mod period;
 pub mod policy;
 pub mod remove;

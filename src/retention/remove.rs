@@ -45,8 +45,8 @@ use serde_json::{Value, json};
 use super::certificate::{self, Certificate};
 use super::derive::{self, DerivedMember};
 use super::due::Due;
-use super::journal::{self, Journal};
 use crate::archive::Archive;
+use crate::archive::journal::{self, Journal};
 use crate::archive::sightings;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
@@ -998,7 +998,7 @@ fn commit(
             "rebuilding the database so that no removed text remains in it",
             removal.progress,
         );
-        rebuild(conn)?;
+        crate::archive::db::rebuild(conn)?;
         spin.finish_and_clear();
         journal::remove(archive)
     })();
@@ -1027,67 +1027,6 @@ fn commit(
         bytes_written,
         seconds,
     })
-}
-
-/// Rebuilds the database file and empties the WAL, so that no byte of a
-/// removed row is left anywhere on disk.
-///
-/// Deleting is not enough, even with `PRAGMA secure_delete`: when SQLite
-/// moves cells between pages (on every split and merge since the rows
-/// were stored), the unused space of a page may keep old copies of them,
-/// and the WAL keeps earlier page images until it is checkpointed
-/// (measured: a deleted row's text was still in the file). `VACUUM`
-/// writes every live page anew.
-pub fn rebuild(conn: &Connection) -> Result<()> {
-    // The copy is built in a temporary file, not in memory (as large as
-    // the database).
-    conn.pragma_update(None, "temp_store", "FILE")?;
-    conn.execute_batch("VACUUM")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    checkpoint_all(conn, checkpoint_patience())
-}
-
-/// How long a rebuild waits for other readers to let the WAL be emptied:
-/// 30 s; a test build takes `CONVAULT_CHECKPOINT_PATIENCE_MS` instead, so
-/// that the tests of a reader that never lets go stay short.
-fn checkpoint_patience() -> std::time::Duration {
-    let default = std::time::Duration::from_secs(30);
-    if !cfg!(debug_assertions) {
-        return default;
-    }
-    std::env::var("CONVAULT_CHECKPOINT_PATIENCE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(default, std::time::Duration::from_millis)
-}
-
-/// Copies the whole WAL into the database file and empties it, waiting up
-/// to `patience` for the readers that hold an older snapshot (another
-/// program with the database open in a transaction: a database browser,
-/// `sqlite3 .backup`, Datasette). Until then the removed rows' old pages
-/// are still in the file and its WAL, so giving up is an error, never a
-/// silent success: the removal stays unfinished for the next writer.
-fn checkpoint_all(conn: &Connection, patience: std::time::Duration) -> Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        // (busy, frames in the WAL, frames copied): busy is 1 when a
-        // reader kept the checkpoint from completing (each attempt waits
-        // on the busy timeout first).
-        let (busy, log, copied): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        if busy == 0 && log <= 0 {
-            return Ok(());
-        }
-        if started.elapsed() >= patience {
-            return Err(Error::StillOnDisk(format!(
-                "another program holds the archive's database open in a read transaction (a database browser, `sqlite3 .backup`, Datasette), so the database file and its WAL still hold the old pages of what was removed ({copied} of {log} WAL frames copied after {:.1} s): close it, then run `convault verify`, which finishes the removal",
-                patience.as_secs_f64()
-            )));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 /// Runs `f` in a writer session (`writer::Session`) of `command`: under

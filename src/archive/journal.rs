@@ -194,7 +194,7 @@ fn recover_removal(archive: &Archive, conn: &Connection) -> Result<Option<String
         .is_some();
     if committed {
         // The run may have been killed before the database was rebuilt.
-        super::remove::rebuild(conn)?;
+        super::db::rebuild(conn)?;
     } else {
         for c in &journal.certificates {
             remove_file_if_present(&archive.root().join(c))?;
