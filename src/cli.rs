@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::cmd::search::Color;
-use crate::cmd::show::ShowFormat;
 use crate::export::ExportKind;
 use crate::search::Sort;
 
@@ -730,6 +728,42 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("{s} is not a share between 0 (excluded) and 100"))
     }
+}
+
+/// When the table highlights matches with colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether matches are coloured now.
+    pub fn enabled(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// The forms of a transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// One line per entry, for a terminal.
+    #[default]
+    Text,
+    /// Every field, for programs.
+    Json,
+    /// One self-contained page to read, print or hand over.
+    Html,
 }
 
 #[cfg(test)]

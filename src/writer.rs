@@ -86,6 +86,41 @@ impl Session {
     }
 }
 
+/// Runs `f` in a writer session (`writer::Session`) of `command`: under
+/// the lock, with a write connection, after finishing or undoing what a
+/// killed run left and removing again what an interrupted ingest brought
+/// back.
+/// Returns `f`'s result and warnings for the user, which are returned
+/// even when `f` (or what ran before it) fails: what was done before the
+/// failure (a removal carried out again) must still be told.
+pub fn run<T>(
+    archive: &Archive,
+    command: &str,
+    who: &str,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
+) -> (Result<T>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let result = (|| {
+        let now = crate::clock::now()?;
+        let mut session = Session::begin(archive, command, who, now, &mut warnings)?;
+        f(&mut session.conn)
+    })();
+    (result, warnings)
+}
+
+impl std::ops::Deref for Session {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
 fn lock(
     archive: &Archive,
     command: &str,

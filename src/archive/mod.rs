@@ -11,6 +11,7 @@
 //! whose bytes hash to it. An object no export names is the leftover of an
 //! interrupted ingest; ingesting the same file again adopts it.
 
+pub mod catalog;
 pub mod db;
 pub mod in_place;
 pub mod journal;
@@ -229,6 +230,14 @@ impl Archive {
     /// ingest and is the writer's to delete.
     pub fn building_path(&self) -> PathBuf {
         self.root.join("archive.sqlite.building")
+    }
+
+    /// The certificate files of the removal recorded as ledger record
+    /// `record` (`disposition` or `erasure`): its JSON and readable text,
+    /// relative to the archive directory.
+    pub fn certificate_names(kind: &str, record: i64) -> (String, String) {
+        let stem = format!("certificates/{kind}-{record:06}");
+        (format!("{stem}.json"), format!("{stem}.txt"))
     }
 
     /// Checks a path a command was asked to write (`--out`): it must not

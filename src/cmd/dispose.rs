@@ -27,7 +27,7 @@ pub fn execute(
     }
     let who = by.unwrap_or_else(clock::default_actor);
     let now = clock::now()?;
-    let (done, warnings) = remove::under_lock(archive, "dispose", &who, |conn| {
+    let (done, warnings) = crate::writer::run(archive, "dispose", &who, |conn| {
         let plan = due::plan(conn, now)?;
         if plan.due.is_empty() {
             return Ok((plan, None));

@@ -34,7 +34,7 @@ pub fn run(
             (plan, None)
         }
         Some(who) => {
-            let (done, warnings) = remove::under_lock(archive, "erase", who, |conn| {
+            let (done, warnings) = crate::writer::run(archive, "erase", who, |conn| {
                 // Refusals are decided again under the lock.
                 let plan = erase::plan(conn, &target, reason, now)?;
                 if plan.erase.is_empty() && plan.end_user_records.is_empty() {

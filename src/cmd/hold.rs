@@ -11,6 +11,7 @@ use crate::exit::ExitCode;
 use crate::ledger;
 use crate::retention::hold::{self, Basis, Hold};
 use crate::sanitize::for_terminal;
+use crate::writer::Session;
 
 /// A hold as listed: its records and what it holds now.
 #[derive(Serialize)]
@@ -47,15 +48,10 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
                 }
             };
             let mut warnings = Vec::new();
-            let h = hold::place(
-                archive,
-                &name,
-                &reason,
-                basis,
-                &by.unwrap_or_else(clock::default_actor),
-                clock::now()?,
-                &mut warnings,
-            );
+            let (who, now) = (by.unwrap_or_else(clock::default_actor), clock::now()?);
+            let h = hold::place(&name, &reason, basis, &who, now, || {
+                Session::begin(archive, "hold place", &who, now, &mut warnings)
+            });
             super::print_warnings(&warnings);
             let h = h.with_context(context)?;
             if json {
@@ -141,14 +137,10 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
             json,
         } => {
             let mut warnings = Vec::new();
-            let h = hold::release(
-                archive,
-                &name,
-                &reason,
-                &by.unwrap_or_else(clock::default_actor),
-                clock::now()?,
-                &mut warnings,
-            );
+            let (who, now) = (by.unwrap_or_else(clock::default_actor), clock::now()?);
+            let h = hold::release(&name, &reason, &who, now, || {
+                Session::begin(archive, "hold release", &who, now, &mut warnings)
+            });
             super::print_warnings(&warnings);
             let h = h.with_context(context)?;
             if json {

@@ -10,6 +10,7 @@ use crate::exit::ExitCode;
 use crate::ledger;
 use crate::retention::{Period, Policy, policy};
 use crate::sanitize::for_terminal;
+use crate::writer::Session;
 
 pub fn run(archive: &Archive, cmd: RetentionCommand) -> Result<ExitCode> {
     match cmd {
@@ -32,7 +33,15 @@ pub fn run(archive: &Archive, cmd: RetentionCommand) -> Result<ExitCode> {
                 now: clock::now()?,
             };
             let mut warnings = Vec::new();
-            let p = policy::set(archive, &change, &mut warnings);
+            let p = policy::set(&change, || {
+                Session::begin(
+                    archive,
+                    "retention set",
+                    &change.who,
+                    change.now,
+                    &mut warnings,
+                )
+            });
             super::print_warnings(&warnings);
             let p = p.with_context(|| {
                 format!("set the retention policy of {}", archive.root().display())

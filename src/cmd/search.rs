@@ -1,13 +1,14 @@
 //! `convault search`: prints hits (newest first by default), their number,
 //! or the conversations they fall in, as a table, JSON, NDJSON or CSV.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::print_json;
 use crate::archive::Archive;
+pub use crate::cli::Color;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
@@ -26,29 +27,6 @@ pub enum Format {
     Ndjson,
     /// RFC 4180, a header row, every field of the JSON.
     Csv,
-}
-
-/// When the table highlights matches with colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Color {
-    /// When stdout is a terminal and `NO_COLOR` is not set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl Color {
-    fn enabled(self) -> bool {
-        match self {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => {
-                io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
-    }
 }
 
 /// How `search` was asked to run.

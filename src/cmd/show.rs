@@ -7,21 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::archive::Archive;
+pub use crate::cli::ShowFormat;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
 use crate::transcript::{self, Transcript, html};
-
-/// The forms of a transcript.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ShowFormat {
-    /// One line per entry, for a terminal.
-    #[default]
-    Text,
-    /// Every field, for programs.
-    Json,
-    /// One self-contained page to read, print or hand over.
-    Html,
-}
 
 /// How `show` was asked to run.
 #[derive(Debug, Clone, Default)]

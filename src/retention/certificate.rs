@@ -74,12 +74,6 @@ pub struct Certificate {
     pub convault_version: String,
 }
 
-/// The certificate's files, relative to the archive directory.
-pub fn file_names(kind: &str, record: i64) -> (String, String) {
-    let stem = format!("certificates/{kind}-{record:06}");
-    (format!("{stem}.json"), format!("{stem}.txt"))
-}
-
 /// The two files' SHA-256.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -99,7 +93,7 @@ pub fn write(
     conversations: usize,
     mut next: impl FnMut() -> Result<Option<Conversation>>,
 ) -> Result<Written> {
-    let (json_name, text_name) = file_names(&head.kind, head.ledger_record);
+    let (json_name, text_name) = Archive::certificate_names(&head.kind, head.ledger_record);
     let (json_path, text_path) = (
         archive.root().join(&json_name),
         archive.root().join(&text_name),
@@ -571,7 +565,7 @@ mod tests {
         };
         let mut listed = conversations.into_iter();
         let written = write(&archive, &cert, 2, || Ok(listed.next())).unwrap();
-        let (_, text_name) = file_names("erasure", 7);
+        let (_, text_name) = Archive::certificate_names("erasure", 7);
         let text_path = dir.path().join(text_name);
         let on_disk = std::fs::read_to_string(&text_path).unwrap();
         assert_eq!(on_disk, render_text(&cert));

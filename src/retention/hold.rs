@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::kind;
-use crate::archive::Archive;
+use std::ops::DerefMut;
+
 use crate::error::{Error, Result};
 use crate::ledger::{self, Record};
 use crate::search::{self, Query};
@@ -205,14 +206,16 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Places hold `name`: the record lists what it matches now.
-pub fn place(
-    archive: &Archive,
+///
+/// `begin` begins the writer session (`writer::Session::begin`), once the
+/// request is checked: a hold that cannot be placed takes no lock.
+pub fn place<S: DerefMut<Target = Connection>>(
     name: &str,
     reason: &str,
     basis: Basis,
     who: &str,
     now: Timestamp,
-    warnings: &mut Vec<String>,
+    begin: impl FnOnce() -> Result<S>,
 ) -> Result<Hold> {
     check_name(name)?;
     if reason.trim().is_empty() {
@@ -224,8 +227,7 @@ pub fn place(
         // Refuse a query that does not parse before taking the lock.
         Query::parse(std::slice::from_ref(q))?;
     }
-    let session = crate::writer::Session::begin(archive, "hold place", who, now, warnings)?;
-    let mut conn = session.conn;
+    let mut conn = begin()?;
     let records = ledger::read_all(&conn)?;
     if let Some(h) = active(&records)?.into_iter().find(|h| h.name == name) {
         return Err(Error::Usage(format!(
@@ -266,21 +268,19 @@ pub fn place(
 }
 
 /// Releases the hold in force named `name`.
-pub fn release(
-    archive: &Archive,
+pub fn release<S: DerefMut<Target = Connection>>(
     name: &str,
     reason: &str,
     who: &str,
     now: Timestamp,
-    warnings: &mut Vec<String>,
+    begin: impl FnOnce() -> Result<S>,
 ) -> Result<Hold> {
     if reason.trim().is_empty() {
         return Err(Error::Usage(
             "give the reason for the release with --reason TEXT: it goes in the ledger".into(),
         ));
     }
-    let session = crate::writer::Session::begin(archive, "hold release", who, now, warnings)?;
-    let mut conn = session.conn;
+    let mut conn = begin()?;
     let records = ledger::read_all(&conn)?;
     let mut hold = find_active(&records, name)?;
     let details = serde_json::to_value(Released {

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Period, kind};
-use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Record};
 
@@ -130,7 +129,13 @@ pub fn below_minimum(current: Option<&Policy>, change: &Change) -> Result<Vec<St
 
 /// Sets the policy: checks the change against the minimum in force and
 /// appends its `retention-set` record. The record, and the policy.
-pub fn set(archive: &Archive, change: &Change, warnings: &mut Vec<String>) -> Result<Policy> {
+///
+/// `begin` begins the writer session (`writer::Session::begin`), once the
+/// change is checked: a change refused for its own terms takes no lock.
+pub fn set<S: std::ops::DerefMut<Target = rusqlite::Connection>>(
+    change: &Change,
+    begin: impl FnOnce() -> Result<S>,
+) -> Result<Policy> {
     if change.reason.trim().is_empty() {
         return Err(Error::Usage(
             "give the reason for the policy with --reason TEXT: it goes in the ledger".into(),
@@ -144,9 +149,7 @@ pub fn set(archive: &Archive, change: &Change, warnings: &mut Vec<String>) -> Re
             change.period
         )));
     }
-    let session =
-        crate::writer::Session::begin(archive, "retention set", &change.who, change.now, warnings)?;
-    let mut conn = session.conn;
+    let mut conn = begin()?;
     let records = ledger::read_all(&conn)?;
     let current = current(&records)?;
     let why = below_minimum(current.as_ref(), change)?;

@@ -46,6 +46,7 @@ use super::certificate::{self, Certificate};
 use super::derive::{self, DerivedMember};
 use super::due::Due;
 use crate::archive::Archive;
+use crate::archive::catalog::MemberRow;
 use crate::archive::journal::{self, Journal};
 use crate::archive::sightings;
 use crate::entry::Entry;
@@ -54,7 +55,6 @@ use crate::ledger;
 use crate::profile::Profiles;
 use crate::source::records::ObjectRecord;
 use crate::source::{self, MemberError, RowSink};
-use crate::verify::MemberRow;
 
 /// Which removal this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -488,7 +488,7 @@ fn file_plan(conn: &Connection, file_id: i64) -> Result<FilePlan> {
             ))
         },
     )?;
-    let members = crate::verify::member_rows(conn, file_id)?
+    let members = crate::archive::catalog::member_rows(conn, file_id)?
         .into_iter()
         .map(|m| (m, MemberFate::Kept, 0))
         .collect();
@@ -512,12 +512,10 @@ fn scan(
     targets: &Targets,
 ) -> Result<Vec<Found>> {
     let what = format!("stored original {} ({})", plan.sha256, plan.path);
-    let profiles: Profiles =
-        crate::verify::export_profiles(conn, plan.export_id).map_err(|reason| {
-            Error::CannotDerive {
-                what: what.clone(),
-                reason,
-            }
+    let profiles: Profiles = crate::archive::catalog::export_profiles(conn, plan.export_id)
+        .map_err(|reason| Error::CannotDerive {
+            what: what.clone(),
+            reason,
         })?;
     let object = archive.objects().path_of(&plan.sha256);
     let file = File::open(&object).map_err(|e| Error::io(&object, e))?;
@@ -805,7 +803,7 @@ fn commit(
         objects,
         convault_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let (cert_json, cert_text) = certificate::file_names(kind, record);
+    let (cert_json, cert_text) = Archive::certificate_names(kind, record);
     crate::failpoint::hit("removal-derivatives-written");
     journal::write(
         archive,
@@ -1027,28 +1025,6 @@ fn commit(
         bytes_written,
         seconds,
     })
-}
-
-/// Runs `f` in a writer session (`writer::Session`) of `command`: under
-/// the lock, with a write connection, after finishing or undoing what a
-/// killed run left and removing again what an interrupted ingest brought
-/// back.
-/// Returns `f`'s result and warnings for the user, which are returned
-/// even when `f` (or what ran before it) fails: what was done before the
-/// failure (a removal carried out again) must still be told.
-pub fn under_lock<T>(
-    archive: &Archive,
-    command: &str,
-    who: &str,
-    f: impl FnOnce(&mut Connection) -> Result<T>,
-) -> (Result<T>, Vec<String>) {
-    let mut warnings = Vec::new();
-    let result = (|| {
-        let now = crate::clock::now()?;
-        let mut session = crate::writer::Session::begin(archive, command, who, now, &mut warnings)?;
-        f(&mut session.conn)
-    })();
-    (result, warnings)
 }
 
 /// Removes again the conversations a later export brought back after a

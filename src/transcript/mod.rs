@@ -741,7 +741,7 @@ pub fn not_held(conn: &Connection, identifier: &str) -> Error {
     match removed {
         Ok(Some((kind, at_ms, record))) => Error::Disposed {
             conversation: identifier.to_owned(),
-            certificate: crate::retention::certificate::file_names(&kind, record).0,
+            certificate: crate::archive::Archive::certificate_names(&kind, record).0,
             kind,
             at: crate::timestamp::rfc3339(at_ms),
             record,

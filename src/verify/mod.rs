@@ -38,7 +38,6 @@ use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger;
 
-pub(crate) use rederive::{MemberRow, export_profiles, member_rows};
 pub use sample::Selection;
 
 /// How much to check.

@@ -11,6 +11,7 @@ use rusqlite::Connection;
 
 use super::{Findings, Level, Options, Selection};
 use crate::archive::Archive;
+use crate::archive::catalog::member_rows;
 use crate::error::{Error, Result};
 use crate::hashing::HashingReader;
 use crate::progress::{ProgressReader, bytes_bar};
@@ -23,15 +24,6 @@ struct FileRow {
     bytes: u64,
     sha256: String,
     container: String,
-}
-
-/// One recorded member.
-struct MemberRow {
-    name: String,
-    bytes: Option<i64>,
-    crc32: Option<i64>,
-    sha256: Option<String>,
-    status: String,
 }
 
 pub(super) fn check(
@@ -140,24 +132,6 @@ fn file_rows(conn: &Connection, sel: &Selection) -> Result<Vec<FileRow>> {
                 bytes: r.get::<_, i64>(3)?.max(0) as u64,
                 sha256: r.get(4)?,
                 container: r.get(5)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-fn member_rows(conn: &Connection, file_id: i64) -> Result<Vec<MemberRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, bytes, crc32, sha256, status FROM members WHERE file_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([file_id], |r| {
-            Ok(MemberRow {
-                name: r.get(0)?,
-                bytes: r.get(1)?,
-                crc32: r.get(2)?,
-                sha256: r.get(3)?,
-                status: r.get(4)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -13,10 +13,11 @@ use rusqlite::{Connection, OptionalExtension, Statement};
 
 use super::{Findings, Options, Selection};
 use crate::archive::Archive;
+use crate::archive::catalog::{export_profiles, member_rows};
 use crate::archive::sightings::{Seen, member};
 use crate::entry::Entry;
 use crate::error::Result;
-use crate::profile::{self, Profiles};
+use crate::profile::Profiles;
 use crate::source::records::ObjectRecord;
 use crate::source::{self, MemberError, MemberOutcome, RowSink};
 
@@ -214,33 +215,6 @@ impl Check<'_, '_> {
         exact.extend(views);
         Ok(exact)
     }
-}
-
-/// A member of a stored file, as recorded: what reading the file again is
-/// compared with (here, and by a removal).
-pub(crate) struct MemberRow {
-    pub(crate) id: i64,
-    pub(crate) name: String,
-    pub(crate) status: String,
-    pub(crate) shape: Option<String>,
-    pub(crate) rows: i64,
-}
-
-/// The members of file `file_id`, in the order of the file (zip index).
-pub(crate) fn member_rows(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<MemberRow>> {
-    conn.prepare_cached(
-        "SELECT id, name, status, shape, rows FROM members WHERE file_id = ?1 ORDER BY id",
-    )?
-    .query_map([file_id], |r| {
-        Ok(MemberRow {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            status: r.get(2)?,
-            shape: r.get(3)?,
-            rows: r.get(4)?,
-        })
-    })?
-    .collect()
 }
 
 pub(super) fn check(
@@ -518,29 +492,4 @@ fn read_one(
         Err(MemberError::Read(e)) => Err(e.to_string()),
         Err(MemberError::Sink(e)) => Err(e.to_string()),
     }
-}
-
-/// The profiles export `export_id` was read with: the files given to it,
-/// as stored, then the built-in ones.
-pub(crate) fn export_profiles(
-    conn: &Connection,
-    export_id: i64,
-) -> std::result::Result<Profiles, String> {
-    let files: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT p.name, p.body FROM export_profiles x JOIN profiles p ON p.id = x.profile_id
-             WHERE x.export_id = ?1 ORDER BY x.position",
-        )
-        .and_then(|mut s| {
-            s.query_map([export_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(|e| e.to_string())?;
-    let mut given = Vec::new();
-    for (name, body) in files {
-        let parsed = profile::parse(std::path::Path::new(&name), &body)
-            .map_err(|e| format!("stored profile file {name}: {e}"))?;
-        given.extend(parsed);
-    }
-    Profiles::with(given)
 }

@@ -49,7 +49,7 @@ pub(super) fn check(
             ),
             None => f.fail("removal-record", &item, "its ledger record", "none"),
         }
-        let (name, _) = certificate::file_names(&kind, seq);
+        let (name, _) = Archive::certificate_names(&kind, seq);
         let path = archive.root().join(&name);
         let found = std::fs::File::open(&path).and_then(|file| {
             let mut h = HashingReader::new(file);
@@ -63,7 +63,7 @@ pub(super) fn check(
         }
         // The readable form: its hash on record, or (removals recorded
         // before there was one) the JSON rendered again.
-        let (_, text_name) = certificate::file_names(&kind, seq);
+        let (_, text_name) = Archive::certificate_names(&kind, seq);
         let recorded = by_seq.get(&seq).and_then(|r| {
             r.details
                 .get("certificate_text_sha256")
