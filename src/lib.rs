@@ -3,26 +3,29 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and maps errors to
 //! exit codes; everything else lives here so tests and benchmarks call it
-//! directly. Modules are named for what they own:
+//! directly. Modules are named for what they own, in layers: each uses
+//! only its own layer or those below (docs/architecture.md, "Layers";
+//! the test in `layers` holds it).
 //!
-//! - [`archive`]: the archive directory, its SQLite database and object store.
-//! - [`source`]: finding input files and reading their members by content.
-//! - [`entry`]: one conversation entry, normalised, with its content hash.
-//! - [`text`]: searchable text and event descriptions from entry payloads.
-//! - [`ingest`]: one export into the archive, in one transaction.
-//! - [`search`] and [`transcript`]: reading the archive back.
-//! - [`ledger`]: the hash-chained record of requests, ingests and overrides.
-//! - [`export`]: what an export is: its kind, how it is recognised, when it was generated.
-//! - [`cadence`]: the once-per-interval export rule, derived from the ledger.
-//! - [`lock`]: one writer at a time. [`config`]: `config.toml` and triggers.
-//! - [`clock`]: the current time and the acting user.
-//! - [`verify`]: re-checking objects, members, entries, index and ledger.
-//! - [`receipt`]: what an auditor needs to check one export by hand.
-//! - [`retention`]: the retention policy, legal holds and what is due for
-//!   disposition, derived from the ledger.
-//! - [`writer`]: the writer session every writing command begins with.
-//! - [`interrupt`]: Ctrl-C and SIGTERM during an ingest.
-//! - [`cmd`]: one file per subcommand, printing results.
+//! - foundation: [`error`] (typed errors) and [`exit`] (exit codes),
+//!   [`clock`] (the time and the acting user), [`timestamp`], [`hashing`],
+//!   [`sanitize`] (untrusted text made safe to show), [`interrupt`]
+//!   (Ctrl-C during an ingest), [`failpoint`] (crash points for the kill
+//!   tests), [`text`] (searchable text from payloads), [`progress`] (bars
+//!   on stderr), [`lock`] (one writer at a time).
+//! - model: [`entry`] (one conversation entry, normalised and hashed),
+//!   [`export`] (what an export is), [`profile`] (column mappings),
+//!   [`source`] (input files and their members, read by content),
+//!   [`ledger`] (the hash-chained record).
+//! - store: [`archive`] (the directory, its database and object store).
+//! - reading: [`cadence`] (the export rule), [`config`] (`config.toml`),
+//!   [`fetch`] (the Salesforce APIs), [`receipt`], [`search`],
+//!   [`transcript`].
+//! - rules: [`retention`] (the policy, holds, dispositions and erasures).
+//! - session: [`writer`] (the writer session every writer begins with).
+//! - work: [`ingest`], [`produce`], [`request`], [`verify`].
+//! - interface: [`cli`] (the command line) and [`cmd`] (one file per
+//!   subcommand, printing results).
 
 pub mod archive;
 pub mod cadence;
@@ -39,6 +42,8 @@ pub mod fetch;
 pub mod hashing;
 pub mod ingest;
 pub mod interrupt;
+#[cfg(test)]
+mod layers;
 pub mod ledger;
 pub mod lock;
 pub mod produce;
