@@ -1,9 +1,9 @@
 //! Writes the bundled fixture exports to `fixtures/` (see
-//! `tests/support/fixture_data.rs` for what they cover).
+//! `tests/cli/support/fixture_data.rs` for what they cover).
 //!
 //! `cargo run --example make-fixtures`
 
-#[path = "../tests/support/fixture_data.rs"]
+#[path = "../tests/cli/support/fixture_data.rs"]
 mod fixture_data;
 
 fn main() -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 //! `--csv` also writes the same rows as one plain CSV, for loading with the
 //! `sqlite3` shell as the benchmark's peer (see `bench/ingest.sh`).
 
-#[path = "../tests/support/synth.rs"]
+#[path = "../tests/cli/support/synth.rs"]
 mod synth;
 
 use std::path::PathBuf;

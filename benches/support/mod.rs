@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../tests/support/synth.rs"]
+#[path = "../../tests/cli/support/synth.rs"]
 pub mod synth;
 
 /// The options every benchmark takes.
