@@ -7,26 +7,28 @@ use std::process::Command;
 use super::{WEEK1, convault, count, db, fixture, stderr_of};
 
 /// A size-limited tmpfs mounted at a temporary directory, unmounted when
-/// dropped. `None` when this process may not mount (tests not run as
-/// root): the test then says so and checks nothing.
+/// dropped. Mounting needs root: the tests that use it are ignored by
+/// default and run by `.ci/run` (`--ignored`), where they fail if they
+/// cannot mount.
 struct SmallDisk {
     dir: tempfile::TempDir,
 }
 
 impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().ok()?;
+    /// Mounts it, or fails the test saying why: the tests that use it
+    /// are ignored unless run with `--ignored` as root (`.ci/run`).
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
-            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("cannot mount a tmpfs here (not root?): the full-disk test checks nothing");
-            return None;
-        }
-        Some(SmallDisk { dir })
+        assert!(
+            ok,
+            "this test mounts a tmpfs: run it as root (.ci/run does)"
+        );
+        SmallDisk { dir }
     }
 
     fn path(&self) -> &Path {
@@ -68,10 +70,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root (mounts a tmpfs): .ci/run runs it with --ignored"]
 fn a_disk_that_fills_up_mid_ingest_leaves_the_archive_as_it_was() {
-    let Some(disk) = SmallDisk::mount("2m") else {
-        return;
-    };
+    let disk = SmallDisk::mount("2m");
     let archive = disk.path().join("a");
     convault(&archive)
         .arg("ingest")
@@ -251,10 +252,9 @@ fn a_symbolic_link_inside_the_store_is_refused_and_nothing_is_written_outside() 
 }
 
 #[test]
+#[ignore = "needs root (mounts a tmpfs): .ci/run runs it with --ignored"]
 fn a_read_only_archive_refuses_writers_and_still_answers_readers() {
-    let Some(disk) = SmallDisk::mount("16m") else {
-        return;
-    };
+    let disk = SmallDisk::mount("16m");
     let archive = disk.path().join("a");
     ingest_week1(&archive);
     let ok = Command::new("mount")
@@ -283,6 +283,7 @@ fn a_read_only_archive_refuses_writers_and_still_answers_readers() {
 }
 
 #[test]
+#[ignore = "needs root and setpriv (runs a process as nobody): .ci/run runs it with --ignored"]
 fn a_lock_held_by_another_user_is_named_and_waited_for_by_no_one() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("a");
@@ -306,10 +307,7 @@ fn a_lock_held_by_another_user_is_named_and_waited_for_by_no_one() {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("setpriv is not available ({e}): the test checks nothing");
-            return;
-        }
+        Err(e) => panic!("setpriv is not available ({e}): install util-linux"),
     };
     // Until it holds the lock (`flock -n` fails while it does).
     let start = std::time::Instant::now();

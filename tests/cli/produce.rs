@@ -43,19 +43,31 @@ fn sha256_file(p: &Path) -> String {
     convault::hashing::hex(&Sha256::digest(std::fs::read(p).unwrap()))
 }
 
-/// Validates `bag` with bagit-python when `.ci/run` installed it
-/// (`CONVAULT_BAGIT_PY`); says so when it is not there.
-fn bagit_py(bag: &Path) -> Option<bool> {
-    let Ok(tool) = std::env::var("CONVAULT_BAGIT_PY") else {
-        eprintln!("CONVAULT_BAGIT_PY not set: bagit.py --validate skipped (.ci/run sets it)");
-        return None;
-    };
-    let out = std::process::Command::new(tool)
-        .arg("--validate")
-        .arg(bag)
-        .output()
-        .unwrap();
-    Some(out.status.success())
+/// Whether a test's bags are validated with bagit-python too. Each test
+/// that makes one runs twice: as itself, and, ignored unless `.ci/run`
+/// (which installs bagit-python and sets `CONVAULT_BAGIT_PY`) asks for
+/// it, with every bag validated; it then fails if the tool is missing.
+#[derive(Clone, Copy)]
+enum Bagit {
+    NotAsked,
+    Required,
+}
+
+impl Bagit {
+    /// Whether bagit.py --validate accepts `bag`; `None` when not asked.
+    fn validates(self, bag: &Path) -> Option<bool> {
+        let Bagit::Required = self else {
+            return None;
+        };
+        let tool = std::env::var("CONVAULT_BAGIT_PY")
+            .expect("CONVAULT_BAGIT_PY names bagit.py (.ci/run installs it in a venv)");
+        let out = std::process::Command::new(tool)
+            .arg("--validate")
+            .arg(bag)
+            .output()
+            .expect("bagit.py runs");
+        Some(out.status.success())
+    }
 }
 
 /// `produce verify BAG` passes.
@@ -75,6 +87,23 @@ fn loadfile(bag: &Path) -> Vec<csv::StringRecord> {
 
 #[test]
 fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_recompute() {
+    a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_recompute_with(
+        Bagit::NotAsked,
+    );
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_recompute_bagit_python()
+ {
+    a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_recompute_with(
+        Bagit::Required,
+    );
+}
+
+fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_recompute_with(
+    bagit: Bagit,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let archive = fixture_archive(tmp.path());
     let bag = tmp.path().join("prod-refund");
@@ -91,7 +120,7 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
         ],
     );
     assert_eq!(p["production"], "PROD-0001", "{p}");
-    assert!(bagit_py(&bag).unwrap_or(true), "bagit.py --validate");
+    assert!(bagit.validates(&bag).unwrap_or(true), "bagit.py --validate");
     convault(&archive)
         .args(["produce", "verify"])
         .arg(&bag)
@@ -265,6 +294,16 @@ fn a_production_is_a_valid_bag_in_the_ledger_with_a_result_set_hash_anyone_can_r
 
 #[test]
 fn every_tampering_of_a_bag_is_found_in_one_run() {
+    every_tampering_of_a_bag_is_found_in_one_run_with(Bagit::NotAsked);
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn every_tampering_of_a_bag_is_found_in_one_run_bagit_python() {
+    every_tampering_of_a_bag_is_found_in_one_run_with(Bagit::Required);
+}
+
+fn every_tampering_of_a_bag_is_found_in_one_run_with(bagit: Bagit) {
     let (_tmp, archive, bag) = refund_bag();
     let convs = bag.join("data/conversations");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&convs)
@@ -291,7 +330,7 @@ fn every_tampering_of_a_bag_is_found_in_one_run() {
     );
     std::fs::write(&info, edited).unwrap();
 
-    if let Some(valid) = bagit_py(&bag) {
+    if let Some(valid) = bagit.validates(&bag) {
         assert!(!valid, "bagit.py should refuse the tampered bag");
     }
     let out = convault(&archive)
@@ -394,6 +433,16 @@ fn an_archive_that_no_longer_matches_or_lacks_the_record_is_reported() {
 
 #[test]
 fn hits_only_produces_the_matching_entries_alone() {
+    hits_only_produces_the_matching_entries_alone_with(Bagit::NotAsked);
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn hits_only_produces_the_matching_entries_alone_bagit_python() {
+    hits_only_produces_the_matching_entries_alone_with(Bagit::Required);
+}
+
+fn hits_only_produces_the_matching_entries_alone_with(bagit: Bagit) {
     let tmp = tempfile::tempdir().unwrap();
     let archive = fixture_archive(tmp.path());
     let whole = tmp.path().join("whole");
@@ -431,13 +480,23 @@ fn hits_only_produces_the_matching_entries_alone() {
             );
         }
     }
-    if let Some(valid) = bagit_py(&only) {
+    if let Some(valid) = bagit.validates(&only) {
         assert!(valid);
     }
 }
 
 #[test]
 fn an_unsafe_conversation_id_never_becomes_a_path() {
+    an_unsafe_conversation_id_never_becomes_a_path_with(Bagit::NotAsked);
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn an_unsafe_conversation_id_never_becomes_a_path_bagit_python() {
+    an_unsafe_conversation_id_never_becomes_a_path_with(Bagit::Required);
+}
+
+fn an_unsafe_conversation_id_never_becomes_a_path_with(bagit: Bagit) {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("a");
     let page = tmp.path().join("page.json");
@@ -475,7 +534,7 @@ fn an_unsafe_conversation_id_never_becomes_a_path() {
     let summary: Value =
         serde_json::from_slice(&std::fs::read(bag.join("data/production.json")).unwrap()).unwrap();
     assert_eq!(summary["files"][0]["conversation"], "../../../escaped");
-    if let Some(valid) = bagit_py(&bag) {
+    if let Some(valid) = bagit.validates(&bag) {
         assert!(valid);
     }
     verifies(&archive, &bag);
@@ -637,6 +696,20 @@ fn a_killed_production_leaves_no_bag_and_the_next_one_cleans_up() {
 /// `produce verify` applies bagit-python's rule (issue 31, item 10).
 #[test]
 fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule() {
+    hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule_with(
+        Bagit::NotAsked,
+    );
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule_bagit_python() {
+    hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule_with(
+        Bagit::Required,
+    );
+}
+
+fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule_with(bagit: Bagit) {
     let tmp = tempfile::tempdir().unwrap();
     let archive = fixture_archive(tmp.path());
     std::fs::write(
@@ -673,7 +746,7 @@ fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule(
         "{info}"
     );
     verifies(&archive, &bag);
-    if let Some(valid) = bagit_py(&bag) {
+    if let Some(valid) = bagit.validates(&bag) {
         assert!(valid, "bagit.py rejects the bag");
     }
     // A bag-info.txt whose value holds a form feed: named, as bagit-python
@@ -703,6 +776,16 @@ fn hostile_tag_values_give_a_bag_bagit_python_reads_and_verify_applies_its_rule(
 /// case-insensitive file system (issue 31, item 9).
 #[test]
 fn file_names_in_a_bag_never_collide_even_ignoring_case() {
+    file_names_in_a_bag_never_collide_even_ignoring_case_with(Bagit::NotAsked);
+}
+
+#[test]
+#[ignore = "needs bagit-python (CONVAULT_BAGIT_PY): .ci/run runs it with --ignored"]
+fn file_names_in_a_bag_never_collide_even_ignoring_case_bagit_python() {
+    file_names_in_a_bag_never_collide_even_ignoring_case_with(Bagit::Required);
+}
+
+fn file_names_in_a_bag_never_collide_even_ignoring_case_with(bagit: Bagit) {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("a");
     let hostile = "x/../y";
@@ -738,7 +821,7 @@ fn file_names_in_a_bag_never_collide_even_ignoring_case() {
         "two names are one ignoring case: {names:?}"
     );
     verifies(&archive, &bag);
-    if let Some(valid) = bagit_py(&bag) {
+    if let Some(valid) = bagit.validates(&bag) {
         assert!(valid);
     }
 }
