@@ -422,6 +422,8 @@ pub enum Command {
     /// simultaneous active conversations; every page is kept byte for byte
     /// and ingested as one export. Configure [api] in DIR/config.toml first
     /// (docs/fetch.md). Exit 4 when --no-wait stopped for the budget.
+    // "[api]" is the help text's, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Fetch {
         /// Print a JSON report on stdout
         #[arg(long)]

@@ -108,7 +108,7 @@ const CHUNKS: usize = 4;
 /// busy (inflating, splitting rows) does not also hash: a weekly ingest's
 /// reading thread is its critical path (docs/performance.md).
 ///
-/// It reads its source in chunks of [`CHUNK`] bytes and serves reads from
+/// It reads its source in chunks of `CHUNK` bytes and serves reads from
 /// them; a chunk goes to the hashing thread as it is read, so the digest
 /// covers exactly the bytes served, in order. A source shorter than one
 /// chunk is hashed in place, without a thread.

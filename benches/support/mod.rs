@@ -8,11 +8,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../tests/cli/support/synth.rs"]
-pub mod synth;
+pub(crate) mod synth;
 
 /// The options every benchmark takes.
 #[derive(clap::Args)]
-pub struct Common {
+pub(crate) struct Common {
     /// Entries in the synthetic export
     #[arg(long, default_value_t = 1_000_000)]
     pub entries: u64,
@@ -28,7 +28,7 @@ pub struct Common {
 }
 
 /// Where a benchmark works, and the synthetic export it wrote there.
-pub struct Workspace {
+pub(crate) struct Workspace {
     /// Removed when dropped, unless `--dir` was given.
     _tmp: tempfile::TempDir,
     pub dir: PathBuf,
@@ -41,7 +41,7 @@ impl Common {
     /// Writes the synthetic export of `--entries` entries (4 members of
     /// 250,000 rows at most) into `--dir` or a temporary directory, and
     /// the same rows as a CSV too when `with_csv`.
-    pub fn prepare(&self, with_csv: bool) -> Result<Workspace, Box<dyn std::error::Error>> {
+    pub(crate) fn prepare(&self, with_csv: bool) -> Result<Workspace, Box<dyn std::error::Error>> {
         let tmp = tempfile::tempdir()?;
         let dir = self.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
         std::fs::create_dir_all(&dir)?;
@@ -59,14 +59,14 @@ impl Common {
 }
 
 /// One timed child process.
-pub struct Run {
+pub(crate) struct Run {
     pub wall: Duration,
     pub max_rss_kib: i64,
     /// Its standard output.
     pub stdout: Vec<u8>,
 }
 
-pub fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => 0.0,
@@ -77,7 +77,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs `cmd` (with `stdin` text, if any) after a `sync`, and returns its
 /// wall time and peak RSS. Fails if it exits non-zero.
-pub fn timed(cmd: &mut Command, stdin: Option<&str>) -> Result<Run, Box<dyn std::error::Error>> {
+pub(crate) fn timed(
+    cmd: &mut Command,
+    stdin: Option<&str>,
+) -> Result<Run, Box<dyn std::error::Error>> {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());

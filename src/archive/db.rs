@@ -80,6 +80,7 @@ fn on_read_only_fs(path: &Path) -> bool {
     // SAFETY: an all-zero statvfs is a valid value for statvfs(3) to fill;
     // `c` is a NUL-terminated path.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above: a valid path pointer and a writable statvfs.
     let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     r == 0 && st.f_flag & libc::ST_RDONLY != 0
 }

@@ -81,6 +81,7 @@ impl<'c> InPlace<'c> {
         // `text` is a NUL-terminated string that outlives the call.
         let db = unsafe { conn.handle() };
         let mut stmt = std::ptr::null_mut();
+        // SAFETY: as above; `stmt` is a valid out-pointer.
         let rc = unsafe {
             ffi::sqlite3_prepare_v3(
                 db,
@@ -192,6 +193,7 @@ fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
         (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
     };
     // The extended code, as rusqlite's own errors carry it.
+    // SAFETY: `db` is an open connection.
     let extended = unsafe { ffi::sqlite3_extended_errcode(db) };
     let code = if extended & 0xff == rc & 0xff {
         extended

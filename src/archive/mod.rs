@@ -139,7 +139,7 @@ pub fn index_new_entries(tx: &rusqlite::Transaction<'_>, first_seq: i64) -> Resu
 }
 
 /// `[from, to)` ranges of `seq` covering every version from `first_seq`
-/// on, [`INDEX_CHUNK`] at a time.
+/// on, `INDEX_CHUNK` at a time.
 pub fn seq_chunks(conn: &Connection, first_seq: i64) -> Result<Vec<(i64, i64)>> {
     let last: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM entries", [], |r| {
         r.get(0)

@@ -37,7 +37,7 @@ use crate::error::Result;
 const CACHE_KIB: i64 = 4 * 1024;
 
 /// What the archive knows of rows, by conversation.
-pub struct Known {
+pub(super) struct Known {
     conn: Option<Connection>,
     /// The conversation last looked up: its identifier and its id (if it
     /// is archived).
@@ -80,7 +80,7 @@ impl std::hash::Hasher for RowHasher {
 
 impl Known {
     /// Nothing known: every row is parsed (a dry run on a new archive).
-    pub fn nothing() -> Known {
+    pub(super) fn nothing() -> Known {
         Known {
             conn: None,
             current: None,
@@ -91,7 +91,7 @@ impl Known {
     /// Looks rows up in the archive database at `db`, as last committed,
     /// through a reader's connection (the archive's one `open`) with a
     /// smaller page cache.
-    pub fn open(db: &Path) -> Result<Known> {
+    pub(super) fn open(db: &Path) -> Result<Known> {
         let conn = crate::archive::db::open(db, Mode::ReadOnly)?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         Ok(Known {
@@ -104,7 +104,11 @@ impl Known {
     /// The version (`seq`) and conversation id that the row with `hash`
     /// in `conversation` (its identifier) is archived as, if the archive
     /// holds it unchanged.
-    pub fn lookup(&mut self, conversation: &str, hash: &RowHash) -> Result<Option<(i64, i64)>> {
+    pub(super) fn lookup(
+        &mut self,
+        conversation: &str,
+        hash: &RowHash,
+    ) -> Result<Option<(i64, i64)>> {
         let Some(conn) = &self.conn else {
             return Ok(None);
         };

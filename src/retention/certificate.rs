@@ -155,7 +155,7 @@ pub fn write(
     })
 }
 
-/// The readable form of `c`, as [`write`] writes it.
+/// The readable form of `c`, as [`fn@write`] writes it.
 pub fn render_text(c: &Certificate) -> String {
     let mut s = text_head(c, c.conversations.len());
     for conv in &c.conversations {

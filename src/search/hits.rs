@@ -1,7 +1,7 @@
 //! Running a parsed [`Query`]: the matching entries in a chosen order and
 //! page, their number, or the conversations they fall in.
 //!
-//! Every form runs one "matching entries" SQL core ([`Core`]): the words'
+//! Every form runs one "matching entries" SQL core (`Core`): the words'
 //! FTS5 expression, the rowid (time) range, the fields' condition, and the
 //! rule that a version whose text a later version repeats is one hit, at
 //! the later version. So `--count` counts exactly what paging through

@@ -12,7 +12,7 @@
 //!
 //! Invariants: user text reaches FTS5 only inside double quotes (internal
 //! quotes doubled), so the expression this module builds is always one
-//! FTS5 accepts; every input is either a [`Query`] or a [`QueryError`]
+//! FTS5 accepts; every input is either a `Query` or a [`QueryError`]
 //! naming the problem and the character where it is (1-based, counted in
 //! the query as the arguments joined by single spaces).
 //!

@@ -14,7 +14,7 @@ pub const MAX_BYTES: usize = 16 * 1024;
 const MAX_LINES: usize = 64;
 
 /// Whether `bytes` (the whole member) is such a description: UTF-8 text
-/// of at most [`MAX_BYTES`] and [`MAX_LINES`] lines, whose first line is a
+/// of at most [`MAX_BYTES`] and `MAX_LINES` lines, whose first line is a
 /// title (no comma, tab or semicolon: not a CSV header) and whose every
 /// other non-empty line is `Key: value`, the key a few words.
 pub fn is_description(bytes: &[u8]) -> bool {

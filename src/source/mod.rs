@@ -440,7 +440,7 @@ pub(crate) mod testing {
     use crate::error::Result;
 
     #[derive(Default)]
-    pub struct Collect {
+    pub(crate) struct Collect {
         pub entries: Vec<(Option<u64>, Entry)>,
         pub records: Vec<(Option<u64>, ObjectRecord)>,
         pub quarantined: Vec<(Option<u64>, String)>,

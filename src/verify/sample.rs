@@ -66,7 +66,7 @@ fn ranges_where(column: &str, ranges: &[(i64, i64)]) -> String {
 }
 
 /// The selection for `opts`.
-pub fn select(conn: &Connection, opts: &Options) -> Result<Selection> {
+pub(super) fn select(conn: &Connection, opts: &Options) -> Result<Selection> {
     let Some(percent) = opts.sample_percent else {
         return Ok(Selection {
             export: opts.export,
@@ -140,7 +140,7 @@ fn pick(
 }
 
 /// Moves the cursors past what this run checked.
-pub fn save(conn: &Connection, selection: &Selection) -> Result<()> {
+pub(super) fn save(conn: &Connection, selection: &Selection) -> Result<()> {
     let Some(s) = &selection.sampled else {
         return Ok(());
     };

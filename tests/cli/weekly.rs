@@ -388,7 +388,7 @@ fn the_full_text_index_is_declared_as_datasette_finds_it() {
 
 /// A plain CSV export: (identifier, time in ms or empty, text), all in one
 /// conversation.
-pub fn csv_export(path: &Path, rows: &[(&str, &str, &str)]) {
+pub(crate) fn csv_export(path: &Path, rows: &[(&str, &str, &str)]) {
     let messages = rows.iter().map(|&(id, ms, text)| Message {
         id,
         ms,

@@ -1,5 +1,5 @@
 //! Shared test helpers: the fixture generator and the synthetic exports.
 
-pub mod fake_org;
-pub mod fixture_data;
-pub mod synth;
+pub(crate) mod fake_org;
+pub(crate) mod fixture_data;
+pub(crate) mod synth;
