@@ -3,6 +3,7 @@
 //! its rows, nothing orphaned, and every export matched by its ledger
 //! record.
 
+use super::kind::FailureKind;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
@@ -168,7 +169,7 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         let mut same = |what: &str, recorded: i64, found: i64| {
             if recorded != found {
                 f.fail(
-                    "export-counts",
+                    FailureKind::ExportCounts,
                     &item,
                     format!("{what} {recorded} (as recorded)"),
                     format!("{what} {found} (in the database)"),
@@ -183,7 +184,12 @@ fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
         same("entries_read", read, new + unchanged + changed);
         same_sightings(conn, id, added, new + changed, unchanged, &totals, f)?;
         if files == 0 {
-            f.fail("export-counts", &item, "at least 1 file", "0 files");
+            f.fail(
+                FailureKind::ExportCounts,
+                &item,
+                "at least 1 file",
+                "0 files",
+            );
         }
     }
     Ok(())
@@ -216,11 +222,21 @@ fn same_sightings(
     let seen = match Seen::load(conn, id) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            f.fail("sightings", &item, "its sightings bitmap", "none");
+            f.fail(
+                FailureKind::Sightings,
+                &item,
+                "its sightings bitmap",
+                "none",
+            );
             return Ok(());
         }
         Err(e) => {
-            f.fail("sightings", &item, "a readable sightings bitmap", e);
+            f.fail(
+                FailureKind::Sightings,
+                &item,
+                "a readable sightings bitmap",
+                e,
+            );
             return Ok(());
         }
     };
@@ -233,7 +249,7 @@ fn same_sightings(
         || recorded_conversations != seen.conversations.len() as i64
     {
         f.fail(
-            "sightings",
+            FailureKind::Sightings,
             &item,
             format!(
                 "{recorded_entries} entries, {recorded_conversations} conversations (as recorded)"
@@ -250,7 +266,7 @@ fn same_sightings(
         let held = seen.entries.range_cardinality(range) as i64;
         if added != max_seq - min_seq + 1 || held != added || added != stored {
             f.fail(
-                "sightings",
+                FailureKind::Sightings,
                 &item,
                 format!("the {stored} versions it added, with consecutive seq, all in its bitmap"),
                 format!(
@@ -262,7 +278,7 @@ fn same_sightings(
     let again = seen.entries.len() as i64 - added;
     if again > unchanged {
         f.fail(
-            "sightings",
+            FailureKind::Sightings,
             &item,
             format!("at most {unchanged} versions seen again (entries_unchanged)"),
             format!("{again} versions seen again"),
@@ -282,7 +298,7 @@ fn same_sightings(
         || beyond(&seen.conversations, top_conversation, conversations)
     {
         f.fail(
-            "sightings",
+            FailureKind::Sightings,
             &item,
             format!("entry numbers within 1 to {versions}, conversations within 1 to {conversations}"),
             format!(
@@ -306,7 +322,7 @@ fn versions_in_time(conn: &Connection, f: &mut Findings) -> Result<()> {
         Ok(m) => m,
         Err(e) => {
             f.fail(
-                "version-order",
+                FailureKind::VersionOrder,
                 "every entry with more than one version",
                 "versions checked against the exports' sightings",
                 e,
@@ -321,7 +337,7 @@ fn versions_in_time(conn: &Connection, f: &mut Findings) -> Result<()> {
             |r| r.get(0),
         )?;
         f.fail(
-            "version-order",
+            FailureKind::VersionOrder,
             format!("entry {} of conversation {conversation}", m.identifier),
             "versions numbered in the order of the exports that carried them (generation time)",
             format!(
@@ -366,7 +382,7 @@ fn missing_counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Resul
         if before != recorded {
             let name = |e: Option<i64>| e.map_or("none".to_owned(), |e| format!("export {e}"));
             f.fail(
-                "export-order",
+                FailureKind::ExportOrder,
                 format!("export {id}"),
                 format!(
                     "compared with the export of its kind generated just before it ({})",
@@ -399,7 +415,7 @@ fn missing_counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Resul
                 let found = (Some(m.entries as i64), Some(m.conversations as i64));
                 if found != (entries, conversations) {
                     f.fail(
-                        "export-counts",
+                        FailureKind::ExportCounts,
                         &item,
                         format!(
                             "entries_missing {entries:?}, conversations_missing {conversations:?} (as recorded, against export {previous})"
@@ -408,7 +424,7 @@ fn missing_counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Resul
                     );
                 }
             }
-            Err(e) => f.fail("sightings", &item, "readable sightings", e),
+            Err(e) => f.fail(FailureKind::Sightings, &item, "readable sightings", e),
         }
     }
     Ok(())
@@ -440,7 +456,7 @@ fn related(conn: &Connection, f: &mut Findings) -> Result<()> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for item in items {
             f.fail(
-                "related-index",
+                FailureKind::RelatedIndex,
                 item,
                 "indexed as the entries name it",
                 found,
@@ -471,7 +487,7 @@ fn row_hashes(conn: &Connection, f: &mut Findings) -> Result<()> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (conversation, hash, seq, found) in rows {
         f.fail(
-            "row-hash",
+            FailureKind::RowHash,
             format!("known row {hash} of conversation row {conversation}"),
             format!("entry number {seq}, a version of that conversation"),
             match found {
@@ -485,46 +501,46 @@ fn row_hashes(conn: &Connection, f: &mut Findings) -> Result<()> {
 
 /// Rows whose parent is gone, and conversations without entries.
 fn orphans(conn: &Connection, f: &mut Findings) -> Result<()> {
-    let checks: [(&str, &str, &str); 7] = [
+    let checks: [(FailureKind, &str, &str); 7] = [
         (
-            "entry-orphan",
+            FailureKind::EntryOrphan,
             "SELECT 'entry ' || e.identifier || ' version ' || e.version FROM entries e
              WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = e.export_id)",
             "an export",
         ),
         (
-            "entry-orphan",
+            FailureKind::EntryOrphan,
             "SELECT 'entry ' || e.identifier || ' version ' || e.version FROM entries e
              WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = e.conversation_id)",
             "a conversation",
         ),
         (
-            "conversation-empty",
+            FailureKind::ConversationEmpty,
             "SELECT 'conversation ' || c.identifier FROM conversations c
              WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.conversation_id = c.id)",
             "at least one entry",
         ),
         (
-            "sighting-orphan",
+            FailureKind::SightingOrphan,
             "SELECT 'sightings of export ' || s.export_id FROM export_sightings s
              WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = s.export_id)",
             "its export",
         ),
         (
-            "sighting-orphan",
+            FailureKind::SightingOrphan,
             "SELECT 'sightings part ' || p.part || ' (' || p.bitmap || ') of export ' || p.export_id
              FROM sighting_parts p
              WHERE NOT EXISTS (SELECT 1 FROM export_sightings s WHERE s.export_id = p.export_id)",
             "its export's sightings",
         ),
         (
-            "file-orphan",
+            FailureKind::FileOrphan,
             "SELECT 'file ' || fl.path FROM files fl
              WHERE NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = fl.export_id)",
             "an export",
         ),
         (
-            "member-orphan",
+            FailureKind::MemberOrphan,
             "SELECT 'member ' || m.name FROM members m
              WHERE NOT EXISTS (SELECT 1 FROM files fl WHERE fl.id = m.file_id)",
             "a file",
@@ -574,7 +590,12 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
         let related: Vec<String> = match serde_json::from_str(&related_text) {
             Ok(v) => v,
             Err(e) => {
-                f.fail("entry-hash", &item, "related_records as a JSON array", e);
+                f.fail(
+                    FailureKind::EntryHash,
+                    &item,
+                    "related_records as a JSON array",
+                    e,
+                );
                 continue;
             }
         };
@@ -583,17 +604,17 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
-                f.fail("entry-hash", &item, "payload as JSON", e);
+                f.fail(FailureKind::EntryHash, &item, "payload as JSON", e);
                 continue;
             }
         };
         let hash = entry.canonical_hash(payload_json.as_ref());
         if hash != entry.content_hash {
-            f.fail("entry-hash", &item, &entry.content_hash, hash);
+            f.fail(FailureKind::EntryHash, &item, &entry.content_hash, hash);
         }
         let normal = normalize_entry_type(&entry.entry_type_raw);
         if normal != entry.entry_type {
-            f.fail("entry-type", &item, normal, &entry.entry_type);
+            f.fail(FailureKind::EntryType, &item, normal, &entry.entry_type);
         }
         let extracted = text::extract(
             &entry.entry_type,
@@ -602,7 +623,7 @@ fn contents(conn: &Connection, opts: &Options, sel: &Selection, f: &mut Findings
         );
         if extracted.text != entry.text || extracted.is_message != entry.is_message {
             f.fail(
-                "entry-text",
+                FailureKind::EntryText,
                 &item,
                 format!("{:?}", extracted.text.unwrap_or_default()),
                 format!("{:?}", entry.text.unwrap_or_default()),
@@ -638,7 +659,7 @@ fn versions(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> 
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (identifier, n, max) in rows {
         f.fail(
-            "entry-versions",
+            FailureKind::EntryVersions,
             format!("entry {identifier}"),
             format!("versions 1 to {max}"),
             format!("{n} versions"),
@@ -689,7 +710,7 @@ pub(super) fn check_exports_against_ledger(
         let recs = by_export.get(&id).map(Vec::as_slice).unwrap_or(&[]);
         match recs {
             [] => f.fail(
-                "ledger-export",
+                FailureKind::LedgerExport,
                 item,
                 "an export-ingested ledger record",
                 "none",
@@ -699,7 +720,7 @@ pub(super) fn check_exports_against_ledger(
                 let kind = kinds.get(&id).cloned().flatten();
                 if in_ledger_kind != kind.as_deref() {
                     f.fail(
-                        "ledger-export",
+                        FailureKind::LedgerExport,
                         &item,
                         format!("kind {in_ledger_kind:?}, as ledger record {} says", r.seq),
                         format!("kind {kind:?} in the database"),
@@ -727,7 +748,7 @@ pub(super) fn check_exports_against_ledger(
                 let in_db = files.get(&id).cloned().unwrap_or_default();
                 if in_ledger != in_db {
                     f.fail(
-                        "ledger-export",
+                        FailureKind::LedgerExport,
                         item,
                         format!(
                             "the files of ledger record {}: {}",
@@ -739,7 +760,7 @@ pub(super) fn check_exports_against_ledger(
                 }
             }
             many => f.fail(
-                "ledger-export",
+                FailureKind::LedgerExport,
                 item,
                 "one export-ingested ledger record",
                 format!(
@@ -758,7 +779,7 @@ pub(super) fn check_exports_against_ledger(
         if !known.contains(id) && wanted(*id) {
             for r in recs {
                 f.fail(
-                    "export-missing",
+                    FailureKind::ExportMissing,
                     format!("export {id} (ledger record {})", r.seq),
                     "in the archive",
                     "missing from the database",

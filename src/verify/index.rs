@@ -136,9 +136,9 @@ pub(super) fn check(conn: &Connection, opts: &Options, f: &mut Findings) -> Resu
     )?;
     for (doc, (missing, extra)) in wrong {
         let kind = match (missing, extra) {
-            (_, 0) => "index-missing",
-            (0, _) => "index-extra",
-            _ => "index-content",
+            (_, 0) => super::FailureKind::IndexMissing,
+            (0, _) => super::FailureKind::IndexExtra,
+            _ => super::FailureKind::IndexContent,
         };
         let item = name
             .query_row([doc], |r| r.get::<_, String>(0))

@@ -21,6 +21,7 @@
 
 mod entries;
 mod index;
+mod kind;
 mod objects;
 mod rederive;
 mod removals;
@@ -38,6 +39,7 @@ use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::ledger;
 
+pub use kind::FailureKind;
 pub use sample::Selection;
 
 /// How much to check.
@@ -73,7 +75,7 @@ pub const MAX_LISTED_PER_KIND: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// What kind of check failed (docs/commands.md lists them).
-    pub kind: String,
+    pub kind: FailureKind,
     /// What it concerns: an object, a member, an entry, a ledger record.
     pub item: String,
     pub expected: String,
@@ -136,16 +138,16 @@ pub(crate) struct Findings {
 impl Findings {
     pub(crate) fn fail(
         &mut self,
-        kind: &str,
+        kind: FailureKind,
         item: impl Into<String>,
         expected: impl ToString,
         found: impl ToString,
     ) {
-        let n = self.counts.entry(kind.to_owned()).or_insert(0);
+        let n = self.counts.entry(kind.as_str().to_owned()).or_insert(0);
         *n += 1;
         if *n as usize <= MAX_LISTED_PER_KIND {
             self.failures.push(Failure {
-                kind: kind.to_owned(),
+                kind,
                 item: item.into(),
                 expected: expected.to_string(),
                 found: found.to_string(),
@@ -267,7 +269,7 @@ fn integrity(conn: &Connection, f: &mut Findings) -> Result<()> {
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for row in rows.iter().filter(|r| r.as_str() != "ok") {
-        f.fail("sqlite-integrity", "archive.sqlite", "ok", row);
+        f.fail(FailureKind::SqliteIntegrity, "archive.sqlite", "ok", row);
     }
     Ok(())
 }
@@ -287,7 +289,7 @@ fn check_ledger(
             .seq
             .map_or_else(|| "ledger".to_owned(), |s| format!("ledger record {s}"));
         f.fail(
-            &format!("ledger-{}", fail.kind),
+            FailureKind::of_ledger(fail.kind),
             item,
             fail.expected,
             format!("{} ({})", fail.found, fail.detail),
@@ -308,9 +310,9 @@ mod tests {
     fn findings_count_every_failure_but_list_a_bounded_number() {
         let mut f = Findings::default();
         for i in 0..MAX_LISTED_PER_KIND + 5 {
-            f.fail("entry-hash", format!("entry {i}"), "a", "b");
+            f.fail(FailureKind::EntryHash, format!("entry {i}"), "a", "b");
         }
-        f.fail("object-missing", "x", "present", "missing");
+        f.fail(FailureKind::ObjectMissing, "x", "present", "missing");
         assert_eq!(f.counts["entry-hash"], MAX_LISTED_PER_KIND as u64 + 5);
         assert_eq!(f.failures.len(), MAX_LISTED_PER_KIND + 1);
     }

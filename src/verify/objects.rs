@@ -1,6 +1,7 @@
 //! Objects and their members: every stored input file against what its
 //! export recorded, and files in the store that nobody recorded.
 
+use super::kind::FailureKind;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
@@ -49,7 +50,7 @@ pub(super) fn check(
         // it holds): the store keeps the bytes themselves.
         if let Some(kind) = not_a_file(&store, &object) {
             f.fail(
-                "object-not-a-file",
+                FailureKind::ObjectNotAFile,
                 &item,
                 "a read-only file in the store",
                 kind,
@@ -65,7 +66,7 @@ pub(super) fn check(
                     format!("unreadable ({e})")
                 };
                 f.fail(
-                    "object-missing",
+                    FailureKind::ObjectMissing,
                     item,
                     format!("{} bytes", row.bytes),
                     found,
@@ -75,7 +76,7 @@ pub(super) fn check(
         };
         if meta.len() != row.bytes {
             f.fail(
-                "object-size",
+                FailureKind::ObjectSize,
                 &item,
                 format!("{} bytes", row.bytes),
                 format!("{} bytes", meta.len()),
@@ -92,11 +93,11 @@ pub(super) fn check(
                     f.checked.object_bytes += bytes;
                     f.hashing.object_bytes += bytes;
                     if sha != row.sha256 {
-                        f.fail("object-changed", &item, &row.sha256, sha);
+                        f.fail(FailureKind::ObjectChanged, &item, &row.sha256, sha);
                     }
                 }
                 Err(e) => f.fail(
-                    "object-missing",
+                    FailureKind::ObjectMissing,
                     &item,
                     "readable",
                     format!("unreadable ({e})"),
@@ -154,7 +155,7 @@ fn check_members(
             f.checked.members += 1;
             if m.sha256.as_deref().is_some_and(|s| s != row.sha256) {
                 f.fail(
-                    "member-changed",
+                    FailureKind::MemberChanged,
                     format!("{item}: {}", m.name),
                     m.sha256.as_deref().unwrap_or(""),
                     &row.sha256,
@@ -172,7 +173,7 @@ fn check_members(
     let mut zip = match zip {
         Ok(z) => z,
         Err(e) => {
-            f.fail("member-unreadable", item, "a readable zip", e);
+            f.fail(FailureKind::MemberUnreadable, item, "a readable zip", e);
             return Ok(());
         }
     };
@@ -180,7 +181,7 @@ fn check_members(
         f.checked.members += 1;
         let mitem = format!("{item}: member {}", m.name);
         if index >= zip.len() {
-            f.fail("member-missing", mitem, "present", "missing");
+            f.fail(FailureKind::MemberMissing, mitem, "present", "missing");
             continue;
         }
         let mut member = match zip.by_index(index) {
@@ -188,19 +189,19 @@ fn check_members(
             Err(e) => {
                 // Encrypted members were recorded unreadable at ingest.
                 if m.status != "quarantined" || m.sha256.is_some() {
-                    f.fail("member-unreadable", mitem, "readable", e);
+                    f.fail(FailureKind::MemberUnreadable, mitem, "readable", e);
                 }
                 continue;
             }
         };
         let name = String::from_utf8_lossy(member.name_raw()).into_owned();
         if name != m.name {
-            f.fail("member-renamed", &mitem, &m.name, &name);
+            f.fail(FailureKind::MemberRenamed, &mitem, &m.name, &name);
         }
         let crc = i64::from(member.crc32());
         if m.crc32.is_some_and(|c| c != crc) {
             f.fail(
-                "member-changed",
+                FailureKind::MemberChanged,
                 &mitem,
                 format!("crc32 {:08x}", m.crc32.unwrap_or(0)),
                 format!("crc32 {crc:08x}"),
@@ -216,17 +217,22 @@ fn check_members(
                 f.checked.member_bytes += bytes;
                 if m.bytes.is_some_and(|b| b != bytes as i64) {
                     f.fail(
-                        "member-changed",
+                        FailureKind::MemberChanged,
                         &mitem,
                         format!("{} bytes", m.bytes.unwrap_or(0)),
                         format!("{bytes} bytes"),
                     );
                 }
                 if &sha != recorded_sha {
-                    f.fail("member-changed", &mitem, recorded_sha, sha);
+                    f.fail(FailureKind::MemberChanged, &mitem, recorded_sha, sha);
                 }
             }
-            Err(e) => f.fail("member-unreadable", &mitem, "CRC-32 and data intact", e),
+            Err(e) => f.fail(
+                FailureKind::MemberUnreadable,
+                &mitem,
+                "CRC-32 and data intact",
+                e,
+            ),
         }
     }
     for index in recorded.len()..zip.len() {
@@ -235,7 +241,7 @@ fn check_members(
             .and_then(|n| n.ok())
             .map_or_else(|| format!("#{index}"), |n| n.into_owned());
         f.fail(
-            "member-added",
+            FailureKind::MemberAdded,
             format!("{item}: member {name}"),
             "absent",
             "present",
@@ -295,7 +301,7 @@ fn unrecorded(archive: &Archive, conn: &Connection, f: &mut Findings) -> Result<
             let in_place = archive.objects().path_of(&name) == path;
             if !(in_place && recorded.contains(&name)) {
                 f.fail(
-                    "object-unrecorded",
+                    FailureKind::ObjectUnrecorded,
                     format!("objects/{}", rel.display()),
                     "recorded by an export",
                     "present, recorded by none",

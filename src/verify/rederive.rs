@@ -5,6 +5,7 @@
 //! and each export's originals must give exactly the versions its
 //! sightings bitmap says it contained.
 
+use super::kind::FailureKind;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -58,7 +59,7 @@ impl RowSink for Check<'_, '_> {
                 .exists(rusqlite::params![r.object, r.record_id, r.content_hash])?;
         if !stored {
             self.f.fail(
-                "rederive-missing",
+                FailureKind::RederiveMissing,
                 format!("{} record {}", r.object, r.record_id),
                 format!("in the database with content hash {}", r.content_hash),
                 "missing",
@@ -104,7 +105,7 @@ impl RowSink for Check<'_, '_> {
         }
         let first = &candidates[0];
         self.f.fail(
-            "rederive-missing",
+            FailureKind::RederiveMissing,
             format!("entry {}", first.identifier),
             format!("in the database with content hash {}", first.content_hash),
             "missing",
@@ -168,7 +169,7 @@ impl Check<'_, '_> {
                     .unwrap_or_else(|_| format!("entry number {seq} (no such version)"))
             };
             self.f.fail(
-                "rederive-row-hash",
+                FailureKind::RederiveRowHash,
                 format!("entry {} (known row)", entry.identifier),
                 match exact {
                     Some(seq) => {
@@ -269,7 +270,7 @@ pub(super) fn check(
                 Ok(s) => s.map(|s| s.entries - &disposed).unwrap_or_default(),
                 Err(e) => {
                     f.fail(
-                        "rederive-sightings",
+                        FailureKind::RederiveSightings,
                         format!("export {export_id}"),
                         "a readable sightings bitmap",
                         e,
@@ -292,7 +293,7 @@ pub(super) fn check(
             Ok(p) => p,
             Err(why) => {
                 f.fail(
-                    "rederive-unreadable",
+                    FailureKind::RederiveUnreadable,
                     &item,
                     "the profiles its export was read with",
                     why,
@@ -343,7 +344,7 @@ pub(super) fn check(
         })();
         if let Err(e) = read {
             f.fail(
-                "rederive-unreadable",
+                FailureKind::RederiveUnreadable,
                 &item,
                 "an original that can be parsed",
                 e,
@@ -352,7 +353,7 @@ pub(super) fn check(
         }
         if outcomes.len() != members.len() {
             f.fail(
-                "rederive-member",
+                FailureKind::RederiveMember,
                 &item,
                 format!("{} members", members.len()),
                 format!("{} members", outcomes.len()),
@@ -375,7 +376,7 @@ pub(super) fn check(
                 && (status != m.status || shape != m.shape.as_deref() || rows != m.rows)
             {
                 f.fail(
-                    "rederive-member",
+                    FailureKind::RederiveMember,
                     &mitem,
                     format!(
                         "{} as {} with {} rows",
@@ -393,7 +394,7 @@ pub(super) fn check(
             )?;
             if quarantined != quarantined_rows as i64 {
                 f.fail(
-                    "rederive-member",
+                    FailureKind::RederiveMember,
                     &mitem,
                     format!("{quarantined} quarantined rows"),
                     format!("{quarantined_rows} quarantined rows"),
@@ -415,7 +416,7 @@ pub(super) fn check(
         let given = u32::try_from(seq).is_ok_and(|s| seen.contains(s));
         if !given {
             f.fail(
-                "rederive-extra",
+                FailureKind::RederiveExtra,
                 format!(
                     "entry {} version {}",
                     r.get::<_, String>(1)?,
@@ -460,7 +461,7 @@ fn compare_sightings(
                 .query_row([seq], |r| r.get(0))
                 .unwrap_or_else(|_| format!("entry number {seq} (no such version)"));
             f.fail(
-                "rederive-sightings",
+                FailureKind::RederiveSightings,
                 format!("export {export_id}: {entry}"),
                 expected,
                 found,
@@ -468,7 +469,7 @@ fn compare_sightings(
         }
         if set.len() > NAMED as u64 {
             f.fail(
-                "rederive-sightings",
+                FailureKind::RederiveSightings,
                 format!("export {export_id}"),
                 expected,
                 format!("{} more versions: {found}", set.len() - NAMED as u64),

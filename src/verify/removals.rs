@@ -4,6 +4,7 @@
 //! that hash. A removal whose record or certificate is missing or changed
 //! is a failure: the archive can no longer show what was removed and why.
 
+use super::kind::FailureKind;
 use std::collections::HashMap;
 
 use rusqlite::Connection;
@@ -35,7 +36,7 @@ pub(super) fn check(
                     && r.details.get("certificate_sha256").and_then(Value::as_str)
                         == Some(sha.as_str()) => {}
             Some(r) => f.fail(
-                "removal-record",
+                FailureKind::RemovalRecord,
                 &item,
                 format!("a {kind} record holding certificate SHA-256 {sha}"),
                 format!(
@@ -47,7 +48,12 @@ pub(super) fn check(
                         .unwrap_or("none")
                 ),
             ),
-            None => f.fail("removal-record", &item, "its ledger record", "none"),
+            None => f.fail(
+                FailureKind::RemovalRecord,
+                &item,
+                "its ledger record",
+                "none",
+            ),
         }
         let (name, _) = Archive::certificate_names(&kind, seq);
         let path = archive.root().join(&name);
@@ -58,8 +64,13 @@ pub(super) fn check(
         });
         match found {
             Ok((_, found)) if found == sha => {}
-            Ok((_, found)) => f.fail("certificate-changed", name, sha, found),
-            Err(e) => f.fail("certificate-missing", name, "present", e.to_string()),
+            Ok((_, found)) => f.fail(FailureKind::CertificateChanged, name, sha, found),
+            Err(e) => f.fail(
+                FailureKind::CertificateMissing,
+                name,
+                "present",
+                e.to_string(),
+            ),
         }
         // The readable form: its hash on record, or (removals recorded
         // before there was one) the JSON rendered again.
@@ -78,10 +89,13 @@ pub(super) fn check(
         if let Some((kind, detail)) =
             certificate::text_problem(&archive.root().join(&text_name), recorded, cert.as_ref())
         {
-            let expected = if kind == "certificate-text-missing" {
-                "present"
+            let (kind, expected) = if kind == "certificate-text-missing" {
+                (FailureKind::CertificateTextMissing, "present")
             } else {
-                "the text of its certificate"
+                (
+                    FailureKind::CertificateTextChanged,
+                    "the text of its certificate",
+                )
             };
             f.fail(kind, text_name, expected, detail);
         }
