@@ -12,6 +12,7 @@ mod hostile_org;
 mod ingest;
 mod ledger;
 mod order;
+mod outputs;
 mod produce;
 mod profiles;
 mod reading;
