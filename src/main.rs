@@ -3,14 +3,13 @@
 
 use std::io;
 
-use convault::cli::Cli;
 use convault::sanitize::for_terminal;
 use convault::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
     purge_freed_memory_at_once();
-    let cli = Cli::parse_args(std::env::args_os());
-    match convault::cmd::run(cli) {
+    let cli = convault::cli::parse_args(std::env::args_os());
+    match convault::cmd::run(cli.archive, cli.command) {
         Ok(code) => code.into(),
         Err(err) => {
             // A closed pipe (`convault search x | head`) is a normal end.

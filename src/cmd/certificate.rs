@@ -5,10 +5,24 @@ use anyhow::{Context, Result};
 
 use super::print_json;
 use crate::archive::Archive;
-use crate::cli::CertificateCommand;
 use crate::exit::ExitCode;
 use crate::retention::certificate;
 use crate::sanitize::for_terminal;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CertificateCommand {
+    /// Check a disposition certificate: its SHA-256 is the one its ledger
+    /// record holds, every conversation it lists is gone, every derivative
+    /// it lists is stored (exit 3 when not)
+    Verify {
+        /// The certificate's JSON file
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Print one JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(archive: &Archive, cmd: CertificateCommand) -> Result<ExitCode> {
     let CertificateCommand::Verify { file, json } = cmd;

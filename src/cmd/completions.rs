@@ -7,11 +7,21 @@ use std::io::{self, Write};
 use anyhow::Result;
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use super::Cli;
 use crate::exit::ExitCode;
 
+/// The arguments of `convault completions`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// Prints the completion script for `shell` on stdout.
-pub fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
+/// Runs `convault completions`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let Args { shell } = args;
     let mut out = io::BufWriter::new(io::stdout().lock());
     clap_complete::generate(shell, &mut Cli::command(), "convault", &mut out);
     out.flush()?;

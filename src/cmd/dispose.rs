@@ -12,13 +12,25 @@ use crate::retention::due;
 use crate::retention::remove::{self, Kind, Outcome, Removal};
 use crate::sanitize::for_terminal;
 
+/// The arguments of `convault dispose`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remove them (asks for --reason)
+    #[arg(long, requires = "reason")]
+    pub execute: bool,
+    /// Why (recorded in the ledger and the certificate)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Who carries it out, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Carries out the disposition due now (recomputed under the lock).
-pub fn execute(
-    archive: &Archive,
-    reason: &str,
-    by: Option<String>,
-    json: bool,
-) -> Result<ExitCode> {
+fn execute(archive: &Archive, reason: &str, by: Option<String>, json: bool) -> Result<ExitCode> {
     if reason.trim().is_empty() {
         return Err(crate::error::Error::Usage(
             "give the reason for the disposition with --reason TEXT: it goes in the ledger and the certificate".into(),
@@ -116,7 +128,23 @@ pub(super) fn print_due(list: &[due::Due]) -> std::io::Result<()> {
     out.flush()
 }
 
-pub fn run(archive: &Archive, json: bool) -> Result<ExitCode> {
+/// Runs `convault dispose`: the listing, or with `--execute` the
+/// disposition.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        execute: carry_out,
+        reason,
+        by,
+        json,
+    } = args;
+    match (carry_out, reason) {
+        (true, Some(reason)) => execute(archive, &reason, by, json),
+        _ => list(archive, json),
+    }
+}
+
+/// Lists what a disposition would remove now.
+fn list(archive: &Archive, json: bool) -> Result<ExitCode> {
     let conn = archive
         .open_read_only()
         .with_context(|| format!("open {}", archive.root().display()))?;

@@ -10,8 +10,53 @@ use crate::retention::erase::{self, Target};
 use crate::retention::remove::{self, Kind, Removal};
 use crate::sanitize::for_terminal;
 
+/// The arguments of `convault erase`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["conversations", "enduser"])))]
+pub struct Args {
+    /// These conversations
+    #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+    pub conversations: Vec<String>,
+    /// Every conversation of the end user with this record Id or
+    /// messaging platform key (exactly)
+    #[arg(long, value_name = "KEY")]
+    pub enduser: Option<String>,
+    /// The request (recorded when erasure is carried out)
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+    /// Remove them
+    #[arg(long)]
+    pub execute: bool,
+    /// Who carries it out, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `convault erase`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        conversations,
+        enduser,
+        reason,
+        execute,
+        by,
+        json,
+    } = args;
+    erase(
+        archive,
+        conversations,
+        enduser,
+        &reason,
+        execute.then(|| by.unwrap_or_else(crate::clock::default_actor)),
+        json,
+    )
+}
+
 /// Lists (or, with `execute` naming who, carries out) an erasure.
-pub fn run(
+fn erase(
     archive: &Archive,
     conversations: Vec<String>,
     enduser: Option<String>,

@@ -29,6 +29,40 @@ use crate::ingest;
 use crate::progress;
 use crate::sanitize::for_terminal;
 
+/// The arguments of `convault fetch`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Stop when the budget is spent instead of waiting for the window
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Read again conversations the archive already holds complete
+    /// (ended, and held by an export made after they ended), which
+    /// are otherwise skipped: each read spends an activation
+    #[arg(long)]
+    pub refresh: bool,
+    /// Read conversation identifiers from FILE, one per line
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Also fetch the conversations that ended at or after TIME (RFC
+    /// 3339, or a date for midnight UTC), found with SOQL; voice calls
+    /// still in progress are deferred and listed
+    #[arg(long, value_name = "TIME")]
+    pub ended_since: Option<String>,
+    /// Say what the fetch would spend (activations, windows, requests)
+    /// and when it would finish, reading no conversation
+    #[arg(long)]
+    pub plan: bool,
+    /// Who is fetching, for the ledger [default: the user]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Conversation identifiers
+    #[arg(value_name = "CONVERSATION")]
+    pub conversations: Vec<String>,
+}
+
 /// How long an ingest waits for another writer (an ingest, another
 /// fetch) to release the archive before it gives up.
 const LOCK_PATIENCE: Duration = Duration::from_secs(3600);
@@ -97,7 +131,35 @@ struct PlanReport {
     query: Option<Found>,
 }
 
-pub fn run(archive: &Archive, opts: Options) -> Result<ExitCode> {
+/// Runs `convault fetch`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        json,
+        no_wait,
+        refresh,
+        from_file,
+        ended_since,
+        plan,
+        by,
+        conversations,
+    } = args;
+    fetch(
+        archive,
+        Options {
+            conversations,
+            from_file,
+            ended_since,
+            plan,
+            no_wait,
+            refresh,
+            json,
+            by,
+        },
+    )
+}
+
+/// Fetches as `opts` say.
+fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
     let root = archive.root();
     let api = api_of(root)?;
     let since = opts.ended_since.as_deref().map(parse_since).transpose()?;

@@ -5,13 +5,77 @@ use serde::Serialize;
 
 use super::print_json;
 use crate::archive::Archive;
-use crate::cli::HoldCommand;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::ledger;
 use crate::retention::hold::{self, Basis, Hold};
 use crate::sanitize::for_terminal;
 use crate::writer::Session;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum HoldCommand {
+    /// Place a legal hold on what a query, conversations, a case or an end user matches
+    #[command(group(clap::ArgGroup::new("basis").required(true).args(["words", "conversations", "case", "enduser"])))]
+    Place {
+        /// The hold's name (how it is listed, shown and released)
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Hold these conversations (held even before they are ingested)
+        #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+        conversations: Vec<String>,
+        /// Hold the conversations of this case's messaging sessions
+        #[arg(long, value_name = "ID")]
+        case: Option<String>,
+        /// Hold the conversations of end users whose name or messaging
+        /// platform key contains KEY
+        #[arg(long, value_name = "KEY")]
+        enduser: Option<String>,
+        /// Who places it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the hold as JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// Hold every conversation with an entry matching this query (the
+        /// search language, docs/search.md)
+        #[arg(value_name = "QUERY")]
+        words: Vec<String>,
+    },
+    /// List the holds in force, with what each holds now
+    List {
+        /// Also list released holds
+        #[arg(long)]
+        all: bool,
+        /// Print a JSON array on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the conversations a hold in force holds now, one per line
+    Show {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a hold (a ledger record); what it held may then be disposed of
+    Release {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who releases it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the hold as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// A hold as listed: its records and what it holds now.
 #[derive(Serialize)]

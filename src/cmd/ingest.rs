@@ -12,18 +12,49 @@ use crate::ingest::{self, Options, Report};
 use crate::profile;
 use crate::sanitize::for_terminal;
 
+/// The arguments of `convault ingest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object on stdout instead of a summary on stderr
+    #[arg(long)]
+    pub json: bool,
+    /// Read, check and report without writing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Who is ingesting, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Read CSV files with the profiles in FILE (TOML, or JSON if named
+    /// .json) before the built-in ones; repeatable. See docs/profiles.md
+    #[arg(long, value_name = "FILE")]
+    pub profile: Vec<PathBuf>,
+    /// When the export was generated (RFC 3339, e.g.
+    /// 2026-11-16T23:00:00Z), instead of its files' own times: all the
+    /// paths given are then one export. Needed only when convault
+    /// cannot tell two exports apart by their times
+    #[arg(long, value_name = "TIME")]
+    pub generated: Option<jiff::Timestamp>,
+    /// Zip files, CSV files or directories: one export, or several
+    /// (told apart by their generation times, each its own export,
+    /// ingested oldest first)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
 /// Quarantined items listed in the human summary (JSON lists more).
 const LISTED: usize = 20;
 
-pub fn run(
-    archive: &Archive,
-    paths: &[PathBuf],
-    json: bool,
-    dry_run: bool,
-    by: Option<String>,
-    profiles: &[PathBuf],
-    generated: Option<jiff::Timestamp>,
-) -> Result<ExitCode> {
+/// Runs `convault ingest`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        json,
+        dry_run,
+        by,
+        profile: profiles,
+        generated,
+        paths,
+    } = args;
+    let (paths, profiles) = (&paths[..], &profiles[..]);
     // Ctrl-C rolls the ingest back (and removes a new archive directory)
     // rather than leave a half-built archive behind.
     if !dry_run {

@@ -2,15 +2,49 @@
 
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 
 use super::print_json;
 use crate::archive::Archive;
-use crate::cli::LedgerCommand;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::ledger::{self, Record, verify::Checkpoint};
 use crate::sanitize::for_terminal;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// Print every ledger record, oldest first
+    Show {
+        /// Print a JSON array on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute the hash chain and report every failure (exit 3 if any)
+    ///
+    /// Reports changed records, broken links, missing records and
+    /// reordering. Deleting the newest records, or rewriting the history
+    /// with fresh hashes, shows only against a checkpoint taken earlier.
+    Verify {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+        /// Also prove the ledger still extends this checkpoint
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the ledger's head (record count and head hash) as JSON
+    ///
+    /// Keep it outside the archive (print it, mail it, store it elsewhere):
+    /// `ledger verify --checkpoint FILE` later proves no record was removed
+    /// or rewritten since.
+    Checkpoint {
+        /// Also write it to FILE
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
 
 pub fn run(archive: &Archive, cmd: LedgerCommand) -> Result<ExitCode> {
     let conn = archive

@@ -1,10 +1,11 @@
 //! `convault produce` and `convault produce verify`.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 
 use super::print_json;
 use crate::archive::Archive;
-use crate::cli::{ProduceArgs, ProduceCommand};
 use crate::clock;
 use crate::config::Config;
 use crate::error::Error;
@@ -12,7 +13,65 @@ use crate::exit::ExitCode;
 use crate::produce::{self, verify};
 use crate::sanitize::for_terminal;
 
-pub fn run(archive: &Archive, args: ProduceArgs) -> Result<ExitCode> {
+/// `convault produce`: its options, or `produce verify`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<ProduceCommand>,
+    /// Where to write the bag (a directory; with --zip, a zip file); must
+    /// not exist
+    #[arg(long, value_name = "PATH", required = true)]
+    pub out: Option<PathBuf>,
+    /// Produce these conversations whole, with or without a query (it
+    /// takes every argument up to the next option: give the query first)
+    #[arg(long = "conversation", value_name = "ID", num_args = 1..)]
+    pub conversations: Vec<String>,
+    /// Only the matching entries, not whole conversations
+    #[arg(long)]
+    pub hits_only: bool,
+    /// Write the bag as one zip file
+    #[arg(long)]
+    pub zip: bool,
+    /// Write a bag even when nothing matches
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Make the load file safe to open in a spreadsheet: a cell starting
+    /// with = + - @ (a formula to Excel) gets a leading '. Off by default,
+    /// so the load file holds every text exactly (docs/produce.md)
+    #[arg(long)]
+    pub excel_safe: bool,
+    /// A name for the production (Internal-Sender-Description)
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// Who produces it, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Print a JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The query, in the search language (docs/search.md)
+    #[arg(value_name = "QUERY")]
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProduceCommand {
+    /// Check a bag: every file present and matching its manifests, nothing
+    /// unlisted, Payload-Oxum; with an archive, every produced entry
+    /// unchanged and the production's ledger record (exit 3 on a failure)
+    Verify {
+        /// The bag: its directory, or a zipped bag
+        #[arg(value_name = "BAG")]
+        bag: PathBuf,
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `convault produce` (or `produce verify`).
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
     if let Some(ProduceCommand::Verify { bag, json }) = args.command {
         return run_verify(archive, &bag, json);
     }

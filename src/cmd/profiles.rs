@@ -9,7 +9,17 @@ use super::print_json;
 use crate::exit::ExitCode;
 use crate::profile;
 
-pub fn run(json: bool) -> Result<ExitCode> {
+/// The arguments of `convault profiles`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSON instead of TOML
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `convault profiles`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let Args { json } = args;
     if json {
         print_json(&profile::builtin_specs()?).context("write to stdout")?;
     } else {

@@ -9,7 +9,23 @@ use crate::exit::ExitCode;
 use crate::receipt;
 use crate::sanitize::for_terminal;
 
-pub fn run(archive: &Archive, export: i64, out: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+/// The arguments of `convault receipt`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The export's id (`convault ledger show` lists them)
+    #[arg(value_name = "EXPORT_ID")]
+    pub export: i64,
+    /// Write it to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// JSON instead of plain text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `convault receipt`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args { export, out, json } = args;
     if let Some(path) = &out {
         archive.check_out(path)?;
     }

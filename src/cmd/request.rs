@@ -10,25 +10,41 @@ use crate::exit::ExitCode;
 use crate::request::{self, Outcome, Request};
 use crate::sanitize::for_terminal;
 
-/// The command line of `request`.
-#[derive(Debug, Clone)]
+/// The arguments of `convault request`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The kind of export
+    #[arg(value_enum, value_name = "KIND")]
     pub kind: ExportKind,
+    /// Who requests it [default: the login name]
+    #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// A note kept with the request
+    #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    /// A monthly Data Export (29 days between exports)
+    #[arg(long)]
     pub monthly: bool,
-    /// The override's reason, when `--override` was given.
+    /// Request despite a refusal; needs --reason, which is recorded
+    #[arg(long = "override", requires = "reason")]
+    pub override_: bool,
+    /// Why the rule is overridden
+    #[arg(long, value_name = "TEXT", requires = "override_")]
     pub reason: Option<String>,
+    /// Print a JSON object on stdout
+    #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(archive: &Archive, args: &Args) -> Result<ExitCode> {
+/// Runs `convault request`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
     let req = Request {
         kind: args.kind,
         monthly: args.monthly,
         who: args.by.clone().unwrap_or_else(clock::default_actor),
         note: args.note.clone(),
-        override_reason: args.reason.clone(),
+        // The reason counts only with --override (clap requires both).
+        override_reason: args.reason.clone().filter(|_| args.override_),
         now: clock::now()?,
     };
     let outcome = request::request(archive, &req)

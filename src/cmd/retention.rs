@@ -4,13 +4,47 @@ use anyhow::{Context, Result};
 
 use super::print_json;
 use crate::archive::Archive;
-use crate::cli::RetentionCommand;
 use crate::clock;
 use crate::exit::ExitCode;
 use crate::ledger;
 use crate::retention::{Period, Policy, policy};
 use crate::sanitize::for_terminal;
 use crate::writer::Session;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RetentionCommand {
+    /// Set or change the retention policy (a ledger record)
+    Set {
+        /// How long a conversation is kept after its last entry: 7y, 84m, 2555d
+        #[arg(value_name = "DURATION")]
+        period: String,
+        /// Why (recorded in the ledger)
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// A floor that later changes cannot go below without --override
+        /// [default: the minimum in force]
+        #[arg(long, value_name = "DURATION")]
+        minimum: Option<String>,
+        /// Let erasure requests remove conversations within the minimum
+        #[arg(long)]
+        allow_erasure_within_minimum: bool,
+        /// Go below the minimum in force (recorded with the reason)
+        #[arg(long = "override")]
+        override_: bool,
+        /// Who sets it, for the ledger [default: the login name]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Print the policy as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the policy in force and every earlier one
+    Show {
+        /// Print a JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(archive: &Archive, cmd: RetentionCommand) -> Result<ExitCode> {
     match cmd {

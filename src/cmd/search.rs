@@ -8,12 +8,95 @@ use serde::Serialize;
 
 use super::print_json;
 use crate::archive::Archive;
-pub use crate::cli::Color;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
 use crate::search::{self, ConversationHits, Hit, Page, Sort, Span, highlight};
 use crate::transcript;
+
+/// When the table highlights matches with colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether matches are coloured now.
+    pub fn enabled(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// The arguments of `convault search`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON array on stdout
+    #[arg(long, group = "format")]
+    pub json: bool,
+    /// Print one JSON object per line
+    #[arg(long, group = "format")]
+    pub ndjson: bool,
+    /// Print CSV (RFC 4180, a header row, the fields of --json)
+    #[arg(long, group = "format")]
+    pub csv: bool,
+    /// The order of hits: newest (default), oldest, or relevance (the
+    /// best match of the words first)
+    #[arg(long, value_enum, default_value_t = Sort::Newest, value_name = "ORDER")]
+    pub sort: Sort,
+    /// Show at most this many hits (or conversations)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: u32,
+    /// Skip this many hits (or conversations) first, for the next page
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: u64,
+    /// Print only the number of matching entries (with
+    /// --conversations, of conversations)
+    #[arg(long, conflicts_with_all = ["ndjson", "csv", "offset", "limit", "show", "sort"])]
+    pub count: bool,
+    /// One line per conversation: its hits, first and last hit time,
+    /// channel
+    #[arg(long)]
+    pub conversations: bool,
+    /// Under each hit, the entries around it in its conversation
+    /// (--context N either side)
+    #[arg(long, conflicts_with_all = ["json", "ndjson", "csv", "conversations"])]
+    pub show: bool,
+    /// With --show, this many entries either side of each hit
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "show")]
+    pub context: usize,
+    /// Colour the matches: auto (on a terminal, unless NO_COLOR is
+    /// set), always, never
+    #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+    /// Read dates in after: and before: as days in this time zone
+    /// (an IANA name, e.g. Europe/Paris) instead of UTC
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Pass the query to SQLite's FTS5 as its own syntax (for experts:
+    /// no fields, FTS5's operators and column filters)
+    #[arg(long, conflicts_with = "tz")]
+    pub raw: bool,
+    /// With --csv: a cell starting with = + - @ (a formula to Excel)
+    /// gets a leading ', so the file is safe to open in a spreadsheet.
+    /// Off by default: the CSV holds every text exactly
+    #[arg(long, requires = "csv")]
+    pub excel_safe: bool,
+    /// The query: words, operators and fields (key:value); a word may
+    /// start with '-' (refund -card)
+    #[arg(required = true, value_name = "QUERY")]
+    pub words: Vec<String>,
+}
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +133,50 @@ pub struct Options {
     pub color: Color,
 }
 
-pub fn run(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCode> {
+/// Runs `convault search`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        json,
+        ndjson,
+        csv,
+        sort,
+        limit,
+        offset,
+        count,
+        conversations,
+        show,
+        context,
+        color,
+        tz,
+        raw,
+        excel_safe,
+        words,
+    } = args;
+    let opts = Options {
+        page: crate::search::Page {
+            sort,
+            limit,
+            offset,
+        },
+        format: match (json, ndjson, csv) {
+            (true, _, _) => Format::Json,
+            (_, true, _) => Format::Ndjson,
+            (_, _, true) => Format::Csv,
+            _ => Format::Table,
+        },
+        count,
+        conversations,
+        show: show.then_some(context),
+        tz,
+        raw,
+        excel_safe,
+        color,
+    };
+    search(archive, &words, opts)
+}
+
+/// Searches `words` as `opts` say.
+fn search(archive: &Archive, words: &[String], opts: Options) -> Result<ExitCode> {
     // The query is checked before the archive is opened: a wrong query is
     // a usage error whether or not the archive exists.
     let query = if opts.raw {

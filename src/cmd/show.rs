@@ -7,10 +7,48 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::archive::Archive;
-pub use crate::cli::ShowFormat;
 use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
 use crate::transcript::{self, Transcript, html};
+
+/// The forms of a transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// One line per entry, for a terminal.
+    #[default]
+    Text,
+    /// Every field, for programs.
+    Json,
+    /// One self-contained page to read, print or hand over.
+    Html,
+}
+
+/// The arguments of `convault show`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Text (default), json or html
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<ShowFormat>,
+    /// The same as --format json
+    #[arg(long)]
+    pub json: bool,
+    /// Write to this file instead of stdout (it must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also give times in this time zone (an IANA name, e.g.
+    /// Europe/Paris); times are always given in UTC
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Only the entries around this one (an entry id): see --context
+    #[arg(long, value_name = "ENTRY")]
+    pub around: Option<String>,
+    /// With --around, this many entries either side
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "around")]
+    pub context: usize,
+    /// The conversation identifier
+    #[arg(value_name = "CONVERSATION")]
+    pub conversation: String,
+}
 
 /// How `show` was asked to run.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +62,32 @@ pub struct Options {
     pub around: Option<(String, usize)>,
 }
 
-pub fn run(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitCode> {
+/// Runs `convault show`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        format,
+        json,
+        out,
+        tz,
+        around,
+        context,
+        conversation,
+    } = args;
+    let opts = Options {
+        format: if json {
+            ShowFormat::Json
+        } else {
+            format.unwrap_or_default()
+        },
+        out,
+        tz,
+        around: around.map(|entry| (entry, context)),
+    };
+    show(archive, &conversation, opts)
+}
+
+/// Prints `conversation` as `opts` say.
+fn show(archive: &Archive, conversation: &str, opts: Options) -> Result<ExitCode> {
     let zone = opts.tz.as_deref().map(super::search::zone).transpose()?;
     // Refused before any work: the file asked for must be new, and
     // outside the archive.

@@ -10,7 +10,24 @@ use crate::exit::ExitCode;
 use crate::ledger;
 use crate::sanitize::for_terminal;
 
-pub fn run(archive: &Archive, json: bool, due: bool, kind: Option<ExportKind>) -> Result<ExitCode> {
+/// The arguments of `convault status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 if an export is due, 1 if not (for schedulers); prints nothing
+    /// unless --json
+    #[arg(long)]
+    pub due: bool,
+    /// Only this kind of export (with --due: the kind to check)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<ExportKind>,
+}
+
+/// Runs `convault status`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args { json, due, kind } = args;
     let conn = archive
         .open_read_only()
         .with_context(|| format!("open {}", archive.root().display()))?;

@@ -9,15 +9,54 @@ use crate::exit::ExitCode;
 use crate::sanitize::for_terminal;
 use crate::verify::{self, Level, Options, Report};
 
-pub fn run(
-    archive: &Archive,
-    json: bool,
-    fast: bool,
-    rederive: bool,
-    sample: Option<f64>,
-    export: Option<i64>,
-    by: Option<String>,
-) -> Result<ExitCode> {
+/// A share in percent: more than 0, at most 100.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if p > 0.0 && p <= 100.0 {
+        Ok(p)
+    } else {
+        Err(format!("{s} is not a share between 0 (excluded) and 100"))
+    }
+}
+
+/// The arguments of `convault verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Only sizes, counts and the ledger: seconds on any archive
+    #[arg(long, conflicts_with = "rederive")]
+    pub fast: bool,
+    /// Also parse the stored originals again and prove the database holds
+    /// exactly what they contain
+    #[arg(long)]
+    pub rederive: bool,
+    /// Check this share of the objects and entries, going on from where
+    /// the last sampled run stopped
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, conflicts_with = "export")]
+    pub sample: Option<f64>,
+    /// Check only this export
+    #[arg(long, value_name = "ID")]
+    pub export: Option<i64>,
+    /// Who runs it, for the ledger [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// Runs `convault verify`.
+pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
+    let Args {
+        json,
+        fast,
+        rederive,
+        sample,
+        export,
+        by,
+    } = args;
     let opts = Options {
         level: match (fast, rederive) {
             (true, _) => Level::Fast,
