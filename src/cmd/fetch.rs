@@ -158,12 +158,13 @@ pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
     )
 }
 
-/// Fetches as `opts` say.
+/// Fetches as `opts` say: the conversations chosen ([`select`]), then the
+/// plan ([`print_plan`]) or the reads and their ingest ([`read_and_ingest`]).
 fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
     let root = archive.root();
     let api = api_of(root)?;
     let since = opts.ended_since.as_deref().map(parse_since).transpose()?;
-    let mut conversations = wanted(&opts)?;
+    let conversations = wanted(&opts)?;
     if conversations.is_empty() && since.is_none() {
         return Err(Error::Usage(
             "no conversations to fetch: give their identifiers, --from-file FILE or --ended-since TIME".into(),
@@ -183,14 +184,55 @@ fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
     // Every retry is told: a run waiting on a broken org is never silent.
     client.on_retry(|what| eprintln!("fetch: {what}"));
     let mut activations = Activations::open(root)?;
-    let key = request_key(&conversations, since);
+    let chosen = select(
+        archive,
+        &api,
+        &mut client,
+        &mut activations,
+        conversations,
+        since,
+        &opts,
+    )?;
+    if opts.plan {
+        return print_plan(&api, &activations, chosen, opts.json);
+    }
+    read_and_ingest(archive, &api, &mut client, &mut activations, chosen, &opts)
+}
 
+/// The conversations a run reads, and why the others are left out.
+struct Chosen {
+    conversations: Vec<String>,
+    /// The org's end time of each conversation, when known.
+    ended: HashMap<String, Timestamp>,
+    /// What the SOQL query found, with `--ended-since`.
+    found: Option<Found>,
+    /// Left out: an earlier run of the same request fetched them.
+    resumed: u64,
+    /// Left out: the archive holds them complete.
+    complete: Vec<String>,
+    /// What identifies the request for resuming.
+    key: String,
+}
+
+/// The conversations to read: those given, those the query finds, less
+/// what an earlier stopped run of the same request fetched and what the
+/// archive holds complete (unless `--refresh`).
+fn select<S: crate::fetch::http::Sleeper>(
+    archive: &Archive,
+    api: &Api,
+    client: &mut Client<S>,
+    activations: &mut Activations,
+    mut conversations: Vec<String>,
+    since: Option<Timestamp>,
+    opts: &Options,
+) -> Result<Chosen> {
+    let key = request_key(&conversations, since);
     // The query phase: the conversations that ended since a time.
     let mut ended: HashMap<String, Timestamp> = HashMap::new();
     let found = match since {
         Some(since) => {
             let bar = progress::spinner("query", true);
-            let f = query::ended_since(&mut client, &api, since)
+            let f = query::ended_since(client, api, since)
                 .context("find the conversations with SOQL")?;
             bar.finish_and_clear();
             let before = conversations.len();
@@ -249,36 +291,72 @@ fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
             super::plural(complete.len() as u64, "conversation", "conversations")
         );
     }
+    Ok(Chosen {
+        conversations,
+        ended,
+        found,
+        resumed,
+        complete,
+        key,
+    })
+}
 
-    if opts.plan {
-        let now = Timestamp::now();
-        let p = plan::plan(
-            plan::Start {
-                budget: &api.budget,
-                recent: activations.recent(&api.budget, now)?,
-                now,
-                interval: run::interval(&api, api.entries_api),
-                // The run's own token and query pages come first.
-                requests_before: 1 + found.as_ref().map_or(0, |f| f.pages),
-            },
-            &conversations,
-            &ended_at,
-        )?;
-        let report = PlanReport {
-            plan: p,
-            resumed,
-            already_complete: complete.clone(),
-            entries_api: run::api_name(api.entries_api),
-            query: found,
-        };
-        if opts.json {
-            print_json(&report)?;
-        } else {
-            print!("{}", plan_text(&report));
-        }
-        return Ok(ExitCode::Ok);
+/// `--plan`: what the run would spend, reading no conversation.
+fn print_plan(
+    api: &Api,
+    activations: &Activations,
+    chosen: Chosen,
+    json: bool,
+) -> Result<ExitCode> {
+    let now = Timestamp::now();
+    let ended_at = |c: &str| chosen.ended.get(c).copied();
+    let p = plan::plan(
+        plan::Start {
+            budget: &api.budget,
+            recent: activations.recent(&api.budget, now)?,
+            now,
+            interval: run::interval(api, api.entries_api),
+            // The run's own token and query pages come first.
+            requests_before: 1 + chosen.found.as_ref().map_or(0, |f| f.pages),
+        },
+        &chosen.conversations,
+        &ended_at,
+    )?;
+    let report = PlanReport {
+        plan: p,
+        resumed: chosen.resumed,
+        already_complete: chosen.complete,
+        entries_api: run::api_name(api.entries_api),
+        query: chosen.found,
+    };
+    if json {
+        print_json(&report)?;
+    } else {
+        print!("{}", plan_text(&report));
     }
+    Ok(ExitCode::Ok)
+}
 
+/// Reads the chosen conversations into a staging directory within the
+/// budget, ingests the pages as one export, and reports.
+fn read_and_ingest(
+    archive: &Archive,
+    api: &Api,
+    client: &mut Client<RealSleep>,
+    activations: &mut Activations,
+    chosen: Chosen,
+    opts: &Options,
+) -> Result<ExitCode> {
+    let root = archive.root();
+    let Chosen {
+        conversations,
+        ended,
+        found,
+        resumed,
+        complete,
+        key,
+    } = chosen;
+    let ended_at = |c: &str| ended.get(c).copied();
     // Credentials first: refused ones cost no budget and leave nothing.
     if !conversations.is_empty() {
         client
@@ -310,7 +388,7 @@ fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
         }
     };
     let job = Job {
-        api: &api,
+        api,
         dir: &staging,
         when_spent: if opts.no_wait {
             WhenSpent::Stop
@@ -321,7 +399,7 @@ fn fetch(archive: &Archive, opts: Options) -> Result<ExitCode> {
         now: &Timestamp::now,
         progress: &show,
     };
-    let outcome = run::fetch_all(&mut client, &mut activations, &job, &conversations)
+    let outcome = run::fetch_all(client, activations, &job, &conversations)
         .with_context(|| {
             format!(
                 "fetch stopped; the pages read so far are kept in {} (`convault ingest` it to archive them)",
