@@ -339,83 +339,130 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
     let cert = match parsed {
         Ok(c) if c.format == FORMAT => c,
         Ok(c) => {
-            check.problems.push(Problem {
-                kind: "certificate-format".into(),
-                item: file.display().to_string(),
-                detail: format!("format {:?}, expected {FORMAT:?}", c.format),
-            });
+            check.problems.push(Problem::new(
+                "certificate-format",
+                file.display().to_string(),
+                format!("format {:?}, expected {FORMAT:?}", c.format),
+            ));
             return Ok(check);
         }
         Err(e) => {
-            check.problems.push(Problem {
-                kind: "certificate-unreadable".into(),
-                item: file.display().to_string(),
-                detail: format!("not a convault certificate: {e}"),
-            });
+            check.problems.push(Problem::new(
+                "certificate-unreadable",
+                file.display().to_string(),
+                format!("not a convault certificate: {e}"),
+            ));
             return Ok(check);
         }
     };
     check.ledger_record = Some(cert.ledger_record);
     let records = ledger::read_all(conn)?;
-    let record = records.iter().find(|r| r.seq == cert.ledger_record);
-    let mut problems = Vec::new();
-    let mut problem = |kind: &str, item: String, detail: String| {
-        problems.push(Problem {
+    let record = match of_this_ledger(&cert, &records) {
+        Ok(r) => r,
+        Err(foreign) => {
+            // Nothing else of it can be of this archive: said once.
+            check.problems.push(foreign);
+            return Ok(check);
+        }
+    };
+    let mut problems = check_record(record, &cert, &sha256);
+    check.conversations = check_conversations(conn, &cert, &mut problems)?;
+    check.objects = check_objects(archive, conn, &cert, &mut problems)?;
+    // The readable form beside it, when there is one (a copy of the
+    // JSON alone is checked as itself).
+    let text_path = file.with_extension("txt");
+    if text_path.exists() {
+        let recorded = record
+            .details
+            .get("certificate_text_sha256")
+            .and_then(Value::as_str);
+        if let Some((kind, detail)) = text_problem(&text_path, recorded, Some(&cert)) {
+            problems.push(Problem::new(kind, text_path.display().to_string(), detail));
+        }
+    }
+    check.problems.extend(problems);
+    check.ok = check.problems.is_empty();
+    Ok(check)
+}
+
+impl Problem {
+    fn new(kind: &str, item: String, detail: String) -> Problem {
+        Problem {
             kind: kind.into(),
             item,
             detail,
-        })
-    };
-    match record {
-        None => {
-            // Nothing else of it can be of this archive: said once.
-            check.problems.push(Problem {
-                kind: "certificate-unrecorded".into(),
-                item: format!("ledger record {}", cert.ledger_record),
-                detail: format!(
-                    "this archive's ledger has {} records and no record {}: it is another archive's certificate (give that archive with --archive), or this ledger was cut short (run `convault ledger verify`)",
-                    records.len(),
-                    cert.ledger_record
-                ),
-            });
-            return Ok(check);
-        }
-        Some(r) if r.compute_hash() == r.hash && r.prev != cert.ledger_prev => {
-            // The record is intact but follows another: the certificate
-            // is not of this archive's ledger. Nothing else is compared.
-            check.problems.push(Problem {
-                kind: "certificate-other-archive".into(),
-                item: format!("ledger record {}", r.seq),
-                detail: format!(
-                    "the certificate names ledger record {} after {}, but this archive's record {} follows {}: it is another archive's certificate (give that archive with --archive), an edited one, or this ledger was rewritten (run `convault ledger verify`)",
-                    cert.ledger_record, cert.ledger_prev, r.seq, r.prev
-                ),
-            });
-            return Ok(check);
-        }
-        Some(r) => {
-            let recorded = r.details.get("certificate_sha256").and_then(Value::as_str);
-            if r.kind != cert.kind || recorded != Some(sha256.as_str()) {
-                problem(
-                    "certificate-changed",
-                    format!("ledger record {}", r.seq),
-                    format!(
-                        "the record is a {:?} record holding certificate SHA-256 {}; this file is a {:?} certificate with SHA-256 {sha256}",
-                        r.kind,
-                        recorded.unwrap_or("(none)"),
-                        cert.kind
-                    ),
-                );
-            }
-            if r.compute_hash() != r.hash || r.prev != cert.ledger_prev {
-                problem(
-                    "ledger-record-changed",
-                    format!("ledger record {}", r.seq),
-                    "its hash or its link to the record before does not match (run `convault ledger verify`)".into(),
-                );
-            }
         }
     }
+}
+
+/// The ledger record `cert` names, or why the certificate is not of this
+/// ledger: no record of its number, or an intact record that follows
+/// another than the certificate says.
+fn of_this_ledger<'r>(
+    cert: &Certificate,
+    records: &'r [ledger::Record],
+) -> std::result::Result<&'r ledger::Record, Problem> {
+    let Some(r) = records.iter().find(|r| r.seq == cert.ledger_record) else {
+        return Err(Problem::new(
+            "certificate-unrecorded",
+            format!("ledger record {}", cert.ledger_record),
+            format!(
+                "this archive's ledger has {} records and no record {}: it is another archive's certificate (give that archive with --archive), or this ledger was cut short (run `convault ledger verify`)",
+                records.len(),
+                cert.ledger_record
+            ),
+        ));
+    };
+    if r.compute_hash() == r.hash && r.prev != cert.ledger_prev {
+        return Err(Problem::new(
+            "certificate-other-archive",
+            format!("ledger record {}", r.seq),
+            format!(
+                "the certificate names ledger record {} after {}, but this archive's record {} follows {}: it is another archive's certificate (give that archive with --archive), an edited one, or this ledger was rewritten (run `convault ledger verify`)",
+                cert.ledger_record, cert.ledger_prev, r.seq, r.prev
+            ),
+        ));
+    }
+    Ok(r)
+}
+
+/// The record holds this file's SHA-256 and kind, and is intact.
+fn check_record(r: &ledger::Record, cert: &Certificate, sha256: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let recorded = r.details.get("certificate_sha256").and_then(Value::as_str);
+    if r.kind != cert.kind || recorded != Some(sha256) {
+        problems.push(Problem::new(
+            "certificate-changed",
+            format!("ledger record {}", r.seq),
+            format!(
+                "the record is a {:?} record holding certificate SHA-256 {}; this file is a {:?} certificate with SHA-256 {sha256}",
+                r.kind,
+                recorded.unwrap_or("(none)"),
+                cert.kind
+            ),
+        ));
+    }
+    if r.compute_hash() != r.hash || r.prev != cert.ledger_prev {
+        problems.push(Problem::new(
+            "ledger-record-changed",
+            format!("ledger record {}", r.seq),
+            "its hash or its link to the record before does not match (run `convault ledger verify`)".into(),
+        ));
+    }
+    problems
+}
+
+/// Every conversation listed is gone, and recorded as removed by the
+/// certificate's record with that many versions. How many were checked.
+fn check_conversations(
+    conn: &Connection,
+    cert: &Certificate,
+    problems: &mut Vec<Problem>,
+) -> Result<u64> {
+    let mut checked = 0;
+    let mut problem = |kind: &str, item: String, detail: String| {
+        problems.push(Problem::new(kind, item, detail));
+    };
     let disposal: Option<i64> = conn
         .query_row(
             "SELECT id FROM disposals WHERE ledger_seq = ?1",
@@ -428,7 +475,7 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
         "SELECT entries FROM disposed_conversations WHERE identifier = ?1 AND disposal_id = ?2",
     )?;
     for c in &cert.conversations {
-        check.conversations += 1;
+        checked += 1;
         if present.exists([&c.identifier])? {
             problem(
                 "conversation-present",
@@ -454,6 +501,22 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
             );
         }
     }
+    Ok(checked)
+}
+
+/// Every original listed is no longer recorded, and every derivative is
+/// stored (or was replaced again by a later removal, on record). How many
+/// were checked.
+fn check_objects(
+    archive: &Archive,
+    conn: &Connection,
+    cert: &Certificate,
+    problems: &mut Vec<Problem>,
+) -> Result<u64> {
+    let mut checked = 0;
+    let mut problem = |kind: &str, item: String, detail: String| {
+        problems.push(Problem::new(kind, item, detail));
+    };
     // Later replacements: a derivative replaced again by a later removal.
     let later: HashMap<String, Option<String>> = conn
         .prepare("SELECT old_sha256, new_sha256 FROM derivatives ORDER BY id")?
@@ -461,7 +524,7 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
         .collect::<rusqlite::Result<_>>()?;
     let mut named = conn.prepare("SELECT 1 FROM files WHERE sha256 = ?1")?;
     for o in &cert.objects {
-        check.objects += 1;
+        checked += 1;
         let item = format!("export {} original {}", o.export_id, o.path);
         if named.exists([&o.old_sha256])? {
             problem(
@@ -499,22 +562,7 @@ pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check
             }
         }
     }
-    // The readable form beside it, when there is one (a copy of the
-    // JSON alone is checked as itself).
-    let text_path = file.with_extension("txt");
-    if text_path.exists() {
-        let recorded = record.and_then(|r| {
-            r.details
-                .get("certificate_text_sha256")
-                .and_then(Value::as_str)
-        });
-        if let Some((kind, detail)) = text_problem(&text_path, recorded, Some(&cert)) {
-            problem(kind, text_path.display().to_string(), detail);
-        }
-    }
-    check.problems.extend(problems);
-    check.ok = check.problems.is_empty();
-    Ok(check)
+    Ok(checked)
 }
 
 #[cfg(test)]
