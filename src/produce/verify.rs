@@ -114,7 +114,9 @@ impl Digests {
     }
 }
 
-/// Verifies the bag directory `root`; with `archive`, also against it.
+/// Verifies the bag directory `root`; with `archive`, also against it:
+/// `bagit.txt`, `bag-info.txt`, the payload manifests, the tag manifests
+/// and `Payload-Oxum`, each a step of its own, every failure listed.
 pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
     if !root.is_dir() {
         return Err(Error::Usage(format!(
@@ -123,12 +125,51 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         )));
     }
     let mut failures = Vec::new();
-    let mut digests: BTreeMap<String, Digests> = BTreeMap::new();
-    let mut digest = |rel: &str, failures: &mut Vec<Failure>| -> Option<Digests> {
-        if let Some(d) = digests.get(rel) {
+    let mut digests = Digester {
+        root,
+        known: BTreeMap::new(),
+    };
+    check_bagit_txt(root, &mut failures);
+    let info = check_bag_info(root, &mut failures);
+    let production = info
+        .get("External-Identifier")
+        .and_then(|v| v.first())
+        .cloned();
+    let payload = check_payload(root, &mut digests, &mut failures);
+    check_tag_manifests(root, &mut digests, &mut failures)?;
+    let (bytes, files) = check_oxum(&info, &payload, &mut digests, &mut failures);
+    let mut report = Report {
+        bag: root.display().to_string(),
+        production,
+        ok: false,
+        payload_files: files,
+        payload_bytes: bytes,
+        archive_checked: false,
+        entries_checked: 0,
+        failures,
+    };
+    if let Some(conn) = archive {
+        against_archive(conn, root, &mut report)?;
+    }
+    report.failures.dedup();
+    report.ok = report.failures.is_empty();
+    Ok(report)
+}
+
+/// The files' digests, each file read once however many manifests list it.
+struct Digester<'a> {
+    root: &'a Path,
+    known: BTreeMap<String, Digests>,
+}
+
+impl Digester<'_> {
+    /// The digests of `rel`, or `None` with the failure noted: a path
+    /// that leaves the bag, or not a readable regular file.
+    fn get(&mut self, rel: &str, failures: &mut Vec<Failure>) -> Option<Digests> {
+        if let Some(d) = self.known.get(rel) {
             return Some(d.clone());
         }
-        let full = match bag::inside(root, rel) {
+        let full = match bag::inside(self.root, rel) {
             Ok(p) => p,
             Err(_) => {
                 failures.push(fail("bad-path", rel, None, None));
@@ -144,7 +185,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         }
         match Digests::of(&full) {
             Ok(d) => {
-                digests.insert(rel.to_owned(), d.clone());
+                self.known.insert(rel.to_owned(), d.clone());
                 Some(d)
             }
             Err(e) => {
@@ -157,8 +198,11 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
                 None
             }
         }
-    };
+    }
+}
 
+/// `bagit.txt` declares version 1.0 in UTF-8.
+fn check_bagit_txt(root: &Path, failures: &mut Vec<Failure>) {
     // bagit.txt
     match std::fs::read_to_string(root.join("bagit.txt")) {
         Ok(t) => {
@@ -180,6 +224,11 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         }
         Err(_) => failures.push(fail("missing", "bagit.txt", Some("a file".into()), None)),
     }
+}
+
+/// `bag-info.txt`, parsed, with bagit-python's rule on line breaks
+/// applied.
+fn check_bag_info(root: &Path, failures: &mut Vec<Failure>) -> BTreeMap<String, Vec<String>> {
     let info_text = std::fs::read_to_string(root.join("bag-info.txt")).unwrap_or_default();
     // bagit-python's rule: it splits tag files with Python's
     // `splitlines`, so a form feed, a vertical tab, U+2028 and the like
@@ -197,15 +246,19 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
             ));
         }
     }
-    let info = parse_info(&info_text);
-    let production = info
-        .get("External-Identifier")
-        .and_then(|v| v.first())
-        .cloned();
+    parse_info(&info_text)
+}
 
+/// Every payload file listed in every manifest with the digest listed:
+/// the payload files found.
+fn check_payload(
+    root: &Path,
+    digests: &mut Digester<'_>,
+    failures: &mut Vec<Failure>,
+) -> BTreeSet<String> {
     // Payload: every file under data/.
     let mut payload = BTreeSet::new();
-    walk(root, "data", &mut payload, &mut failures);
+    walk(root, "data", &mut payload, failures);
     let mut listed_payload: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut manifests = 0;
     for alg in ALGORITHMS {
@@ -226,7 +279,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
                 ));
                 continue;
             }
-            if let Some(d) = digest(&rel, &mut failures)
+            if let Some(d) = digests.get(&rel, failures)
                 && d.get(alg) != expected
             {
                 failures.push(mismatch(alg, &rel, &expected, d.get(alg)));
@@ -252,6 +305,15 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         }
     }
 
+    payload
+}
+
+/// Every tag file listed in every tag manifest with the digest listed.
+fn check_tag_manifests(
+    root: &Path,
+    digests: &mut Digester<'_>,
+    failures: &mut Vec<Failure>,
+) -> Result<()> {
     // Tag files: everything at the top but data/ and the tag manifests.
     let mut tag_files = BTreeSet::new();
     for entry in std::fs::read_dir(root).map_err(|e| Error::io(root, e))? {
@@ -270,7 +332,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         let mut listed = BTreeSet::new();
         for (expected, rel) in parse_manifest(&text) {
             listed.insert(rel.clone());
-            if let Some(d) = digest(&rel, &mut failures)
+            if let Some(d) = digests.get(&rel, failures)
                 && d.get(alg) != expected
             {
                 failures.push(mismatch(alg, &rel, &expected, d.get(alg)));
@@ -286,10 +348,20 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         }
     }
 
+    Ok(())
+}
+
+/// `Payload-Oxum` matches the payload: its bytes and files.
+fn check_oxum(
+    info: &BTreeMap<String, Vec<String>>,
+    payload: &BTreeSet<String>,
+    digests: &mut Digester<'_>,
+    failures: &mut Vec<Failure>,
+) -> (u64, u64) {
     // Payload-Oxum.
     let (mut bytes, files) = (0u64, payload.len() as u64);
-    for rel in &payload {
-        if let Some(d) = digest(rel, &mut failures) {
+    for rel in payload {
+        if let Some(d) = digests.get(rel, failures) {
             bytes += d.bytes;
         }
     }
@@ -304,22 +376,7 @@ pub fn verify(root: &Path, archive: Option<&Connection>) -> Result<Report> {
         )),
     }
 
-    let mut report = Report {
-        bag: root.display().to_string(),
-        production,
-        ok: false,
-        payload_files: files,
-        payload_bytes: bytes,
-        archive_checked: false,
-        entries_checked: 0,
-        failures,
-    };
-    if let Some(conn) = archive {
-        against_archive(conn, root, &mut report)?;
-    }
-    report.failures.dedup();
-    report.ok = report.failures.is_empty();
-    Ok(report)
+    (bytes, files)
 }
 
 /// The archive's side: entries and the ledger record.
