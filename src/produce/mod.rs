@@ -204,49 +204,7 @@ pub fn produce(
             "nothing to produce: give a query, or --conversation ID".into(),
         ));
     }
-    if opts.out.symlink_metadata().is_ok() {
-        // A production killed after its rename (or simply run twice)
-        // left a finished bag: say which, so nobody takes it for junk or
-        // produces it again unknowingly.
-        let what = match recorded_at(archive, &opts.out) {
-            Some(r) => format!(
-                "it is production {} (ledger record {}), complete: check it with `convault produce verify {}`. ",
-                r.details["production"].as_str().unwrap_or("?"),
-                r.seq,
-                opts.out.display()
-            ),
-            None => String::new(),
-        };
-        return Err(Error::Usage(format!(
-            "{} exists: {what}A production never overwrites; give a new path",
-            opts.out.display()
-        )));
-    }
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let Some(out_name) = opts
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-    else {
-        return Err(Error::Usage(format!(
-            "{}: give the path of the bag to write",
-            opts.out.display()
-        )));
-    };
-    if !parent.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: no such directory to write the bag in",
-            parent.display()
-        )));
-    }
-    // Not inside the archive: a bag under objects/ would read as damage.
-    archive.check_out(&opts.out)?;
-    if !archive.exists() {
-        return Err(Error::NoArchive(archive.root().to_owned()));
-    }
+    let (parent, out_name) = destination(archive, opts)?;
     let query = opts.terms.join(" ");
     let parsed = if opts.terms.is_empty() {
         None
@@ -294,25 +252,7 @@ pub fn produce(
     let mut bag = BagWriter::create(&partial)?;
     let written = write_payload(archive, &conn, &mut bag, &selection, &id, &head, opts)?;
     let (payload_bytes, payload_files) = bag.oxum();
-    let mut info: Vec<(String, String)> = Vec::new();
-    if let Some(org) = &opts.organization {
-        info.push(("Source-Organization".into(), org.clone()));
-    }
-    info.push((
-        "Bagging-Date".into(),
-        opts.now.strftime("%Y-%m-%d").to_string(),
-    ));
-    info.push(("Bag-Size".into(), bag::human_size(payload_bytes)));
-    info.push(("External-Identifier".into(), id.clone()));
-    info.push(("External-Description".into(), description(&query, opts)));
-    info.push((
-        "Bag-Software-Agent".into(),
-        format!("convault {}", env!("CARGO_PKG_VERSION")),
-    ));
-    info.push(("Internal-Sender-Identifier".into(), head.clone()));
-    if let Some(name) = &opts.name {
-        info.push(("Internal-Sender-Description".into(), name.clone()));
-    }
+    let info = bag_info(opts, &query, &id, &head, payload_bytes);
     let tags = bag.finish(&info)?;
     let tagmanifest_sha256 = tags
         .iter()
@@ -378,6 +318,86 @@ pub fn produce(
     guard.0.clear();
     production.path = Some(opts.out.display().to_string());
     Ok(production)
+}
+
+/// Where the bag goes: the directory it is written in and its name there.
+/// Refused: an existing path (named when it is a recorded production), no
+/// name, a missing directory, a path inside the archive, no archive.
+fn destination(archive: &Archive, opts: &Options) -> Result<(PathBuf, String)> {
+    if opts.out.symlink_metadata().is_ok() {
+        // A production killed after its rename (or simply run twice)
+        // left a finished bag: say which, so nobody takes it for junk or
+        // produces it again unknowingly.
+        let what = match recorded_at(archive, &opts.out) {
+            Some(r) => format!(
+                "it is production {} (ledger record {}), complete: check it with `convault produce verify {}`. ",
+                r.details["production"].as_str().unwrap_or("?"),
+                r.seq,
+                opts.out.display()
+            ),
+            None => String::new(),
+        };
+        return Err(Error::Usage(format!(
+            "{} exists: {what}A production never overwrites; give a new path",
+            opts.out.display()
+        )));
+    }
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Some(out_name) = opts
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Err(Error::Usage(format!(
+            "{}: give the path of the bag to write",
+            opts.out.display()
+        )));
+    };
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory to write the bag in",
+            parent.display()
+        )));
+    }
+    // Not inside the archive: a bag under objects/ would read as damage.
+    archive.check_out(&opts.out)?;
+    if !archive.exists() {
+        return Err(Error::NoArchive(archive.root().to_owned()));
+    }
+    Ok((parent, out_name))
+}
+
+/// The tags of `bag-info.txt`.
+fn bag_info(
+    opts: &Options,
+    query: &str,
+    id: &str,
+    head: &str,
+    payload_bytes: u64,
+) -> Vec<(String, String)> {
+    let mut info: Vec<(String, String)> = Vec::new();
+    if let Some(org) = &opts.organization {
+        info.push(("Source-Organization".into(), org.clone()));
+    }
+    info.push((
+        "Bagging-Date".into(),
+        opts.now.strftime("%Y-%m-%d").to_string(),
+    ));
+    info.push(("Bag-Size".into(), bag::human_size(payload_bytes)));
+    info.push(("External-Identifier".into(), id.to_owned()));
+    info.push(("External-Description".into(), description(query, opts)));
+    info.push((
+        "Bag-Software-Agent".into(),
+        format!("convault {}", env!("CARGO_PKG_VERSION")),
+    ));
+    info.push(("Internal-Sender-Identifier".into(), head.to_owned()));
+    if let Some(name) = &opts.name {
+        info.push(("Internal-Sender-Description".into(), name.clone()));
+    }
+    info
 }
 
 /// Sets a production's connection up for reading many conversations.
