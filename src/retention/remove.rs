@@ -757,6 +757,108 @@ fn commit(
     let record = ledger::next_seq(conn)?;
     let prev = ledger::head_hash(conn)?.unwrap_or_else(|| ledger::GENESIS.to_owned());
     let kind = removal.kind.as_str();
+    let per_export = rows_per_export(conn)?;
+    let quarantined_rows: i64 = per_export.iter().map(|x| x.1).sum();
+    let records: i64 = per_export.iter().map(|x| x.2).sum();
+    let entries: u64 = removal.conversations.iter().map(|d| d.entries).sum();
+    let cert = certificate_head(
+        removal,
+        (record, prev),
+        (records, quarantined_rows),
+        replacements,
+    );
+    let (cert_json, cert_text) = Archive::certificate_names(kind, record);
+    crate::failpoint::hit("removal-derivatives-written");
+    journal::write(
+        archive,
+        &Journal {
+            record,
+            new_objects: replacements
+                .iter()
+                .filter_map(|r| r.new.as_ref().map(|d| d.sha256.clone()))
+                .collect(),
+            old_objects: replacements.iter().map(|r| r.plan.sha256.clone()).collect(),
+            certificates: vec![cert_json.clone(), cert_text.clone()],
+        },
+    )?;
+    crate::failpoint::hit("removal-journal-written");
+    let written = write_certificate(archive, conn, &cert, removal)?;
+    let cert_sha = written.json_sha256;
+    crate::failpoint::hit("removal-certificate-written");
+    let replaced = replacements.iter().filter(|r| r.new.is_some()).count() as u64;
+    let deleted = replacements.len() as u64 - replaced;
+    let bytes_written = replacements
+        .iter()
+        .filter_map(|r| r.new.as_ref().map(|d| d.bytes))
+        .sum();
+
+    // 4. One transaction.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO disposals (ledger_seq, kind, at_ms, certificate_sha256) VALUES (?1, ?2, ?3, ?4)",
+        params![record, kind, removal.now.as_millisecond(), cert_sha],
+    )?;
+    let disposal = tx.last_insert_rowid();
+    record_and_delete(&tx, disposal, &per_export)?;
+    replace_files(&tx, disposal, replacements)?;
+    let details = json!({
+        "certificate": cert_json,
+        "certificate_sha256": cert_sha,
+        "certificate_text_sha256": written.text_sha256,
+        "reason": removal.reason,
+        "basis": removal.basis,
+        "conversations": removal.conversations.len(),
+        "entries": entries,
+        "records": records,
+        "quarantined_rows": quarantined_rows,
+        "objects_replaced": replaced,
+        "objects_deleted": deleted,
+    });
+    let appended = ledger::append(&tx, removal.now, kind, removal.who, details)?;
+    if appended.seq != record {
+        return Err(Error::Internal("the ledger moved during a removal"));
+    }
+    for r in replacements {
+        if let Some(d) = &r.new {
+            archive.objects().adopt(&d.tmp, &d.sha256)?;
+        }
+    }
+    crate::failpoint::hit("removal-before-commit");
+    tx.commit()?;
+    crate::failpoint::hit("removal-committed");
+
+    // 5. The originals go; the database is rebuilt without a trace.
+    seconds.transaction = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    if let Err(e) = remove_originals_and_rebuild(archive, conn, removal, replacements) {
+        return Err(Error::RemovalUnfinished {
+            kind: kind.to_owned(),
+            record,
+            certificate: cert_json,
+            detail: e.to_string(),
+        });
+    }
+    seconds.rebuild = started.elapsed().as_secs_f64();
+    Ok(Outcome {
+        kind: removal.kind,
+        record,
+        certificate: cert_json,
+        certificate_text: cert_text,
+        certificate_sha256: cert_sha,
+        conversations: removal.conversations.len() as u64,
+        entries,
+        records: records as u64,
+        quarantined_rows: quarantined_rows as u64,
+        objects_replaced: replaced,
+        objects_deleted: deleted,
+        bytes_read,
+        bytes_written,
+        seconds,
+    })
+}
+
+/// Per export, the quarantined rows and records a removal takes.
+fn rows_per_export(conn: &Connection) -> Result<Vec<(i64, i64, i64)>> {
     let per_export: Vec<(i64, i64, i64)> = conn
         .prepare(&format!(
             "SELECT export_id, sum(q), sum(r) FROM (
@@ -773,8 +875,19 @@ fn commit(
         ))?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let quarantined_rows: i64 = per_export.iter().map(|x| x.1).sum();
-    let records: i64 = per_export.iter().map(|x| x.2).sum();
+    Ok(per_export)
+}
+
+/// The certificate of `removal`, its conversations left to be streamed
+/// (`certificate::write`).
+fn certificate_head(
+    removal: &Removal,
+    (record, prev): (i64, String),
+    (records, quarantined_rows): (i64, i64),
+    replacements: &[Replacement],
+) -> Certificate {
+    let kind = removal.kind.as_str();
+    let entries: u64 = removal.conversations.iter().map(|d| d.entries).sum();
     let objects: Vec<certificate::Object> = replacements
         .iter()
         .map(|r| certificate::Object {
@@ -786,8 +899,7 @@ fn commit(
             new_bytes: r.new.as_ref().map(|d| d.bytes),
         })
         .collect();
-    let entries: u64 = removal.conversations.iter().map(|d| d.entries).sum();
-    let cert = Certificate {
+    Certificate {
         format: certificate::FORMAT.into(),
         kind: kind.into(),
         ledger_record: record,
@@ -802,28 +914,21 @@ fn commit(
         quarantined_rows: quarantined_rows as u64,
         objects,
         convault_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let (cert_json, cert_text) = Archive::certificate_names(kind, record);
-    crate::failpoint::hit("removal-derivatives-written");
-    journal::write(
-        archive,
-        &Journal {
-            record,
-            new_objects: replacements
-                .iter()
-                .filter_map(|r| r.new.as_ref().map(|d| d.sha256.clone()))
-                .collect(),
-            old_objects: replacements.iter().map(|r| r.plan.sha256.clone()).collect(),
-            certificates: vec![cert_json.clone(), cert_text.clone()],
-        },
-    )?;
-    crate::failpoint::hit("removal-journal-written");
-    // The conversations with their versions' content hashes, one at a
-    // time: never all of them in memory.
+    }
+}
+
+/// Writes the certificate, its conversations with their versions'
+/// content hashes one at a time: never all of them in memory.
+fn write_certificate(
+    archive: &Archive,
+    conn: &Connection,
+    cert: &Certificate,
+    removal: &Removal,
+) -> Result<certificate::Written> {
     let mut hashes =
         conn.prepare("SELECT content_hash FROM entries WHERE conversation_id = ?1 ORDER BY seq")?;
     let mut listed = removal.conversations.iter();
-    let written = certificate::write(archive, &cert, removal.conversations.len(), || {
+    let written = certificate::write(archive, cert, removal.conversations.len(), || {
         let Some(d) = listed.next() else {
             return Ok(None);
         };
@@ -842,22 +947,16 @@ fn commit(
         }))
     })?;
     drop(hashes);
-    let cert_sha = written.json_sha256;
-    crate::failpoint::hit("removal-certificate-written");
-    let replaced = replacements.iter().filter(|r| r.new.is_some()).count() as u64;
-    let deleted = replacements.len() as u64 - replaced;
-    let bytes_written = replacements
-        .iter()
-        .filter_map(|r| r.new.as_ref().map(|d| d.bytes))
-        .sum();
+    Ok(written)
+}
 
-    // 4. One transaction.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO disposals (ledger_seq, kind, at_ms, certificate_sha256) VALUES (?1, ?2, ?3, ?4)",
-        params![record, kind, removal.now.as_millisecond(), cert_sha],
-    )?;
-    let disposal = tx.last_insert_rowid();
+/// Records what the removal takes (`disposed_*`) and deletes it, with its
+/// terms from the full-text index.
+fn record_and_delete(
+    tx: &rusqlite::Transaction<'_>,
+    disposal: i64,
+    per_export: &[(i64, i64, i64)],
+) -> Result<()> {
     tx.execute(
         "INSERT INTO disposed_conversations (conversation_id, identifier, first_export_id, disposal_id, entries)
          SELECT c.id, c.identifier, c.first_export_id, ?1,
@@ -871,7 +970,7 @@ fn commit(
          WHERE conversation_id IN (SELECT id FROM temp.removal_conversations)",
         [disposal],
     )?;
-    for (export, q, r) in &per_export {
+    for (export, q, r) in per_export {
         tx.execute(
             "INSERT INTO disposed_rows (disposal_id, export_id, quarantined, records) VALUES (?1, ?2, ?3, ?4)",
             params![disposal, export, q, r],
@@ -898,6 +997,16 @@ fn commit(
         "INSERT INTO entries_fts (entries_fts) VALUES ('optimize')",
         [],
     )?;
+    Ok(())
+}
+
+/// Each original replaced by its derivative (or deleted) in `files` and
+/// `members`, and recorded in `derivatives`.
+fn replace_files(
+    tx: &rusqlite::Transaction<'_>,
+    disposal: i64,
+    replacements: &[Replacement],
+) -> Result<()> {
     {
         let mut derivative_row = tx.prepare(
             "INSERT INTO derivatives (disposal_id, export_id, path, old_sha256, old_bytes, new_sha256, new_bytes)
@@ -956,75 +1065,30 @@ fn commit(
             }
         }
     }
-    let details = json!({
-        "certificate": cert_json,
-        "certificate_sha256": cert_sha,
-        "certificate_text_sha256": written.text_sha256,
-        "reason": removal.reason,
-        "basis": removal.basis,
-        "conversations": removal.conversations.len(),
-        "entries": entries,
-        "records": records,
-        "quarantined_rows": quarantined_rows,
-        "objects_replaced": replaced,
-        "objects_deleted": deleted,
-    });
-    let appended = ledger::append(&tx, removal.now, kind, removal.who, details)?;
-    if appended.seq != record {
-        return Err(Error::Internal("the ledger moved during a removal"));
-    }
-    for r in replacements {
-        if let Some(d) = &r.new {
-            archive.objects().adopt(&d.tmp, &d.sha256)?;
-        }
-    }
-    crate::failpoint::hit("removal-before-commit");
-    tx.commit()?;
-    crate::failpoint::hit("removal-committed");
+    Ok(())
+}
 
-    // 5. The originals go; the database is rebuilt without a trace.
-    seconds.transaction = started.elapsed().as_secs_f64();
-    let started = std::time::Instant::now();
-    let finished = (|| -> Result<()> {
-        for (i, r) in replacements.iter().enumerate() {
-            archive.objects().delete(&r.plan.sha256)?;
-            if i == 0 {
-                crate::failpoint::hit("removal-first-original-deleted");
-            }
+/// Step 5: the originals go, and the database is rebuilt without a
+/// trace of what was removed.
+fn remove_originals_and_rebuild(
+    archive: &Archive,
+    conn: &Connection,
+    removal: &Removal,
+    replacements: &[Replacement],
+) -> Result<()> {
+    for (i, r) in replacements.iter().enumerate() {
+        archive.objects().delete(&r.plan.sha256)?;
+        if i == 0 {
+            crate::failpoint::hit("removal-first-original-deleted");
         }
-        let spin = crate::progress::spinner(
-            "rebuilding the database so that no removed text remains in it",
-            removal.progress,
-        );
-        crate::archive::db::rebuild(conn)?;
-        spin.finish_and_clear();
-        journal::remove(archive)
-    })();
-    if let Err(e) = finished {
-        return Err(Error::RemovalUnfinished {
-            kind: kind.to_owned(),
-            record,
-            certificate: cert_json,
-            detail: e.to_string(),
-        });
     }
-    seconds.rebuild = started.elapsed().as_secs_f64();
-    Ok(Outcome {
-        kind: removal.kind,
-        record,
-        certificate: cert_json,
-        certificate_text: cert_text,
-        certificate_sha256: cert_sha,
-        conversations: removal.conversations.len() as u64,
-        entries,
-        records: records as u64,
-        quarantined_rows: quarantined_rows as u64,
-        objects_replaced: replaced,
-        objects_deleted: deleted,
-        bytes_read,
-        bytes_written,
-        seconds,
-    })
+    let spin = crate::progress::spinner(
+        "rebuilding the database so that no removed text remains in it",
+        removal.progress,
+    );
+    crate::archive::db::rebuild(conn)?;
+    spin.finish_and_clear();
+    journal::remove(archive)
 }
 
 /// Removes again the conversations a later export brought back after a
