@@ -233,13 +233,7 @@ pub(super) fn check(
     let mut seen = RoaringBitmap::new();
     // Removed versions: the bitmaps keep their numbers, the originals
     // (derivatives now) no longer give them.
-    let mut disposed = RoaringBitmap::new();
-    for seq in conn
-        .prepare("SELECT seq FROM disposed_versions")?
-        .query_map([], |r| r.get::<_, i64>(0))?
-    {
-        disposed.insert(member(seq?, "removed entry number (seq)")?);
-    }
+    let disposed = disposed_versions(conn)?;
     // The export whose files are being read, what they gave, and its bitmap.
     let mut current: Option<(i64, RoaringBitmap, RoaringBitmap)> = None;
     let files: Vec<(i64, String, String, String, i64)> = conn
@@ -288,7 +282,6 @@ pub(super) fn check(
         let item = format!("object {sha} ({path})");
         // Per member, in order: how it was read and how many rows it
         // quarantined (`None`: not readable, as at ingest).
-        let mut outcomes: Vec<Option<(MemberOutcome, u64)>> = Vec::new();
         let profiles = match export_profiles(conn, export_id) {
             Ok(p) => p,
             Err(why) => {
@@ -313,98 +306,147 @@ pub(super) fn check(
             f,
             quarantined: 0,
         };
-        let read = (|| -> std::result::Result<(), String> {
-            let file = File::open(&object).map_err(|e| e.to_string())?;
-            if container != "zip" {
-                let name = members.first().map_or("", |m| m.name.as_str());
-                outcomes.push(Some(read_one(file, name, &profiles, &mut check)?));
-                return Ok(());
-            }
-            let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
-                .map_err(|e| e.to_string())?;
-            for i in 0..zip.len() {
-                match zip.by_index(i) {
-                    Ok(m) if m.is_dir() => outcomes.push(None),
-                    Ok(m)
-                        if !matches!(
-                            m.compression(),
-                            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
-                        ) =>
-                    {
-                        outcomes.push(None)
-                    }
-                    Ok(m) => {
-                        let name = String::from_utf8_lossy(m.name_raw()).into_owned();
-                        outcomes.push(Some(read_one(m, &name, &profiles, &mut check)?))
-                    }
-                    Err(_) => outcomes.push(None),
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = read {
-            f.fail(
-                FailureKind::RederiveUnreadable,
-                &item,
-                "an original that can be parsed",
-                e,
-            );
-            continue;
-        }
-        if outcomes.len() != members.len() {
-            f.fail(
-                FailureKind::RederiveMember,
-                &item,
-                format!("{} members", members.len()),
-                format!("{} members", outcomes.len()),
-            );
-        }
-        for (m, got) in members.iter().zip(outcomes) {
-            let mitem = format!("{item}: member {}", m.name);
-            let Some((outcome, quarantined_rows)) = got else {
+        let read = read_original(&object, &container, &members, &profiles, &mut check);
+        let outcomes = match read {
+            Ok(o) => o,
+            Err(e) => {
+                f.fail(
+                    FailureKind::RederiveUnreadable,
+                    &item,
+                    "an original that can be parsed",
+                    e,
+                );
                 continue;
-            };
-            let (status, shape, rows) = match &outcome {
-                MemberOutcome::Read { shape, rows } => ("read", Some(shape.as_str()), *rows as i64),
-                MemberOutcome::Quarantined { .. } => ("quarantined", None, 0),
-            };
-            // An export's description, quarantined by a convault that did
-            // not know it yet: the same bytes, read better now.
-            let described_now =
-                m.status == "quarantined" && shape == Some(crate::source::description::SHAPE);
-            if !described_now
-                && (status != m.status || shape != m.shape.as_deref() || rows != m.rows)
-            {
-                f.fail(
-                    FailureKind::RederiveMember,
-                    &mitem,
-                    format!(
-                        "{} as {} with {} rows",
-                        m.status,
-                        m.shape.as_deref().unwrap_or("-"),
-                        m.rows
-                    ),
-                    format!("{status} as {} with {rows} rows", shape.unwrap_or("-")),
-                );
             }
-            let quarantined: i64 = conn.query_row(
-                "SELECT count(*) FROM quarantine WHERE member_id = ?1 AND line IS NOT NULL",
-                [m.id],
-                |r| r.get(0),
-            )?;
-            if quarantined != quarantined_rows as i64 {
-                f.fail(
-                    FailureKind::RederiveMember,
-                    &mitem,
-                    format!("{quarantined} quarantined rows"),
-                    format!("{quarantined_rows} quarantined rows"),
-                );
-            }
-        }
+        };
+        compare_members(conn, &item, &members, outcomes, f)?;
     }
     if let Some((id, given, stored)) = current.take() {
         compare_sightings(conn, id, &given, &stored, f)?;
     }
+    entries_none_gives(conn, sel, &seen, f)
+}
+
+/// The versions removals took: the bitmaps keep their numbers, the
+/// originals (derivatives now) no longer give them.
+fn disposed_versions(conn: &Connection) -> Result<RoaringBitmap> {
+    let mut disposed = RoaringBitmap::new();
+    for seq in conn
+        .prepare("SELECT seq FROM disposed_versions")?
+        .query_map([], |r| r.get::<_, i64>(0))?
+    {
+        disposed.insert(member(seq?, "removed entry number (seq)")?);
+    }
+    Ok(disposed)
+}
+
+/// Reads one stored original again, member by member: per member, in
+/// order, how it was read and how many rows it quarantined (`None`: not
+/// readable, as at ingest).
+fn read_original(
+    object: &std::path::Path,
+    container: &str,
+    members: &[crate::archive::catalog::MemberRow],
+    profiles: &Profiles,
+    check: &mut Check<'_, '_>,
+) -> std::result::Result<Vec<Option<(MemberOutcome, u64)>>, String> {
+    let mut outcomes = Vec::new();
+    let file = File::open(object).map_err(|e| e.to_string())?;
+    if container != "zip" {
+        let name = members.first().map_or("", |m| m.name.as_str());
+        outcomes.push(Some(read_one(file, name, profiles, check)?));
+        return Ok(outcomes);
+    }
+    let mut zip = zip::ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
+        .map_err(|e| e.to_string())?;
+    for i in 0..zip.len() {
+        match zip.by_index(i) {
+            Ok(m) if m.is_dir() => outcomes.push(None),
+            Ok(m)
+                if !matches!(
+                    m.compression(),
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                ) =>
+            {
+                outcomes.push(None)
+            }
+            Ok(m) => {
+                let name = String::from_utf8_lossy(m.name_raw()).into_owned();
+                outcomes.push(Some(read_one(m, &name, profiles, check)?))
+            }
+            Err(_) => outcomes.push(None),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Each member read again against its recorded row: status, shape, rows
+/// and quarantined rows.
+fn compare_members(
+    conn: &Connection,
+    item: &str,
+    members: &[crate::archive::catalog::MemberRow],
+    outcomes: Vec<Option<(MemberOutcome, u64)>>,
+    f: &mut Findings,
+) -> Result<()> {
+    if outcomes.len() != members.len() {
+        f.fail(
+            FailureKind::RederiveMember,
+            item,
+            format!("{} members", members.len()),
+            format!("{} members", outcomes.len()),
+        );
+    }
+    for (m, got) in members.iter().zip(outcomes) {
+        let mitem = format!("{item}: member {}", m.name);
+        let Some((outcome, quarantined_rows)) = got else {
+            continue;
+        };
+        let (status, shape, rows) = match &outcome {
+            MemberOutcome::Read { shape, rows } => ("read", Some(shape.as_str()), *rows as i64),
+            MemberOutcome::Quarantined { .. } => ("quarantined", None, 0),
+        };
+        // An export's description, quarantined by a convault that did
+        // not know it yet: the same bytes, read better now.
+        let described_now =
+            m.status == "quarantined" && shape == Some(crate::source::description::SHAPE);
+        if !described_now && (status != m.status || shape != m.shape.as_deref() || rows != m.rows) {
+            f.fail(
+                FailureKind::RederiveMember,
+                &mitem,
+                format!(
+                    "{} as {} with {} rows",
+                    m.status,
+                    m.shape.as_deref().unwrap_or("-"),
+                    m.rows
+                ),
+                format!("{status} as {} with {rows} rows", shape.unwrap_or("-")),
+            );
+        }
+        let quarantined: i64 = conn.query_row(
+            "SELECT count(*) FROM quarantine WHERE member_id = ?1 AND line IS NOT NULL",
+            [m.id],
+            |r| r.get(0),
+        )?;
+        if quarantined != quarantined_rows as i64 {
+            f.fail(
+                FailureKind::RederiveMember,
+                &mitem,
+                format!("{quarantined} quarantined rows"),
+                format!("{quarantined_rows} quarantined rows"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Entries that the checked originals should have given but did not.
+fn entries_none_gives(
+    conn: &Connection,
+    sel: &Selection,
+    seen: &RoaringBitmap,
+    f: &mut Findings,
+) -> Result<()> {
     // Entries that the checked originals should have given but did not.
     let mut stmt = conn.prepare(&format!(
         "SELECT e.seq, e.identifier, e.version FROM entries e WHERE {} ORDER BY e.seq",
