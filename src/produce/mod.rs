@@ -581,27 +581,7 @@ fn write_payload(
     // two strings each (tens of thousands of conversations).
     let mut files: Vec<ConversationFiles> = Vec::with_capacity(selection.len());
 
-    // Each conversation's first production number.
-    let work: Vec<Work<'_>> = {
-        let mut count = conn.prepare("SELECT count(*) FROM entries WHERE conversation_id = ?1")?;
-        let mut next = 1u64;
-        let mut work = Vec::with_capacity(selection.len());
-        for (conversation_id, hits) in selection {
-            let rows = if opts.hits_only {
-                hits.len() as u64
-            } else {
-                count.query_row([conversation_id], |r| r.get::<_, i64>(0))? as u64
-            };
-            work.push(Work {
-                conversation_id: *conversation_id,
-                hits,
-                first: next,
-                rows,
-            });
-            next += rows;
-        }
-        work
-    };
+    let work = number_rows(conn, selection, opts)?;
     // Every row's content hash, for the result-set hash: sized once from
     // the counts (growing by doubling would, for a moment, hold both the
     // old and the new allocation: tens of MB at a million rows).
@@ -709,13 +689,72 @@ fn write_payload(
 
     let rows = hashes.len() as u64;
     let result_set_hash = result_set_hash(hashes);
+    write_summary(
+        bag,
+        &files,
+        selection.len(),
+        rows,
+        &result_set_hash,
+        head,
+        id,
+        opts,
+    )?;
+    Ok(Payload {
+        rows,
+        result_set_hash,
+    })
+}
+
+/// Each conversation's first production number and row count, in
+/// production order (the numbers are given out before any is rendered).
+fn number_rows<'s>(
+    conn: &Connection,
+    selection: &'s Selection,
+    opts: &Options,
+) -> Result<Vec<Work<'s>>> {
+    let mut count = conn.prepare("SELECT count(*) FROM entries WHERE conversation_id = ?1")?;
+    let mut next = 1u64;
+    let mut work = Vec::with_capacity(selection.len());
+    for (conversation_id, hits) in selection {
+        let rows = if opts.hits_only {
+            hits.len() as u64
+        } else {
+            count.query_row([conversation_id], |r| r.get::<_, i64>(0))? as u64
+        };
+        work.push(Work {
+            conversation_id: *conversation_id,
+            hits,
+            first: next,
+            rows,
+        });
+        next += rows;
+    }
+    Ok(work)
+}
+
+/// `data/production.json`: what was produced, the result-set hash and
+/// its recipe, and each conversation's files.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the summary's parts, each from a different step of the production"
+)]
+fn write_summary(
+    bag: &mut BagWriter,
+    files: &[ConversationFiles],
+    conversations: usize,
+    rows: u64,
+    result_set_hash: &str,
+    head: &str,
+    id: &str,
+    opts: &Options,
+) -> Result<()> {
     let summary = json!({
         "production": id,
         "name": opts.name,
         "query": opts.terms.join(" "),
         "conversations_asked": opts.conversations,
         "hits_only": opts.hits_only,
-        "counts": {"conversations": selection.len(), "entries": rows},
+        "counts": {"conversations": conversations, "entries": rows},
         "result_set_hash": result_set_hash,
         "result_set_hash_recipe": "SHA-256 of the load file's content_hash values (lowercase hex), sorted ascending, each followed by a line feed (0x0A)",
         "ledger_head": head,
@@ -729,10 +768,7 @@ fn write_payload(
     serde_json::to_writer_pretty(&mut f, &summary).map_err(|e| Error::io(&path, e.into()))?;
     f.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
     bag.add_payload(f.finish()?);
-    Ok(Payload {
-        rows,
-        result_set_hash,
-    })
+    Ok(())
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
