@@ -136,6 +136,10 @@ fn strip_suffix_ci<'a>(s: &'a str, affix: &str) -> Option<&'a str> {
 
 impl Profile {
     /// Checks `spec`; the reason when it cannot be used.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one check per profile key, each naming it"
+    )]
     pub fn compile(spec: Spec) -> Result<Profile, String> {
         let name = spec.name.trim().to_owned();
         if name.is_empty()

@@ -86,6 +86,10 @@ struct Listed<'a> {
     holds_now: Option<u64>,
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per hold subcommand, each printing its own result; to be split with the flattened --json/--by of issue 32"
+)]
 pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
     let context = || format!("hold in {}", archive.root().display());
     match cmd {

@@ -125,6 +125,10 @@ pub struct Api {
 
 impl ApiConfig {
     /// Checks every value; the reason names the key.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one check per [api] key, each naming it"
+    )]
     pub fn check(&self) -> Result<Api, String> {
         let url = |key: &str, v: &str| -> Result<String, String> {
             let v = v.trim_end_matches('/');

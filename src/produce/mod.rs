@@ -194,6 +194,10 @@ fn windows_reserved(name: &str) -> bool {
 type Selection = BTreeMap<i64, HashSet<(String, i64)>>;
 
 /// Produces a bag of what `opts` asks for from `archive`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the production's steps in order, each named; what is left is their sequence and the ledger record"
+)]
 pub fn produce(
     archive: &Archive,
     opts: &Options,
@@ -555,6 +559,10 @@ struct Rendered {
 /// on thread `i % RENDERERS`; each knows its first production number
 /// beforehand (the rows of the conversations before it, counted first),
 /// so numbers and the load file's order are the same as on one thread.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the renderers' thread scope: its channel, turn-taking and error hand-off belong together"
+)]
 fn write_payload(
     archive: &Archive,
     conn: &Connection,

@@ -46,6 +46,10 @@ pub struct Plan {
 }
 
 /// The erasure `target` asks for at `now`, or why it is refused.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the refusals (holds, the minimum) in the order the docs give them"
+)]
 pub fn plan(conn: &Connection, target: &Target, reason: &str, now: Timestamp) -> Result<Plan> {
     if reason.trim().is_empty() {
         return Err(Error::Usage(

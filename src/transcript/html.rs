@@ -196,6 +196,10 @@ fn when(ms: i64, opts: &Options) -> String {
 }
 
 /// One entry: a message as a bubble, anything else as a separator.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one entry's HTML, escaped as it is written"
+)]
 fn entry(l: &Line, opts: &Options, names: &BTreeMap<String, String>, mark_absent: bool) -> String {
     let hit = opts.marked.contains(&l.entry);
     let role = l.role.as_deref().unwrap_or("");

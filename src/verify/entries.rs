@@ -54,6 +54,10 @@ fn count(conn: &Connection, sql: &str) -> Result<u64> {
 }
 
 /// Each export's recorded counts against its rows.
+#[allow(
+    clippy::too_many_lines,
+    reason = "every export count checked in one grouped pass per table (the history: 28.5 s to 21.3 s)"
+)]
 fn counts(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> {
     let only = sel
         .export
@@ -670,6 +674,10 @@ fn versions(conn: &Connection, sel: &Selection, f: &mut Findings) -> Result<()> 
 
 /// Every export has exactly one `export-ingested` record naming its files,
 /// and every such record's export is still in the archive.
+#[allow(
+    clippy::too_many_lines,
+    reason = "each export matched with its ledger record, replacements by removals followed"
+)]
 pub(super) fn check_exports_against_ledger(
     conn: &Connection,
     records: &[Record],
