@@ -480,6 +480,38 @@ mod tests {
         (dir, path, conn)
     }
 
+    /// The whole current schema of a new archive, every table, index,
+    /// trigger and view as SQLite holds it: the one place a reader finds
+    /// it, and a change to it shows in review (docs/archive-format.md
+    /// explains each table; CHANGELOG.md each version).
+    #[test]
+    fn the_current_schema_is_pinned() {
+        let (_dir, _path, conn) = at_version(LATEST_VERSION);
+        let mut stmt = conn
+            .prepare(
+                "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            )
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "-- {} {} (on {})\n{};\n",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        insta::assert_snapshot!(
+            "current_schema",
+            format!("-- user_version {LATEST_VERSION}\n\n{}", rows.join("\n"))
+        );
+    }
+
     #[test]
     fn migrates_once_and_refuses_newer() {
         let dir = tempfile::tempdir().unwrap();
