@@ -22,7 +22,7 @@
 //! it once).
 //!
 //! Identifiers are random v4 UUIDs; text is drawn from the synthetic
-//! vocabulary (tests/cli/support/synth.rs). The exports are written to
+//! vocabulary (tools/src/synth.rs). The exports are written to
 //! `--dir` (default: a temporary directory) and deleted after their case.
 //! Record results in docs/reliability.md.
 

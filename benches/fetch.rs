@@ -1,5 +1,5 @@
 //! The fetch benchmark (issue 13): `convault fetch` of N conversations
-//! against the fake org of the tests (tests/cli/support/fake_org.rs) on
+//! against the fake org of the tests (tools/src/fake_org.rs) on
 //! 127.0.0.1, with the default rate limit (90 requests a minute) and the
 //! default budget (11,000 a 30-minute window).
 //!
@@ -9,8 +9,7 @@
 //! the wall time, the requests the org saw (tokens and reads), the most
 //! conversations it counted active at once, and the export ingested.
 
-#[path = "../tests/cli/support/fake_org.rs"]
-mod fake_org;
+use convault_test_support::fake_org;
 mod support;
 
 use std::process::Command;

@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench ingest -- [--entries N] [--runs R] [--dir DIR] [--sqlite3 PATH]`
 //!
-//! 1. Writes a synthetic export of N entries (tests/cli/support/synth.rs) as a
+//! 1. Writes a synthetic export of N entries (tools/src/synth.rs) as a
 //!    zip, and the same rows as one plain CSV.
 //! 2. R times, alternating: `convault ingest` of the zip into a new archive
 //!    (end to end: copy, parse, index, durable commit), and the `sqlite3`

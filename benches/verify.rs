@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench verify -- [--entries N] [--runs R] [--dir DIR]`
 //!
-//! 1. Writes a synthetic export of N entries (tests/cli/support/synth.rs) and
+//! 1. Writes a synthetic export of N entries (tools/src/synth.rs) and
 //!    ingests it into a new archive (not timed).
 //! 2. R times, alternating: `convault verify --json` (the default, full
 //!    level), `sha256sum` and `openssl dgst -sha256` of every object file.

@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench weekly -- [--per-week N] [--weeks K] [--dir DIR] [--sqlite3 PATH]`
 //!
-//! Week k of the series (tests/cli/support/synth.rs, `Weekly`: random v4
+//! Week k of the series (tools/src/synth.rs, `Weekly`: random v4
 //! UUIDs; every entry of week k−1 still present, 1% of older messages
 //! edited and 0.1% redacted each week, 0.5% of older conversations deleted
 //! at the source; plus N new entries) is written as a zip and ingested

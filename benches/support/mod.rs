@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../tests/cli/support/synth.rs"]
-pub(crate) mod synth;
+pub(crate) use convault_test_support::synth;
 
 /// The options every benchmark takes.
 #[derive(clap::Args)]

@@ -298,8 +298,9 @@ pub(crate) fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::http::{Retry, tests_support::serve_org};
+    use crate::fetch::http::Retry;
     use crate::fetch::secret::Secret;
+    use convault_test_support::http::serve_org;
     use std::time::Duration;
 
     const CONV: &str = "5b0d3c1e-8a47-4f2e-9c61-2d7e4a9b0f13";

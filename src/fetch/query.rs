@@ -212,15 +212,13 @@ fn soql_datetime(t: Timestamp) -> String {
 mod tests {
     use super::*;
     use crate::fetch::config::EntriesApi;
-    use crate::fetch::http::tests_support::serve_org;
     use crate::fetch::http::{RealSleep, Retry};
     use crate::fetch::secret::{Secret, Source};
+    use convault_test_support::http::serve_org;
     use std::time::Duration;
 
     fn setup(
-        respond: impl Fn(
-            &crate::fetch::http::tests_support::Seen,
-        ) -> (u16, Vec<(String, String)>, String)
+        respond: impl Fn(&convault_test_support::http::Seen) -> (u16, Vec<(String, String)>, String)
         + Send
         + 'static,
     ) -> (Api, Client<RealSleep>, tempfile::TempDir) {

@@ -251,8 +251,8 @@ fn wait_until<S: Sleeper>(
 mod tests {
     use super::*;
     use crate::fetch::budget::Budget;
-    use crate::fetch::http::tests_support::{Seen, serve_org};
     use crate::fetch::http::{RealSleep, Retry};
+    use convault_test_support::http::{Seen, serve_org};
     use jiff::SignedDuration;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};

@@ -34,7 +34,7 @@ fn committed_fixtures_match_their_generator() {
             std::io::Read::read_to_end(&mut member, &mut got).expect("read member");
             assert!(
                 got == m.bytes,
-                "{name}/{}: differs from the generator; run `cargo run --example make-fixtures`",
+                "{name}/{}: differs from the generator; run `cargo run -p convault-test-support --bin make-fixtures`",
                 m.name
             );
         }

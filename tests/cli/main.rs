@@ -1,7 +1,7 @@
 //! Integration tests: the real `convault` binary on the bundled fixtures and
 //! on exports built here, checking exit codes, messages and the archive.
 
-mod support;
+use convault_test_support as support;
 mod util;
 
 mod crash;

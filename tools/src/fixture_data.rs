@@ -1,5 +1,5 @@
 //! The bundled fixture exports, built in code so that every quoting, BOM
-//! and line-end detail is exact. `cargo run --example make-fixtures`
+//! and line-end detail is exact. `cargo run -p convault-test-support --bin make-fixtures`
 //! writes them to `fixtures/`; the tests check the committed zips still
 //! hold exactly these members.
 //!
@@ -19,23 +19,23 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-pub(crate) const CONV_A: &str = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c";
-pub(crate) const CONV_B: &str = "8d2b7e10-6c4f-4a1b-b5e2-9a7c3d1f0e42";
-pub(crate) const CONV_C: &str = "c3e1a9f7-5d20-4b8e-a6f1-2e7d9c4b8a13";
+pub const CONV_A: &str = "4f6a9c1e-2b7d-4e8a-9f3c-1d2e3f4a5b6c";
+pub const CONV_B: &str = "8d2b7e10-6c4f-4a1b-b5e2-9a7c3d1f0e42";
+pub const CONV_C: &str = "c3e1a9f7-5d20-4b8e-a6f1-2e7d9c4b8a13";
 /// The entry redacted between week 1 and week 2.
-pub(crate) const REDACTED_ENTRY: &str = "a0000008-7c1e-4f2a-9b3d-5e6f7a8b9c0d";
-pub(crate) const SESSION_A: &str = "0MwKj000007sdiMKAQ";
-pub(crate) const SESSION_B: &str = "0MwKj000007tQ2xKAE";
-pub(crate) const SESSION_C: &str = "0MwKj000007uR9zKAE";
-pub(crate) const VOICE_CALL_C: &str = "0LQKj0000000001AAA";
+pub const REDACTED_ENTRY: &str = "a0000008-7c1e-4f2a-9b3d-5e6f7a8b9c0d";
+pub const SESSION_A: &str = "0MwKj000007sdiMKAQ";
+pub const SESSION_B: &str = "0MwKj000007tQ2xKAE";
+pub const SESSION_C: &str = "0MwKj000007uR9zKAE";
+pub const VOICE_CALL_C: &str = "0LQKj0000000001AAA";
 
 /// Entries per conversation across both weeks (latest versions).
-pub(crate) const ENTRIES_A: usize = 15;
-pub(crate) const ENTRIES_B: usize = 13;
-pub(crate) const ENTRIES_C: usize = 9;
+pub const ENTRIES_A: usize = 15;
+pub const ENTRIES_B: usize = 13;
+pub const ENTRIES_C: usize = 9;
 
 #[derive(Clone)]
-pub(crate) struct Member {
+pub struct Member {
     pub name: &'static str,
     pub bytes: Vec<u8>,
 }
@@ -586,7 +586,7 @@ fn related_list(r: &Row) -> String {
     }
 }
 
-pub(crate) fn week1() -> Vec<Member> {
+pub fn week1() -> Vec<Member> {
     vec![
         Member { name: "conversation_entries_1.csv", bytes: week1_snake() },
         Member { name: "conversation_entries_2.csv", bytes: week1_camel() },
@@ -594,7 +594,7 @@ pub(crate) fn week1() -> Vec<Member> {
     ]
 }
 
-pub(crate) fn week2() -> Vec<Member> {
+pub fn week2() -> Vec<Member> {
     vec![Member {
         name: "conversation_entries.csv",
         bytes: week2_misspelled(),
@@ -604,7 +604,7 @@ pub(crate) fn week2() -> Vec<Member> {
 /// Conversation A of week 1 as a Conversation Data API response page: the
 /// same entries as the transcript CSV, PascalCase types, payloads as
 /// objects, and the page's conversation named after its entries.
-pub(crate) fn data_api_page_a() -> Vec<u8> {
+pub fn data_api_page_a() -> Vec<u8> {
     let entries: Vec<Value> = conversation_a(false)
         .iter()
         .map(|r| {
@@ -632,7 +632,7 @@ pub(crate) fn data_api_page_a() -> Vec<u8> {
 /// (`messageText` HTML-escaped, no type, no payload, no conversation: the
 /// file is named after it). `redacted`: the card number as a later PATCH
 /// left it.
-pub(crate) fn connect_page_a(redacted: bool) -> Vec<u8> {
+pub fn connect_page_a(redacted: bool) -> Vec<u8> {
     let entries: Vec<Value> = conversation_a(redacted)
         .iter()
         .filter(|r| r.id == REDACTED_ENTRY || r.id.starts_with("a0000003"))
@@ -658,7 +658,7 @@ pub(crate) fn connect_page_a(redacted: bool) -> Vec<u8> {
 /// A Data Export Service export in two parts (`WE_<orgId>_1.ZIP`, `_2`):
 /// the on-platform records of conversations A and C. Part 2 also carries
 /// a CSV of an object convault does not keep (quarantined).
-pub(crate) fn data_export_parts() -> (Vec<Member>, Vec<Member>) {
+pub fn data_export_parts() -> (Vec<Member>, Vec<Member>) {
     let csv = |rows: &[&[&str]]| -> Vec<u8> {
         let mut w = csv::Writer::from_writer(Vec::new());
         for r in rows {
@@ -884,13 +884,13 @@ pub(crate) fn data_export_parts() -> (Vec<Member>, Vec<Member>) {
 }
 
 /// `members` as a zip (deflated, with no member times: the MS-DOS epoch).
-pub(crate) fn zip(members: &[Member]) -> Vec<u8> {
+pub fn zip(members: &[Member]) -> Vec<u8> {
     zip_dated(members, zip::DateTime::default())
 }
 
 /// The time a committed fixture export was generated: 23:00 UTC on the
 /// date in its name (2026-11-09, 2026-11-16: exactly 7 days apart).
-pub(crate) fn generated(name: &str) -> zip::DateTime {
+pub fn generated(name: &str) -> zip::DateTime {
     let date = name
         .trim_start_matches("transcripts-")
         .trim_end_matches(".zip");
@@ -904,7 +904,7 @@ pub(crate) fn generated(name: &str) -> zip::DateTime {
 }
 
 /// `members` as a zip (deflated), every member dated `time`.
-pub(crate) fn zip_dated(members: &[Member], time: zip::DateTime) -> Vec<u8> {
+pub fn zip_dated(members: &[Member], time: zip::DateTime) -> Vec<u8> {
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -917,7 +917,7 @@ pub(crate) fn zip_dated(members: &[Member], time: zip::DateTime) -> Vec<u8> {
 }
 
 /// The committed fixture files: (path under `fixtures/`, bytes, members).
-pub(crate) fn all() -> Vec<(&'static str, Vec<Member>)> {
+pub fn all() -> Vec<(&'static str, Vec<Member>)> {
     vec![
         ("transcripts-2026-11-09.zip", week1()),
         ("transcripts-2026-11-16.zip", week2()),
@@ -925,7 +925,7 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<Member>)> {
 }
 
 /// Conversation B's `Conversation` record Id, as Data Cloud names it.
-pub(crate) const CONVERSATION_RECORD_B: &str = "0dwKj0000000002AAA";
+pub const CONVERSATION_RECORD_B: &str = "0dwKj0000000002AAA";
 
 fn csv_of(rows: &[Vec<String>]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -944,7 +944,7 @@ fn strings(cols: &[&str]) -> Vec<String> {
 /// records, its ConversationId the Conversation record's Id), then the
 /// Conversation and Messaging Session DMOs that join it. The entries come
 /// first, so they must wait for the record that names their conversation.
-pub(crate) fn data_cloud_b() -> Vec<Member> {
+pub fn data_cloud_b() -> Vec<Member> {
     let mut entries = vec![strings(&[
         "ssot__Id__c",
         "ssot__ConversationId__c",
@@ -1024,7 +1024,7 @@ pub(crate) fn data_cloud_b() -> Vec<Member> {
 /// Conversation B in a layout no built-in profile knows (a vendor's
 /// archive tool, say): renamed columns, the sender in
 /// three columns, ISO times.
-pub(crate) fn unfamiliar_layout_b() -> Vec<u8> {
+pub fn unfamiliar_layout_b() -> Vec<u8> {
     let mut rows = vec![strings(&[
         "MsgRef", "Thread", "Kind", "Body", "Who", "WhoId", "SentAt",
     ])];
@@ -1043,7 +1043,7 @@ pub(crate) fn unfamiliar_layout_b() -> Vec<u8> {
 }
 
 /// A profile that reads [`unfamiliar_layout_b`], in TOML.
-pub(crate) const UNFAMILIAR_PROFILE_TOML: &str = r#"
+pub const UNFAMILIAR_PROFILE_TOML: &str = r#"
 # Our archiving vendor's layout.
 [[profile]]
 name = "vendor-archive"

@@ -1,13 +1,15 @@
 //! Writes the bundled fixture exports to `fixtures/` (see
-//! `tests/cli/support/fixture_data.rs` for what they cover).
+//! `tools/src/fixture_data.rs` for what they cover).
 //!
-//! `cargo run --example make-fixtures`
+//! `cargo run -p convault-test-support --bin make-fixtures`
 
-#[path = "../tests/cli/support/fixture_data.rs"]
-mod fixture_data;
+use convault_test_support::fixture_data;
 
 fn main() -> std::io::Result<()> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    // The repository's fixtures/, beside this crate's directory (tools/).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("fixtures");
     std::fs::create_dir_all(&dir)?;
     for (name, members) in fixture_data::all() {
         let path = dir.join(name);

@@ -1,12 +1,11 @@
 //! Writes a large synthetic Conversation Transcript Export for benchmarks.
 //!
-//! `cargo run --release --example synth -- --entries 1000000 --out big.zip [--csv big.csv]`
+//! `cargo run --release -p convault-test-support --bin synth -- --entries 1000000 --out big.zip [--csv big.csv]`
 //!
 //! `--csv` also writes the same rows as one plain CSV, for loading with the
 //! `sqlite3` shell as the benchmark's peer (see `bench/ingest.sh`).
 
-#[path = "../tests/cli/support/synth.rs"]
-mod synth;
+use convault_test_support::synth;
 
 use std::path::PathBuf;
 

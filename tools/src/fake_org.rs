@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// How the org behaves.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Behaviour {
+pub struct Behaviour {
     pub window: Duration,
     /// Conversations the SOQL query finds: (identifier, EndTime as
     /// Salesforce writes it, e.g. `2026-11-20T10:00:00.000+0000`).
@@ -70,7 +70,7 @@ const STALL: u16 = 0;
 
 /// What the org saw.
 #[derive(Debug, Default)]
-pub(crate) struct Seen {
+pub struct Seen {
     pub tokens: usize,
     /// Requests for entries, by either API, failed ones included.
     pub reads: usize,
@@ -86,13 +86,13 @@ pub(crate) struct Seen {
     answered_once: Vec<String>,
 }
 
-pub(crate) struct FakeOrg {
+pub struct FakeOrg {
     pub url: String,
     pub seen: Arc<Mutex<Seen>>,
 }
 
 /// Starts an org that knows every conversation and fails nothing.
-pub(crate) fn start(window: Duration) -> FakeOrg {
+pub fn start(window: Duration) -> FakeOrg {
     start_with(Behaviour {
         window,
         ..Behaviour::default()
@@ -101,7 +101,7 @@ pub(crate) fn start(window: Duration) -> FakeOrg {
 
 /// Starts the org; it serves until the test process ends, one thread per
 /// connection (two runs of convault may call it at once).
-pub(crate) fn start_with(b: Behaviour) -> FakeOrg {
+pub fn start_with(b: Behaviour) -> FakeOrg {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let seen = Arc::new(Mutex::new(Seen::default()));

@@ -17,9 +17,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// Entries per conversation.
-pub(crate) const PER_CONVERSATION: u64 = 24;
+pub const PER_CONVERSATION: u64 = 24;
 
-pub(crate) const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 8] = [
     "identifier",
     "conversation_identifier",
     "entry_type",
@@ -159,20 +159,24 @@ const WORDS: &[&str] = &[
 ];
 
 /// A small, fast, deterministic generator (SplitMix64).
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    pub(crate) fn next(&mut self) -> u64 {
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a seeded generator's step, not an iterator"
+    )]
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -214,7 +218,7 @@ fn row(n: u64, seed: u64, rng: &mut Rng) -> [String; 8] {
 
 /// One CSV record of [`HEADER`]: the client time is 350 ms before the
 /// server's, and the session is the one related record.
-pub(crate) fn record(
+pub fn record(
     id: String,
     conv: String,
     entry_type: &str,
@@ -280,7 +284,7 @@ fn content(
 
 /// A message's text: 6 to 23 words of the vocabulary, now and then an
 /// order number (so that rare words exist).
-pub(crate) fn message_text(rng: &mut Rng) -> String {
+pub fn message_text(rng: &mut Rng) -> String {
     let words = 6 + rng.below(18);
     let mut text = String::with_capacity(160);
     for i in 0..words {
@@ -298,7 +302,7 @@ pub(crate) fn message_text(rng: &mut Rng) -> String {
 
 /// A `MESSAGE` entry's type, payload and sender: from the end user at
 /// even positions, from the agent at odd ones.
-pub(crate) fn message(
+pub fn message(
     pos: u64,
     id: &str,
     text: &str,
@@ -322,7 +326,7 @@ pub(crate) fn message(
 
 /// Writes `entries` synthetic entries as a zip at `out` (members of at most
 /// `per_member` rows each) and, if asked, the same rows as one plain CSV.
-pub(crate) fn write(
+pub fn write(
     out: &Path,
     csv_out: Option<&Path>,
     entries: u64,
@@ -393,7 +397,7 @@ pub(crate) fn write(
 /// sequential). An entry's text is drawn from its own seeded generator, so
 /// it is the same every week until it is edited.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Weekly {
+pub struct Weekly {
     pub per_week: u64,
     pub seed: u64,
 }
@@ -401,7 +405,7 @@ pub(crate) struct Weekly {
 /// What week k of a [`Weekly`] series holds, counted as it is written:
 /// what an ingest into an archive holding weeks 1..k−1 must report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct WeekCounts {
+pub struct WeekCounts {
     pub entries: u64,
     pub conversations: u64,
     pub new: u64,
@@ -418,7 +422,7 @@ const SERIES_START_MS: i64 = 1_767_571_200_000;
 const WEEK_MS: i64 = 7 * 24 * 3_600_000;
 
 /// A 64-bit hash of a few numbers (SplitMix64 finaliser over a mix).
-pub(crate) fn mix(parts: &[u64]) -> u64 {
+pub fn mix(parts: &[u64]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
     for &p in parts {
         h ^= p
@@ -431,7 +435,7 @@ pub(crate) fn mix(parts: &[u64]) -> u64 {
 }
 
 /// A random-looking v4 UUID, fixed by its parts.
-pub(crate) fn uuid_v4(parts: &[u64]) -> String {
+pub fn uuid_v4(parts: &[u64]) -> String {
     let a = mix(parts);
     let b = Rng::new(a).next();
     format!(
@@ -446,7 +450,7 @@ pub(crate) fn uuid_v4(parts: &[u64]) -> String {
 
 /// What a week's export holds besides the entries week − 1 held unchanged.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Parts {
+pub struct Parts {
     /// The week's new conversations.
     pub new: bool,
     /// The week's edits, redactions and deletions at the source.
@@ -458,7 +462,7 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    pub(crate) const ALL: Parts = Parts {
+    pub const ALL: Parts = Parts {
         new: true,
         changes: true,
         old: true,
@@ -499,7 +503,7 @@ impl Weekly {
 
     /// The identifiers of the conversations week `week` deleted at the
     /// source (held by week `week` − 1, not by week `week`).
-    pub(crate) fn deleted_in(&self, week: u64) -> Vec<String> {
+    pub fn deleted_in(&self, week: u64) -> Vec<String> {
         let per_week = self.convs_per_week();
         let mut out = Vec::new();
         for born in 1..week {
@@ -515,18 +519,13 @@ impl Weekly {
 
     /// Writes week `week` (1, 2, ...) as a zip of members of at most
     /// `per_member` rows, and returns what it holds.
-    pub(crate) fn write_week(
-        &self,
-        out: &Path,
-        week: u64,
-        per_member: u64,
-    ) -> io::Result<WeekCounts> {
+    pub fn write_week(&self, out: &Path, week: u64, per_member: u64) -> io::Result<WeekCounts> {
         self.write_week_parts(out, week, per_member, Parts::ALL)
     }
 
     /// Writes week `week` with only some of what changed since week
     /// `week` − 1 ([`Parts`]), to measure each part's cost alone.
-    pub(crate) fn write_week_parts(
+    pub fn write_week_parts(
         &self,
         out: &Path,
         week: u64,
@@ -645,7 +644,7 @@ impl Weekly {
 
 /// One message of [`write_messages`]: its identifier, time (epoch ms, or
 /// empty for none), text and sender JSON.
-pub(crate) struct Message<'a> {
+pub struct Message<'a> {
     pub id: &'a str,
     pub ms: &'a str,
     pub text: &'a str,
@@ -653,7 +652,7 @@ pub(crate) struct Message<'a> {
 }
 
 /// A plain CSV transcript export of text messages, all in `conversation`.
-pub(crate) fn write_messages<'a>(
+pub fn write_messages<'a>(
     path: &Path,
     conversation: &str,
     messages: impl IntoIterator<Item = Message<'a>>,
@@ -663,7 +662,7 @@ pub(crate) fn write_messages<'a>(
 
 /// A plain CSV transcript export of text messages, each in the
 /// conversation beside it.
-pub(crate) fn write_messages_in<'a, 'c>(
+pub fn write_messages_in<'a, 'c>(
     path: &Path,
     messages: impl IntoIterator<Item = (&'c str, Message<'a>)>,
 ) -> io::Result<()> {
