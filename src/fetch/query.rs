@@ -220,6 +220,7 @@ mod tests {
     fn setup(
         respond: impl Fn(&convault_test_support::http::Seen) -> (u16, Vec<(String, String)>, String)
         + Send
+        + Sync
         + 'static,
     ) -> (Api, Client<RealSleep>, tempfile::TempDir) {
         let (url, _) = serve_org(10, respond);

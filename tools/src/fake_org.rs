@@ -14,8 +14,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,64 +100,27 @@ pub fn start(window: Duration) -> FakeOrg {
 /// Starts the org; it serves until the test process ends, one thread per
 /// connection (two runs of convault may call it at once).
 pub fn start_with(b: Behaviour) -> FakeOrg {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = seen.clone();
-    let b = Arc::new(b);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let (log, b) = (log.clone(), b.clone());
-            std::thread::spawn(move || serve_one(stream, &log, &b));
+    let url = crate::http::listen(move |_, request| {
+        let mut s = log.lock().expect("lock");
+        s.requests.push(request.raw.clone());
+        let (status, extra, body) = answer(&mut s, &b, &request.path);
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        headers.extend(
+            extra
+                .split("\r\n")
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        crate::http::Reply {
+            status,
+            headers,
+            body,
+            stall: status == STALL,
         }
     });
     FakeOrg { url, seen }
-}
-
-fn serve_one(stream: std::net::TcpStream, log: &Mutex<Seen>, b: &Behaviour) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut r = BufReader::new(read_half);
-    let mut head = String::new();
-    let mut line = String::new();
-    let mut len = 0usize;
-    while r.read_line(&mut line).is_ok_and(|n| n > 0) {
-        if line.to_ascii_lowercase().starts_with("content-length:") {
-            len = line[15..].trim().parse().unwrap_or(0);
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-        line.clear();
-    }
-    let mut body = vec![0; len];
-    let _ = r.read_exact(&mut body);
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let (status, extra, text) = {
-        let mut s = log.lock().expect("lock");
-        s.requests
-            .push(format!("{head}{}", String::from_utf8_lossy(&body)));
-        answer(&mut s, b, &path)
-    };
-    let mut w = stream;
-    if status == STALL {
-        let _ = write!(
-            w,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{text}"
-        );
-        let _ = w.flush();
-        std::thread::sleep(Duration::from_secs(30));
-        return;
-    }
-    let _ = write!(
-        w,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
-        text.len()
-    );
 }
 
 /// The org's answer to `path`: status, extra header lines, body.
