@@ -73,16 +73,8 @@ pub fn open(path: &Path, mode: Mode) -> Result<Connection> {
 
 /// Whether `path`'s file system is mounted read-only.
 fn on_read_only_fs(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: an all-zero statvfs is a valid value for statvfs(3) to fill;
-    // `c` is a NUL-terminated path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above: a valid path pointer and a writable statvfs.
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    r == 0 && st.f_flag & libc::ST_RDONLY != 0
+    rustix::fs::statvfs(path)
+        .is_ok_and(|st| st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
 fn open_as(path: &Path, mode: Mode) -> Result<Connection> {

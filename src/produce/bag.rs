@@ -290,18 +290,11 @@ pub fn inside(root: &Path, relative: &str) -> Result<PathBuf> {
 pub fn sync_all(root: &Path) -> Result<()> {
     let dir = File::open(root).map_err(|e| Error::io(root, e))?;
     #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `dir` is an open descriptor for the call's duration.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(Error::io(root, io::Error::last_os_error()));
-        }
-    }
+    rustix::fs::syncfs(&dir).map_err(|e| Error::io(root, e.into()))?;
     #[cfg(not(target_os = "linux"))]
     {
         drop(dir);
-        // SAFETY: sync(2) takes no arguments and cannot fail.
-        unsafe { libc::sync() };
+        rustix::fs::sync();
     }
     Ok(())
 }
