@@ -73,7 +73,7 @@ impl<R: Read> HashingReader<R> {
     /// Reads what is left, then returns the byte count and hex SHA-256.
     pub fn finish(mut self) -> io::Result<(u64, String)> {
         // Large reads: fewer system calls, so hashing runs at the speed of
-        // SHA-256 itself (docs/performance.md, verify).
+        // SHA-256 itself (docs/performance-history.md, verify).
         let mut buf = vec![0u8; FINISH_BUF];
         loop {
             match self.read(&mut buf) {
@@ -106,7 +106,7 @@ const CHUNKS: usize = 4;
 /// Hashes and counts every byte read through it, like [`HashingReader`],
 /// but hashes on a thread of its own, so that a reader whose thread is
 /// busy (inflating, splitting rows) does not also hash: a weekly ingest's
-/// reading thread is its critical path (docs/performance.md).
+/// reading thread is its critical path (docs/performance-history.md).
 ///
 /// It reads its source in chunks of `CHUNK` bytes and serves reads from
 /// them; a chunk goes to the hashing thread as it is read, so the digest

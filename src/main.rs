@@ -51,7 +51,7 @@ fn chain_text(err: &anyhow::Error) -> String {
 
 /// mimalloc: the ingest allocates many small strings on one thread and
 /// frees them on another, where glibc's allocator contends on its locks
-/// (measured: docs/performance.md).
+/// (measured: docs/performance-history.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -64,7 +64,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// (mimalloc 3's default): an ingest frees and allocates batches of rows
 /// without pause, and the delay kept a fifth more memory at the peak of a
 /// first ingest (158 MiB against 129 MiB for a million entries,
-/// docs/performance.md).
+/// docs/performance-history.md).
 fn purge_freed_memory_at_once() {
     // SAFETY: sets one of mimalloc's documented options by value, before
     // any other thread starts; no pointer is passed.

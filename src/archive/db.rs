@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// bounds a large ingest's memory: pages beyond it spill to the WAL.
 const CACHE_KIB: i64 = 32 * 1024;
 
-/// Page size of new archives (docs/performance.md: 8 KiB pages ingest
+/// Page size of new archives (docs/performance-history.md: 8 KiB pages ingest
 /// faster than 4 KiB ones without raising peak memory).
 const PAGE_SIZE: i64 = 8192;
 
@@ -38,7 +38,7 @@ pub enum Mode {
     /// place when complete ([`finish_build`]). Nobody else can see it, and
     /// a crash leaves only a file the next writer deletes, so it needs no
     /// WAL: every page is written once, with no checkpoint copying it
-    /// again, and synced once at the end (docs/performance.md). The
+    /// again, and synced once at the end (docs/performance-history.md). The
     /// rollback journal stays in memory: it holds almost nothing (the
     /// pages are new) and keeps `ROLLBACK` and statement rollbacks working.
     Build,
@@ -108,7 +108,7 @@ fn configure(conn: &mut Connection, mode: Mode, path: &Path) -> Result<()> {
     match mode {
         Mode::ReadWrite => {
             // Only takes effect on a new, empty database: fewer, larger
-            // pages make the entry B-trees shallower (docs/performance.md).
+            // pages make the entry B-trees shallower (docs/performance-history.md).
             conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             // WAL: readers never block the writer; FULL: a commit survives
             // power loss, which an archive of record must.

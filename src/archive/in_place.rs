@@ -4,7 +4,7 @@
 //! copies it into memory of its own, and then copies it again into the
 //! record it writes. For the insert of an entry (its payload, text and
 //! message text: about a kilobyte a row) that first copy was the largest
-//! single item of a first ingest's writer thread (docs/performance.md,
+//! single item of a first ingest's writer thread (docs/performance-history.md,
 //! "The entries insert binds in place"). [`InPlace`] binds with
 //! `SQLITE_STATIC` instead, which is sound only while SQLite cannot read a
 //! parameter after its owner is gone: [`InPlace::execute`] borrows every

@@ -20,7 +20,7 @@
 //!
 //! Why 16 bits: the index stores each document's rowid as a varint delta
 //! from the previous one, so every bit of headroom per millisecond costs
-//! index bytes (docs/performance.md).
+//! index bytes (docs/performance-history.md).
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -107,7 +107,7 @@ CREATE VIRTUAL TABLE entries_fts USING fts5(
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2',
     -- No per-row token counts: they serve only bm25 ranking, and search
-    -- orders by time. A quarter less work to build (docs/performance.md).
+    -- orders by time. A quarter less work to build (docs/performance-history.md).
     columnsize = 0
 );
 -- No insert trigger: a trigger makes every entry insert a statement
@@ -117,7 +117,7 @@ CREATE VIRTUAL TABLE entries_fts USING fts5(
 -- (archive::index_new_entries). Deletes and edits, which only repair or
 -- tamper tools make, are kept in step by these triggers.
 -- An 8 MiB pending-terms buffer (default 1 MiB): fewer, larger segments
--- and fewer merges on large ingests (measured: docs/performance.md).
+-- and fewer merges on large ingests (measured: docs/performance-history.md).
 INSERT INTO entries_fts (entries_fts, rank) VALUES ('hashsize', 8388608);
 CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
     INSERT INTO entries_fts(entries_fts, rowid, text) VALUES ('delete', old.id, old.text);
@@ -270,7 +270,7 @@ DELETE FROM verify_cursor WHERE scope = 'entries';
     //    `sightings::split_into_parts`. And the full-text index merges eight
     //    segments of a level at a time (FTS5's default is four): a tenth
     //    less time to ingest a million new entries, search no slower
-    //    (docs/performance.md).
+    //    (docs/performance-history.md).
     r#"
 CREATE TABLE sighting_parts (
     export_id INTEGER NOT NULL REFERENCES export_sightings(export_id),

@@ -515,7 +515,7 @@ fn weight(event: &Result<Event>) -> usize {
 /// Batches of raw rows the workers are done with, for the reader to fill
 /// again: a batch allocated on the reading thread and freed on a worker's
 /// is memory mimalloc keeps for longer (measured: a tenth less peak memory
-/// when re-reading a weekly export, docs/performance.md).
+/// when re-reading a weekly export, docs/performance-history.md).
 #[derive(Default)]
 pub(super) struct Spares(Mutex<Vec<RawRows>>);
 

@@ -992,7 +992,7 @@ fn record_and_delete(
     // full-text index; merging every segment into one drops them.
     // Measured at 1M versions, 100,000 removed: this transaction took
     // 7.1 s, 35.9 s with FTS5's `secure-delete` option instead
-    // (docs/performance.md).
+    // (docs/performance-history.md).
     tx.execute(
         "INSERT INTO entries_fts (entries_fts) VALUES ('optimize')",
         [],

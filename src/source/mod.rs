@@ -30,7 +30,7 @@ const SNIFF_BYTES: usize = 8 * 1024;
 /// memory as it is parsed, several copies of it, so a longer one is
 /// quarantined instead, with its line and length, and stays in the
 /// original. This is what keeps an ingest's memory bounded whatever its
-/// rows hold: measured with rows just under it (docs/performance.md,
+/// rows hold: measured with rows just under it (docs/performance-history.md,
 /// resource ceilings), 4 MiB let an ingest reach 162 MiB, 2 MiB 139 MiB.
 pub const MAX_ROW_BYTES: usize = 2 << 20;
 
