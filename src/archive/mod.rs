@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod db;
 pub mod in_place;
 pub mod journal;
+mod migrations;
 pub mod objects;
 pub mod rekey;
 mod schema;

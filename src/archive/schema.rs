@@ -11,11 +11,30 @@ use rusqlite::Connection;
 use super::db::refuse_newer;
 use crate::error::{Error, Result};
 
+/// One migration: its SQL, then, in the same transaction, a code step for
+/// what SQL alone cannot do. A code step is frozen with its migration: it
+/// calls no live domain code, so that changing today's ledger or profile
+/// code cannot change how an old archive upgrades (schema 2's lives in
+/// `archive/migrations/v2.rs`; schema 5's still calls the live profile
+/// mapper, and 6's and 7's the archive's own re-keying and sightings
+/// code: see docs/archive-format.md).
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> Result<()>>,
+}
+
+/// Schema 5's step, which still runs the live profile mapper.
+fn backfill_mapped(tx: &Connection) -> Result<()> {
+    crate::source::records::backfill_mapped(tx)
+}
+
 /// The migrations; `MIGRATIONS[i]` brings the schema from version i to i+1.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: exports, their files and members, conversations, versioned entries,
     //    sightings, quarantine, and the full-text index.
-    r#"
+    // Schema 1.
+    Migration {
+        sql: r#"
 CREATE TABLE exports (
     id                INTEGER PRIMARY KEY,
     ingested_at_ms    INTEGER NOT NULL,
@@ -127,9 +146,13 @@ CREATE TRIGGER entries_fts_update AFTER UPDATE OF text ON entries BEGIN
     INSERT INTO entries_fts(rowid, text) VALUES (new.id, new.text);
 END;
 "#,
+        then: None,
+    },
     // 2: the ledger (hash-chained, append-only) and zip members' own
     //    modification times (an export's generation time).
-    r#"
+    // Schema 2.
+    Migration {
+        sql: r#"
 CREATE TABLE ledger (
     id      INTEGER PRIMARY KEY,
     seq     INTEGER NOT NULL UNIQUE CHECK (seq >= 1),
@@ -151,15 +174,23 @@ END;
 
 ALTER TABLE members ADD COLUMN modified_ms INTEGER;
 "#,
+        then: Some(super::migrations::v2::backfill_ledger),
+    },
     // 3: where `verify --sample` stopped, per kind of item.
-    r#"
+    // Schema 3.
+    Migration {
+        sql: r#"
 CREATE TABLE verify_cursor (
     scope    TEXT PRIMARY KEY CHECK (scope IN ('objects', 'entries')),
     after_id INTEGER NOT NULL
 ) STRICT;
 "#,
+        then: None,
+    },
     // 4: Data Export Service object rows (records) and their counts.
-    r#"
+    // Schema 4.
+    Migration {
+        sql: r#"
 CREATE TABLE records (
     id                      INTEGER PRIMARY KEY,
     object                  TEXT NOT NULL,
@@ -179,9 +210,13 @@ CREATE INDEX records_conversation_identifier ON records(conversation_identifier)
 ALTER TABLE exports ADD COLUMN records_read INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE exports ADD COLUMN records_new INTEGER NOT NULL DEFAULT 0;
 "#,
+        then: None,
+    },
     // 5: records under their profile's field names, and the profile files
     //    given to each export (so re-derivation reads as the ingest did).
-    r#"
+    // Schema 5.
+    Migration {
+        sql: r#"
 ALTER TABLE records ADD COLUMN mapped TEXT NOT NULL DEFAULT '{}';
 CREATE TABLE profiles (
     id     INTEGER PRIMARY KEY,
@@ -196,6 +231,8 @@ CREATE TABLE export_profiles (
     PRIMARY KEY (export_id, position)
 ) STRICT;
 "#,
+        then: Some(backfill_mapped),
+    },
     // 6: a year of weekly exports (docs/archive-format.md, "Schema 6").
     //    Entries are re-keyed by time, so the full-text index's rowids
     //    follow time and newest-first search streams; `seq` numbers every
@@ -203,7 +240,9 @@ CREATE TABLE export_profiles (
     //    records get an index; the FTS table is declared so that Datasette
     //    and sqlite-utils find it; exports record their kind and what they
     //    lacked. The rows are moved by `rekey::to_v6`.
-    r#"
+    // Schema 6.
+    Migration {
+        sql: r#"
 DROP TRIGGER entries_fts_delete;
 DROP TRIGGER entries_fts_update;
 DROP TABLE entries_fts;
@@ -264,6 +303,8 @@ ALTER TABLE exports ADD COLUMN entries_missing INTEGER;
 ALTER TABLE exports ADD COLUMN conversations_missing INTEGER;
 DELETE FROM verify_cursor WHERE scope = 'entries';
 "#,
+        then: Some(super::rekey::to_v6),
+    },
     // 7: each export's sightings bitmaps in parts of 2^20 values, so that
     //    `show` reads a bounded part, not a blob that grows with the
     //    archive; the whole bitmaps are moved into parts and dropped by
@@ -271,7 +312,9 @@ DELETE FROM verify_cursor WHERE scope = 'entries';
     //    segments of a level at a time (FTS5's default is four): a tenth
     //    less time to ingest a million new entries, search no slower
     //    (docs/performance-history.md).
-    r#"
+    // Schema 7.
+    Migration {
+        sql: r#"
 CREATE TABLE sighting_parts (
     export_id INTEGER NOT NULL REFERENCES export_sightings(export_id),
     bitmap    TEXT NOT NULL CHECK (bitmap IN ('entries', 'conversations')),
@@ -281,6 +324,8 @@ CREATE TABLE sighting_parts (
 ) STRICT;
 INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 8);
 "#,
+        then: Some(super::sightings::split_into_parts),
+    },
     // 8: row hashes over a CSV row's raw bytes (`csv-row-v2`, see
     //    `CsvMember::row_hash`), so a known row is recognised without
     //    parsing its fields. The hashes of the old form would match
@@ -289,7 +334,9 @@ INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 8);
     //    table is dropped and made again as it was: deleting its rows one
     //    by one (foreign keys forbid SQLite's truncation) took time and
     //    memory in proportion to the archive.
-    r#"
+    // Schema 8.
+    Migration {
+        sql: r#"
 DROP TABLE row_hashes;
 CREATE TABLE row_hashes (
     conversation_id INTEGER NOT NULL REFERENCES conversations(id),
@@ -298,13 +345,17 @@ CREATE TABLE row_hashes (
     PRIMARY KEY (conversation_id, row_hash)
 ) STRICT, WITHOUT ROWID;
 "#,
+        then: None,
+    },
     // 9: the versions whose text a later version of the same entry
     //    repeats (a fuller view from another source, say). Search lists
     //    such a version once, at the later version; kept here, a count of
     //    hits need not look up each match's later versions
     //    (docs/search.md). Filled from the entries once, then by each
     //    ingest as it stores a new version.
-    r#"
+    // Schema 9.
+    Migration {
+        sql: r#"
 CREATE TABLE entry_repeats (
     entry_id INTEGER PRIMARY KEY REFERENCES entries(id)
 ) STRICT;
@@ -314,6 +365,8 @@ JOIN entries o ON o.conversation_id = n.conversation_id AND o.identifier = n.ide
               AND o.version < n.version AND o.text IS n.text
 WHERE n.version > 1;
 "#,
+        then: None,
+    },
     // 10: removal (docs/retention.md). What a disposition or erasure
     //     removed is kept as numbers and hashes, never content: each
     //     removal, the conversations and versions it removed (their
@@ -321,7 +374,9 @@ WHERE n.version > 1;
     //     take them), the quarantined rows and records it removed per
     //     export (so the exports' recorded counts still reconcile), and
     //     every stored original it replaced by a derivative or deleted.
-    r#"
+    // Schema 10.
+    Migration {
+        sql: r#"
 CREATE TABLE disposals (
     id                 INTEGER PRIMARY KEY,
     ledger_seq         INTEGER NOT NULL UNIQUE,
@@ -370,6 +425,8 @@ CREATE TABLE derivatives (
 ) STRICT;
 CREATE INDEX derivatives_export ON derivatives(export_id);
 "#,
+        then: None,
+    },
     // 11: exports in the order they were generated, not ingested
     //     (docs/archive-format.md, "Time order"). `generated_ms` is the
     //     export's generation time as its ledger record gives it, else
@@ -378,7 +435,9 @@ CREATE INDEX derivatives_export ON derivatives(export_id);
     //     one naming it), in SQL alone. Partial indexes list the entries
     //     with more than one version, and end users' own entries by
     //     their sender subject.
-    r#"
+    // Schema 11.
+    Migration {
+        sql: r#"
 ALTER TABLE exports ADD COLUMN generated_ms INTEGER;
 UPDATE exports SET generated_ms = coalesce(
     (SELECT CAST(round((julianday(json_extract(l.details, '$.generated_at')) - 2440587.5) * 86400000) AS INTEGER)
@@ -397,6 +456,8 @@ CREATE INDEX entries_later_versions ON entries(conversation_id, identifier) WHER
 CREATE INDEX entries_end_user_subject ON entries(sender_subject, conversation_id)
     WHERE sender_role = 'EndUser';
 "#,
+        then: None,
+    },
 ];
 
 /// The schema version this build writes and reads.
@@ -422,34 +483,20 @@ fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     // Read again under the write lock: another process may have migrated.
     let found = user_version(&tx)?;
     refuse_newer(found, path)?;
-    for (i, sql) in MIGRATIONS
+    for (i, step) in MIGRATIONS
         .iter()
         .enumerate()
         .take(target as usize)
         .skip(found as usize)
     {
-        tx.execute_batch(sql)?;
-        after_migration(&tx, i as i64 + 1)?;
+        tx.execute_batch(step.sql)?;
+        if let Some(then) = step.then {
+            then(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     tx.commit()?;
     Ok(())
-}
-
-/// Data steps that SQL alone cannot do, run right after migration
-/// `version` in the same transaction.
-fn after_migration(tx: &Connection, version: i64) -> Result<()> {
-    match version {
-        // Exports ingested before the ledger existed get their records.
-        2 => crate::ledger::backfill(tx),
-        // Records stored before profiles get their mapped fields.
-        5 => crate::source::records::backfill_mapped(tx),
-        // Entries move to their time keys, sightings become bitmaps.
-        6 => super::rekey::to_v6(tx),
-        // Sightings bitmaps move into parts.
-        7 => super::sightings::split_into_parts(tx),
-        _ => Ok(()),
-    }
 }
 
 /// For read-only connections: the schema must be exactly the current one.

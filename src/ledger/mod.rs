@@ -191,60 +191,6 @@ pub fn read_all(conn: &Connection) -> Result<Vec<Record>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Records one `export-ingested` record for every export an archive held
-/// before it had a ledger (schema 1), marked `backfilled`, in export order.
-pub(crate) fn backfill(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT id, ingested_at_ms, entries_read, entries_new, entries_unchanged,
-                entries_changed, conversations_new, quarantined
-         FROM exports ORDER BY id",
-    )?;
-    let exports = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                [
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                ],
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    // Archives from before the ledger were read with the built-in profiles.
-    let builtin = crate::profile::Profiles::builtin()?;
-    for (id, at_ms, c) in exports {
-        let at = Timestamp::from_millisecond(at_ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        let kind = crate::export::recognise_export(conn, id, |k| builtin.shapes_of(k))?;
-        let details = json!({
-            "backfilled": true,
-            "export_id": id,
-            "export_kind": kind.map(|k| k.as_str()),
-            "generated_at": Value::Null,
-            "files": crate::export::export_files_json(conn, id)?,
-            "entries_read": c[0],
-            "entries_new": c[1],
-            "entries_unchanged": c[2],
-            "entries_changed": c[3],
-            "conversations_new": c[4],
-            "quarantined": c[5],
-            "warnings": [],
-        });
-        append(
-            conn,
-            at,
-            kind::EXPORT_INGESTED,
-            "convault (upgrade)",
-            details,
-        )?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
