@@ -86,10 +86,6 @@ struct Listed<'a> {
     holds_now: Option<u64>,
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "one arm per hold subcommand, each printing its own result; to be split with the flattened --json/--by of issue 32"
-)]
 pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
     let context = || format!("hold in {}", archive.root().display());
     match cmd {
@@ -139,65 +135,8 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::Ok)
         }
-        HoldCommand::List { all, json } => {
-            let conn = archive.open_read_only().with_context(context)?;
-            let holds = hold::all(&ledger::read_all(&conn)?)?;
-            let mut listed = Vec::new();
-            for h in holds.iter().filter(|h| all || h.is_active()) {
-                let holds_now = if h.is_active() {
-                    Some(hold::held(&conn, h)?.len() as u64)
-                } else {
-                    None
-                };
-                listed.push(Listed { hold: h, holds_now });
-            }
-            if json {
-                print_json(&listed)?;
-                return Ok(ExitCode::Ok);
-            }
-            for l in &listed {
-                let h = l.hold;
-                let state = match (&h.released, l.holds_now) {
-                    (Some(r), _) => format!("released {} (record {})", r.at, r.record),
-                    (None, Some(n)) => format!("holds {n}"),
-                    (None, None) => String::new(),
-                };
-                println!(
-                    "{}\t{}\tplaced {} by {} (record {})\t{}\t{}",
-                    for_terminal(&h.name),
-                    state,
-                    h.placed_at,
-                    for_terminal(&h.placed_by),
-                    h.placed_record,
-                    for_terminal(&h.basis.to_string()),
-                    for_terminal(&h.reason)
-                );
-            }
-            if listed.is_empty() {
-                eprintln!("no hold is in force");
-            }
-            Ok(ExitCode::Ok)
-        }
-        HoldCommand::Show { name, json } => {
-            let conn = archive.open_read_only().with_context(context)?;
-            let h = hold::find_active(&ledger::read_all(&conn)?, &name)?;
-            let held = hold::identifiers(&conn, &hold::held(&conn, &h)?)?;
-            if json {
-                print_json(&serde_json::json!({"hold": h, "conversations": held}))?;
-                return Ok(ExitCode::Ok);
-            }
-            for c in &held {
-                println!("{}", for_terminal(c));
-            }
-            eprintln!(
-                "hold {:?} ({}) holds {} conversation{} now",
-                for_terminal(&h.name),
-                for_terminal(&h.basis.to_string()),
-                held.len(),
-                if held.len() == 1 { "" } else { "s" }
-            );
-            Ok(ExitCode::Ok)
-        }
+        HoldCommand::List { all, json } => list(archive, all, json),
+        HoldCommand::Show { name, json } => show(archive, &name, json),
         HoldCommand::Release {
             name,
             reason,
@@ -222,4 +161,69 @@ pub fn run(archive: &Archive, cmd: HoldCommand) -> Result<ExitCode> {
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// `hold list`: the holds in force (or, with `all`, every hold).
+fn list(archive: &Archive, all: bool, json: bool) -> Result<ExitCode> {
+    let context = || format!("hold in {}", archive.root().display());
+    let conn = archive.open_read_only().with_context(context)?;
+    let holds = hold::all(&ledger::read_all(&conn)?)?;
+    let mut listed = Vec::new();
+    for h in holds.iter().filter(|h| all || h.is_active()) {
+        let holds_now = if h.is_active() {
+            Some(hold::held(&conn, h)?.len() as u64)
+        } else {
+            None
+        };
+        listed.push(Listed { hold: h, holds_now });
+    }
+    if json {
+        print_json(&listed)?;
+        return Ok(ExitCode::Ok);
+    }
+    for l in &listed {
+        let h = l.hold;
+        let state = match (&h.released, l.holds_now) {
+            (Some(r), _) => format!("released {} (record {})", r.at, r.record),
+            (None, Some(n)) => format!("holds {n}"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{}\t{}\tplaced {} by {} (record {})\t{}\t{}",
+            for_terminal(&h.name),
+            state,
+            h.placed_at,
+            for_terminal(&h.placed_by),
+            h.placed_record,
+            for_terminal(&h.basis.to_string()),
+            for_terminal(&h.reason)
+        );
+    }
+    if listed.is_empty() {
+        eprintln!("no hold is in force");
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `hold show NAME`: what a hold in force holds now.
+fn show(archive: &Archive, name: &str, json: bool) -> Result<ExitCode> {
+    let context = || format!("hold in {}", archive.root().display());
+    let conn = archive.open_read_only().with_context(context)?;
+    let h = hold::find_active(&ledger::read_all(&conn)?, name)?;
+    let held = hold::identifiers(&conn, &hold::held(&conn, &h)?)?;
+    if json {
+        print_json(&serde_json::json!({"hold": h, "conversations": held}))?;
+        return Ok(ExitCode::Ok);
+    }
+    for c in &held {
+        println!("{}", for_terminal(c));
+    }
+    eprintln!(
+        "hold {:?} ({}) holds {} conversation{} now",
+        for_terminal(&h.name),
+        for_terminal(&h.basis.to_string()),
+        held.len(),
+        if held.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::Ok)
 }
