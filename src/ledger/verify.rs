@@ -119,14 +119,31 @@ pub struct Report {
 
 /// Verifies `records` (in stored order) and, if given, that they extend
 /// `checkpoint`.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one pass over the chain with every failure kind side by side; to be split as remove::commit was"
-)]
 pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
     let mut failures = Vec::new();
     let by_seq: HashMap<i64, &Record> = records.iter().map(|r| (r.seq, r)).collect();
+    changed(records, &mut failures);
+    let newest = reordered(records, &mut failures);
+    missing(&by_seq, newest, &mut failures);
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    sorted.sort_by_key(|r| r.seq);
+    broken_links(&sorted, &by_seq, &mut failures);
+    let warnings = clock_warnings(&sorted);
+    if let Some(cp) = checkpoint {
+        against_checkpoint(cp, &by_seq, newest, &mut failures);
+    }
+    Report {
+        ok: failures.is_empty(),
+        records: records.len(),
+        head: sorted.last().map(|r| r.hash.clone()),
+        failures,
+        warnings,
+        checkpoint: checkpoint.cloned(),
+    }
+}
 
+/// Records whose contents no longer give their hash.
+fn changed(records: &[Record], failures: &mut Vec<Failure>) {
     for r in records {
         let computed = r.compute_hash();
         if computed != r.hash {
@@ -142,7 +159,10 @@ pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
             });
         }
     }
+}
 
+/// Records stored after a later one; the newest `seq`.
+fn reordered(records: &[Record], failures: &mut Vec<Failure>) -> i64 {
     let mut newest = 0;
     for r in records {
         if r.seq < newest {
@@ -156,7 +176,11 @@ pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
         }
         newest = newest.max(r.seq);
     }
+    newest
+}
 
+/// Runs of numbers up to the newest that no record has.
+fn missing(by_seq: &HashMap<i64, &Record>, newest: i64, failures: &mut Vec<Failure>) {
     let mut s = 1;
     while s <= newest {
         if by_seq.contains_key(&s) {
@@ -180,10 +204,11 @@ pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
             },
         });
     }
+}
 
-    let mut sorted: Vec<&Record> = records.iter().collect();
-    sorted.sort_by_key(|r| r.seq);
-    for r in &sorted {
+/// Records whose `prev` is not the hash of the record before.
+fn broken_links(sorted: &[&Record], by_seq: &HashMap<i64, &Record>, failures: &mut Vec<Failure>) {
+    for r in sorted {
         let expected = if r.seq == 1 {
             Some(GENESIS)
         } else {
@@ -204,7 +229,11 @@ pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
             });
         }
     }
+}
 
+/// Records dated before the one before them: not a failure, but worth an
+/// auditor's eye.
+fn clock_warnings(sorted: &[&Record]) -> Vec<String> {
     let mut warnings = Vec::new();
     for pair in sorted.windows(2) {
         if let (Some(a), Some(b)) = (pair[0].timestamp(), pair[1].timestamp())
@@ -216,42 +245,40 @@ pub fn verify(records: &[Record], checkpoint: Option<&Checkpoint>) -> Report {
             ));
         }
     }
+    warnings
+}
 
-    if let Some(cp) = checkpoint {
-        match by_seq.get(&cp.records) {
-            _ if cp.records > newest => failures.push(Failure {
-                kind: "truncated",
-                seq: Some(cp.records),
-                expected: format!("{} records", cp.records),
-                found: format!("{newest} records"),
-                detail: format!(
-                    "the checkpoint of {} counted {} records; the ledger now ends at record {newest}: records were deleted",
-                    cp.time, cp.records
-                ),
-            }),
-            Some(r) if r.hash != cp.head => failures.push(Failure {
-                kind: "diverged",
-                seq: Some(cp.records),
-                expected: cp.head.clone(),
-                found: r.hash.clone(),
-                detail: format!(
-                    "record {} is not the record the checkpoint of {} recorded: the history was rewritten",
-                    cp.records, cp.time
-                ),
-            }),
-            // Record 0 (an empty ledger's checkpoint) or a matching head;
-            // a missing record was reported above.
-            _ => {}
-        }
-    }
-
-    Report {
-        ok: failures.is_empty(),
-        records: records.len(),
-        head: sorted.last().map(|r| r.hash.clone()),
-        failures,
-        warnings,
-        checkpoint: checkpoint.cloned(),
+/// The ledger still extends `cp`: as long, and the same record at its head.
+fn against_checkpoint(
+    cp: &Checkpoint,
+    by_seq: &HashMap<i64, &Record>,
+    newest: i64,
+    failures: &mut Vec<Failure>,
+) {
+    match by_seq.get(&cp.records) {
+        _ if cp.records > newest => failures.push(Failure {
+            kind: "truncated",
+            seq: Some(cp.records),
+            expected: format!("{} records", cp.records),
+            found: format!("{newest} records"),
+            detail: format!(
+                "the checkpoint of {} counted {} records; the ledger now ends at record {newest}: records were deleted",
+                cp.time, cp.records
+            ),
+        }),
+        Some(r) if r.hash != cp.head => failures.push(Failure {
+            kind: "diverged",
+            seq: Some(cp.records),
+            expected: cp.head.clone(),
+            found: r.hash.clone(),
+            detail: format!(
+                "record {} is not the record the checkpoint of {} recorded: the history was rewritten",
+                cp.records, cp.time
+            ),
+        }),
+        // Record 0 (an empty ledger's checkpoint) or a matching head;
+        // a missing record was reported above.
+        _ => {}
     }
 }
 
