@@ -103,10 +103,6 @@ pub fn run(archive: &Archive, args: Args) -> Result<ExitCode> {
 }
 
 /// The human summary of `r`.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one line per field of the report, in the order a reader scans it"
-)]
 pub fn summary(r: &Report, archive: &Archive) -> String {
     let mut s = String::new();
     for w in &r.warnings {
@@ -174,6 +170,18 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
             .unwrap_or_default();
         s.push_str(&format!("  a {kind} export{generated}\n"));
     }
+    s.push_str(&in_time(r));
+    if let Some(seq) = r.ledger_record {
+        s.push_str(&format!("  recorded as ledger record {seq}\n"));
+    }
+    s.push_str(&quarantined(r));
+    s
+}
+
+/// Where the export stands in time: what it lacks of the previous one,
+/// whether it is older than one archived, what was compared again.
+fn in_time(r: &Report) -> String {
+    let mut s = String::new();
     if let (Some(prev), Some(entries), Some(convs)) = (
         r.compared_with_export,
         r.entries_missing,
@@ -216,9 +224,12 @@ pub fn summary(r: &Report, archive: &Archive) -> String {
             plural(r.versions_reordered, "entry", "entries"),
         ));
     }
-    if let Some(seq) = r.ledger_record {
-        s.push_str(&format!("  recorded as ledger record {seq}\n"));
-    }
+    s
+}
+
+/// What was quarantined, the first few named.
+fn quarantined(r: &Report) -> String {
+    let mut s = String::new();
     if r.quarantined_total == 0 {
         s.push_str("  nothing quarantined\n");
     } else {
