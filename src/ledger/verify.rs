@@ -59,11 +59,13 @@ impl Checkpoint {
             path: path.to_owned(),
             reason: format!("not a convault ledger checkpoint ({why})"),
         };
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        // Looked at before it is opened: opening a FIFO would wait for a
+        // writer, and a device could be read for ever.
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if !meta.is_file() {
             return Err(bad("not a regular file".into()));
         }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         if meta.len() > Self::MAX_BYTES {
             return Err(bad(format!(
                 "{} bytes, where a checkpoint is a few hundred",
@@ -285,6 +287,33 @@ fn against_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO, a device or a large file given as a checkpoint is refused
+    /// at once, unread: opening a FIFO would wait for a writer for ever.
+    #[test]
+    fn a_checkpoint_that_is_no_file_or_too_large_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs (coreutils)");
+        assert!(made.success());
+        for (path, why) in [
+            (fifo.as_path(), "not a regular file"),
+            (std::path::Path::new("/dev/zero"), "not a regular file"),
+        ] {
+            let e = Checkpoint::read(path).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(Checkpoint::MAX_BYTES + 1)
+            .unwrap();
+        let e = Checkpoint::read(&big).unwrap_err().to_string();
+        assert!(e.contains("where a checkpoint is a few hundred"), "{e}");
+    }
     use serde_json::json;
 
     /// A valid chain of `n` records, one hour apart.
