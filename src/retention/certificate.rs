@@ -322,6 +322,15 @@ pub struct Check {
 /// (or was replaced again by a later removal, on record), present in the
 /// store; every original it deleted or replaced is no longer recorded.
 pub fn verify(archive: &Archive, conn: &Connection, file: &Path) -> Result<Check> {
+    // Looked at before it is opened: opening a FIFO would wait for a
+    // writer, and a device could be read for ever.
+    let meta = std::fs::metadata(file).map_err(|e| Error::io(file, e))?;
+    if !meta.is_file() {
+        return Err(Error::Input {
+            path: file.to_owned(),
+            reason: "not a regular file: give the certificate's JSON file (certificates/<kind>-<record>.json)".into(),
+        });
+    }
     let f = File::open(file).map_err(|e| Error::io(file, e))?;
     let mut hashing = HashingReader::new(f);
     let parsed: std::result::Result<Certificate, _> = serde_json::from_reader(&mut hashing);

@@ -690,6 +690,26 @@ fn verify_fails_when_a_removal_certificate_is_changed_or_missing() {
     )
     .success();
     other_says("certificate-other-archive");
+
+    // A FIFO or a device given as the certificate is refused at once,
+    // never waited on.
+    let fifo = tmp.path().join("fifo.json");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs (coreutils)")
+            .success()
+    );
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        convault(&archive)
+            .args(["certificate", "verify"])
+            .arg(path)
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(6)
+            .stderr(predicates::str::contains("not a regular file"));
+    }
 }
 
 /// An archive of week 1, ingested at `NOW`.
