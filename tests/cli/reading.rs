@@ -16,30 +16,6 @@ use super::*;
 
 // ------------------------------------------------------------------ search
 
-fn search_json(archive: &Path, words: &[&str]) -> Vec<Value> {
-    let out = convault(archive)
-        .args(["search", "--json", "--"])
-        .args(words)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn both_weeks() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let archive = tmp.path().join("a");
-    ingest(&archive, &[&fixture(WEEK1)]);
-    ingest(&archive, &[&fixture(WEEK2)]);
-    (tmp, archive)
-}
-
 #[test]
 fn search_finds_words_newest_first_with_the_documented_fields() {
     let (_tmp, archive) = both_weeks();
@@ -111,32 +87,6 @@ fn search_json_limit(archive: &Path, word: &str, limit: u32) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-/// Every hit (up to 1,000) of the query `q`.
-fn search_all(archive: &Path, q: &[&str]) -> Vec<Value> {
-    let out = convault(archive)
-        .args(["search", "--json", "--limit", "1000", "--"])
-        .args(q)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
-/// The hits' `(conversation, entry, version)`, for comparing result sets.
-fn keys(hits: &[Value]) -> BTreeSet<(String, String, i64)> {
-    hits.iter()
-        .map(|h| {
-            (
-                h["conversation"].as_str().unwrap().to_owned(),
-                h["entry"].as_str().unwrap().to_owned(),
-                h["version"].as_i64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
