@@ -20,6 +20,14 @@ fn with_api(archive: &Path, extra: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `convault --archive ARCHIVE ARGS` with the fake org's secret, run.
+fn fetch(archive: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    convault(archive)
+        .env("CONVAULT_TEST_SECRET", SECRET)
+        .args(args)
+        .assert()
+}
+
 fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
@@ -31,11 +39,7 @@ fn a_retry_after_of_days_stops_at_once_and_says_when_to_resume() {
         long_retry_after: vec![c[0].clone()],
         ..Behaviour::default()
     });
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", &c[0], &c[1]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", &c[0], &c[1]]).code(1);
     let err = stderr(&out);
     assert!(
         err.contains("429 too many requests: the org asks to wait 999999 s, until 20")
@@ -50,11 +54,7 @@ fn a_retry_after_of_days_stops_at_once_and_says_when_to_resume() {
     // A shorter limit of the operator's is kept to as well; the same
     // command with --json says it in `aborted`.
     with_api(&archive, "retry_after_limit = \"5m\"\n");
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", "--json", &c[0]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", "--json", &c[0]]).code(1);
     let r = json(&out);
     let reason = r["aborted"]["reason"].as_str().unwrap();
     assert!(reason.contains("at most 300 s"), "{r}");
@@ -70,11 +70,7 @@ fn a_page_token_given_twice_or_pages_without_end_stop_the_conversation() {
         ..Behaviour::default()
     });
     with_api(&archive, "max_pages = 5\n");
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", "--json", &c[0], &c[1], &c[2]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", "--json", &c[0], &c[1], &c[2]]).code(1);
     let r = json(&out);
     let failed = r["failed"].as_array().unwrap();
     let reason = |conv: &str| {
@@ -112,11 +108,7 @@ fn a_stalled_body_times_out_each_retry_is_told_and_the_run_stops() {
     });
     with_api(&archive, "read_timeout = \"1s\"\nretries = 1\n");
     // The 500 first: it is retried, and the retry told.
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", &c[1]])
-        .assert()
-        .success();
+    let out = fetch(&archive, &["fetch", &c[1]]).success();
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
@@ -125,11 +117,7 @@ fn a_stalled_body_times_out_each_retry_is_told_and_the_run_stops() {
         )) && err.contains("(try 2 of 2)"),
         "{err}"
     );
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", &c[0]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", &c[0]]).code(1);
     let err = stderr(&out);
     assert!(
         err.contains("the response stopped mid-way") && err.contains("(try 2 of 2)"),
@@ -149,11 +137,7 @@ fn a_redirect_is_named_with_where_it_leads_and_what_to_check() {
         redirect: true,
         ..Behaviour::default()
     });
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", &c[0]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", &c[0]]).code(1);
     let err = stderr(&out);
     assert!(
         err.contains(
@@ -170,11 +154,7 @@ fn entries_of_another_conversation_are_quarantined_not_filed() {
         foreign: vec![(c[0].clone(), c[1].clone())],
         ..Behaviour::default()
     });
-    let out = convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", "--json", &c[0]])
-        .assert()
-        .code(1);
+    let out = fetch(&archive, &["fetch", "--json", &c[0]]).code(1);
     let r = json(&out);
     assert_eq!(r["fetched"], serde_json::json!([]), "{r}");
     let reason = r["failed"][0]["reason"].as_str().unwrap();
@@ -303,11 +283,7 @@ fn the_fetch_directory_and_its_runs_are_owner_only_while_pages_arrive() {
         ..Behaviour::default()
     });
     configured(&archive, &org.url, 10, "60s");
-    convault(&archive)
-        .env("CONVAULT_TEST_SECRET", SECRET)
-        .args(["fetch", &c[0], &c[1]])
-        .assert()
-        .success();
+    fetch(&archive, &["fetch", &c[0], &c[1]]).success();
     let seen = org.seen.lock().unwrap();
     let dirs: Vec<_> = seen
         .modes
