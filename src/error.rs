@@ -216,11 +216,14 @@ pub enum Error {
     )]
     Damaged { what: String, detail: String },
 
-    /// Ctrl-C or `SIGTERM` stopped the command before it committed.
+    /// Ctrl-C or `SIGTERM` stopped an ingest before its export was
+    /// committed; `removed` is the archive directory it had created and
+    /// removed again, if it had created one.
     #[error(
-        "interrupted (Ctrl-C or SIGTERM) before anything was committed: nothing was ingested, and a new archive directory was removed again"
+        "interrupted (Ctrl-C or SIGTERM) before the export being read was committed: nothing of it is in the archive{}",
+        removed.as_ref().map_or_else(String::new, |d| format!(", and {}, which this ingest created, was removed again", d.display()))
     )]
-    Interrupted,
+    Interrupted { removed: Option<PathBuf> },
 
     /// A zipped bag is not what its own tag files declare (sizes beyond
     /// its Payload-Oxum, a member larger than it says): refused before

@@ -43,7 +43,7 @@ pub fn requested() -> bool {
 /// [`Error::Interrupted`] once a stop was asked for.
 pub fn check() -> Result<()> {
     if requested() {
-        Err(Error::Interrupted)
+        Err(Error::Interrupted { removed: None })
     } else {
         Ok(())
     }

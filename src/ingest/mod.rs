@@ -193,17 +193,19 @@ pub fn ingest(archive: &Archive, paths: &[PathBuf], opts: &Options) -> Result<Re
         drop(lock);
         Ok(report)
     })();
-    // Stopped by a signal: whatever the read failed with, that is why
-    // (a committed ingest stays a success).
-    let result = match result {
-        Err(_) if crate::interrupt::requested() => Err(Error::Interrupted),
-        other => other,
-    };
     if result.is_err() && fresh {
         // Everything under a directory this run created is this run's own.
         let _ = std::fs::remove_dir_all(archive.root());
     }
-    result
+    // Stopped by a signal: whatever the read failed with, that is why
+    // (a committed ingest stays a success; exports committed before this
+    // one were reported as they were).
+    match result {
+        Err(_) if crate::interrupt::requested() => Err(Error::Interrupted {
+            removed: fresh.then(|| archive.root().to_owned()),
+        }),
+        other => other,
+    }
 }
 
 /// Inputs generated within this much of each other are parts of one

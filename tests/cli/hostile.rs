@@ -562,9 +562,56 @@ fn an_interrupted_first_ingest_leaves_no_archive_directory() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(
-            err.contains("interrupted (Ctrl-C or SIGTERM) before anything was committed"),
+            err.contains(&format!(
+                "interrupted (Ctrl-C or SIGTERM) before the export being read was committed: nothing of it is in the archive, and {}, which this ingest created, was removed again",
+                archive.display()
+            )),
             "{err}"
         );
         assert!(!archive.exists(), "{} left behind", archive.display());
     }
+
+    // Into an archive that exists: it stays as it was, and the message
+    // claims no removal.
+    let archive = tmp.path().join("existing");
+    ingest(&archive, &[&fixture(WEEK1)]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_convault"))
+        .env_remove("CONVAULT_ARCHIVE")
+        .arg("--archive")
+        .arg(&archive)
+        .arg("ingest")
+        .arg(&csv_path)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Rows are being written once the WAL grows.
+    let wal = archive.join("archive.sqlite-wal");
+    let started = std::time::Instant::now();
+    while !std::fs::metadata(&wal).is_ok_and(|m| m.len() > (1 << 20)) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the ingest never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("before the export being read was committed: nothing of it is in the archive")
+            && !err.contains("removed again"),
+        "{err}"
+    );
+    convault(&archive).arg("verify").assert().success();
+    let out = convault(&archive)
+        .args(["search", "--count", "broken"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        "0"
+    );
 }
